@@ -1,0 +1,71 @@
+"""RDF bodies to and from rdflib graphs, and N3 Patch documents for partial updates."""
+
+from __future__ import annotations
+
+from rdflib import Graph
+
+TURTLE = "text/turtle"
+JSON_LD = "application/ld+json"
+N3 = "text/n3"
+
+_PARSERS = {TURTLE: "turtle", JSON_LD: "json-ld", N3: "n3", "application/n-triples": "nt"}
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def rdf_format(content_type: str | None) -> str | None:
+    """rdflib's parser name for a media type, or None if we do not read that type as RDF."""
+    return _PARSERS.get(media_type(content_type))
+
+
+def parse_graph(body: bytes | str, content_type: str, base: str) -> Graph:
+    """Parse an RDF body; any parser failure becomes a ValueError (the caller types it)."""
+    fmt = rdf_format(content_type)
+    if fmt is None:
+        raise ValueError(f"{media_type(content_type) or 'no content type'} is not an RDF type")
+    graph = Graph()
+    try:
+        graph.parse(data=body, format=fmt, publicID=base)
+    except Exception as exc:  # rdflib raises many unrelated types for bad input
+        raise ValueError(f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
+    return graph
+
+
+def serialize_graph(graph: Graph, content_type: str = TURTLE) -> bytes:
+    fmt = rdf_format(content_type)
+    if fmt is None or fmt == "n3":
+        raise ValueError(f"cannot write a graph as {content_type}")
+    return graph.serialize(format=fmt, encoding="utf-8")
+
+
+def _triples_block(graph: Graph | None) -> str:
+    if graph is None or len(graph) == 0:
+        return ""
+    # N-Triples lines are valid inside an N3 formula and never depend on prefixes.
+    return graph.serialize(format="nt", encoding="utf-8").decode("utf-8").strip()
+
+
+
+
+def n3_patch(
+    *,
+    inserts: Graph | None = None,
+    deletes: Graph | None = None,
+    where: Graph | None = None,
+) -> str:
+    """A ``solid:InsertDeletePatch`` document (Solid Protocol, N3 Patch)."""
+    if not inserts and not deletes:
+        raise ValueError("a patch needs something to insert or delete")
+    lines = [
+        "@prefix solid: <http://www.w3.org/ns/solid/terms#>.",
+        "_:patch a solid:InsertDeletePatch",
+    ]
+    for keyword, graph in (("where", where), ("deletes", deletes), ("inserts", inserts)):
+        block = _triples_block(graph)
+        if block:
+            lines[-1] += ";"
+            lines.append(f"  solid:{keyword} {{\n{block}\n  }}")
+    lines[-1] += "."
+    return "\n".join(lines) + "\n"
