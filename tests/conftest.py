@@ -1,0 +1,93 @@
+"""The test harness: real Community Solid Servers (WAC and ACP), started once per session on free
+ports, with real accounts made through the CSS v7 account API: the owner ``alice`` and the vendors
+``acme`` and ``bolt``, each with its own client credentials. Servers are stopped by their PIDs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from vrm_agent.pod.client import PodClient
+from vrm_agent.podserver import AccountApi, CssServer, Flavour, PodAccount, start_server, stop_pid
+from vrm_agent.podserver.process import free_port
+
+FLAVOURS = [Flavour.WAC, Flavour.ACP]
+
+
+@dataclass(frozen=True)
+class PodEnv:
+    """One running pod server and its accounts."""
+
+    server: CssServer
+    alice: PodAccount
+    acme: PodAccount
+    bolt: PodAccount
+
+    @property
+    def flavour(self) -> Flavour:
+        return self.server.flavour
+
+
+@pytest.fixture(scope="session", params=FLAVOURS, ids=lambda f: f.value)
+def css_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CssServer]:
+    flavour: Flavour = request.param
+    folder = tmp_path_factory.mktemp(f"css-{flavour.value}")
+    server = start_server(port=free_port(), flavour=flavour, data_dir=folder / "data",
+                          log_path=folder / "server.log")
+    try:
+        yield server
+    finally:
+        stop_pid(server.pid)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def pod_env(css_server: CssServer) -> PodEnv:
+    async with AccountApi(css_server.base_url) as api:
+        accounts = [
+            await api.create_pod_account(name, f"{name}@example.org", f"secret-{name}-0123")
+            for name in ("alice", "acme", "bolt")
+        ]
+    return PodEnv(css_server, *accounts)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def alice(pod_env: PodEnv) -> AsyncIterator[PodClient]:
+    async with PodClient(pod_env.alice.credentials) as client:
+        yield client
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def acme(pod_env: PodEnv) -> AsyncIterator[PodClient]:
+    async with PodClient(pod_env.acme.credentials) as client:
+        yield client
+
+
+@pytest.fixture
+def scratch(pod_env: PodEnv, request: pytest.FixtureRequest) -> str:
+    """A container URL in alice's pod unique to this test."""
+    name = request.node.name.replace("[", "-").replace("]", "").replace("/", "-")
+    return f"{pod_env.alice.pod}tests/{name}/"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> \
+        subprocess.CompletedProcess[str]:
+    """Run the real `vrm-agent` command in a child process, as a person would."""
+    return subprocess.run(
+        [sys.executable, "-m", "vrm_agent.cli.main", *args],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL, check=False,
+    )
+
+
+@pytest.fixture
+def cli_config(tmp_path: Path) -> Path:
+    return tmp_path / "agent" / "config.json"

@@ -1,0 +1,118 @@
+"""login, whoami, and the embedded pod: pod up / status / down."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from vrm_agent.cli.output import info, show
+from vrm_agent.config import Config, default_data_dir
+from vrm_agent.pod.auth import ClientCredentials
+from vrm_agent.pod.client import PodClient
+from vrm_agent.podserver.embedded import DEFAULT_POD_NAME, EmbeddedPod, prepare
+
+
+async def identity(credentials: ClientCredentials) -> dict[str, Any]:
+    """Log in for real and say who we are: WebID, issuer, storage."""
+    async with PodClient(credentials) as pod:
+        await pod.login()
+        storage = await pod.find_storage()
+        return {"webid": credentials.webid, "issuer": pod.issuer, "storage": storage}
+
+
+async def cmd_login(args: argparse.Namespace, config: Config) -> int:
+    credentials = ClientCredentials(args.webid, args.client_id, args.client_secret)
+    who = await identity(credentials)  # only credentials that work are stored
+    config.set_credentials(credentials)
+    config.save()
+    info(f"Logged in; credentials stored in {config.path}")
+    show(who, as_json=args.json)
+    return 0
+
+
+async def cmd_whoami(args: argparse.Namespace, config: Config) -> int:
+    show(await identity(config.credentials()), as_json=args.json)
+    return 0
+
+
+def _data_dir(args: argparse.Namespace, config: Config) -> Path:
+    if args.data:
+        return Path(args.data).expanduser().resolve()
+    remembered = config.settings.get("embedded_pod")
+    return Path(remembered) if remembered else default_data_dir() / "pod"
+
+
+async def cmd_pod_up(args: argparse.Namespace, config: Config) -> int:
+    data_dir = _data_dir(args, config)
+    pod = prepare(data_dir, port=args.port, acp=args.acp)
+    if pod.start():
+        info(f"Started the pod server ({pod.flavour.value.upper()}) at {pod.base_url} "
+             f"(PID {pod.pid}, log {pod.log_path})")
+    else:
+        info(f"The pod server already runs at {pod.base_url} (PID {pod.pid})")
+    credentials = await pod.ensure_owner(args.name)
+    config.set_credentials(credentials)
+    config.settings["embedded_pod"] = str(data_dir)
+    config.save()
+    who = await identity(credentials)
+    show({**who, "pod_server": pod.base_url, "pid": pod.pid, "flavour": pod.flavour.value,
+          "data": str(data_dir)}, as_json=args.json)
+    return 0
+
+
+async def cmd_pod_status(args: argparse.Namespace, config: Config) -> int:
+    data_dir = _data_dir(args, config)
+    pod = EmbeddedPod.load(data_dir)
+    running = pod.exists and pod.running()
+    show({
+        "status": "running" if running else ("stopped" if pod.exists else "not created"),
+        "pod_server": pod.base_url if pod.exists else None,
+        "pid": pod.pid if running else None,
+        "flavour": pod.flavour.value if pod.exists else None,
+        "webid": pod.owner.webid if pod.owner else None,
+        "data": str(data_dir),
+    }, as_json=args.json)
+    return 0
+
+
+async def cmd_pod_down(args: argparse.Namespace, config: Config) -> int:
+    pod = EmbeddedPod.load(_data_dir(args, config))
+    if pod.stop():
+        info(f"Stopped the pod server at {pod.base_url}")
+    else:
+        info("The pod server was not running")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    login = commands.add_parser("login", parents=[common], help="store and check pod credentials",
+                                description="Store the client credentials the agent logs in "
+                                "with, after checking that they work.")
+    login.add_argument("--webid", required=True, help="your WebID")
+    login.add_argument("--client-id", required=True, help="the client id from your pod provider")
+    login.add_argument("--client-secret", required=True, help="the client secret")
+    login.set_defaults(handler=cmd_login)
+
+    whoami = commands.add_parser("whoami", parents=[common], help="log in and show who you are",
+                                 description="Authenticate and print WebID, issuer and storage.")
+    whoami.set_defaults(handler=cmd_whoami)
+
+    pod = commands.add_parser("pod", help="the embedded default pod",
+                              description="Run a local Community Solid Server as your pod.")
+    pod_commands = pod.add_subparsers(dest="pod_command", required=True, metavar="COMMAND")
+    up = pod_commands.add_parser("up", parents=[common], help="start the pod (create it first)",
+                                 description="Start the local pod server; on first run create "
+                                 "your account, pod and agent credentials, and log in.")
+    up.add_argument("--port", type=int, help="port on localhost (default 3000, then as before)")
+    up.add_argument("--data", help="folder for the pod's data (default: your data folder)")
+    up.add_argument("--acp", action="store_const", const=True, default=None,
+                    help="use ACP instead of WAC (only when the pod is created)")
+    up.add_argument("--name", default=DEFAULT_POD_NAME, help="your pod's name on first run")
+    up.set_defaults(handler=cmd_pod_up)
+    status = pod_commands.add_parser("status", parents=[common], help="is the pod running?")
+    status.add_argument("--data", help="the pod's data folder")
+    status.set_defaults(handler=cmd_pod_status)
+    down = pod_commands.add_parser("down", parents=[common], help="stop the pod server")
+    down.add_argument("--data", help="the pod's data folder")
+    down.set_defaults(handler=cmd_pod_down)
