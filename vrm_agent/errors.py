@@ -38,13 +38,13 @@ class PodError(VrmAgentError):
         super().__init__(message)
 
     def __str__(self) -> str:
-        parts = [self.args[0] if self.args else type(self).__name__]
-        where = " ".join(p for p in (self.method, self.url) if p)
-        if where:
-            parts.append(f"({where}" + (f" -> {self.status})" if self.status else ")"))
+        text = self.args[0] if self.args else type(self).__name__
+        if self.method or self.url:
+            where = " ".join(p for p in (self.method, self.url) if p)
+            text += f" ({where}" + (f" -> {self.status})" if self.status else ")")
         if self.server_message:
-            parts.append(f": {self.server_message}")
-        return " ".join(parts[:2]) + (parts[2] if len(parts) > 2 else "")
+            text += f": {self.server_message}"
+        return text
 
 
 class PodUnreachable(PodError):

@@ -191,7 +191,13 @@ class PodClient:
 
     async def discover_issuer(self, webid: str) -> str:
         """The identity provider a WebID trusts: ``solid:oidcIssuer`` in its profile."""
-        profile = await self.get_graph(webid, authenticated=False)
+        try:
+            profile = await self.get_graph(webid, authenticated=False)
+        except (NotFound, RdfSyntaxError) as exc:
+            raise NotASolidServer(
+                f"no WebID profile there ({exc.args[0]})", method="GET", url=webid,
+                status=exc.status,
+            ) from exc
         issuers = sorted(str(o) for o in profile.graph.objects(URIRef(webid), SOLID.oidcIssuer))
         if not issuers:
             raise NotASolidServer(
