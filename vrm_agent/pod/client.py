@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -150,6 +151,8 @@ class PodClient:
         self._token_lock = asyncio.Lock()
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._session: aiohttp.ClientSession | None = None
+        # Requests sent, by method (retries included): benchmarks count pod round trips with it.
+        self.request_counts: Counter[str] = Counter()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -290,9 +293,14 @@ class PodClient:
             if response.status == 401 and send_auth and attempt == 1:
                 continue
             break
-        if expect_ok and response.status >= 400:
-            raise self._error_for(response)
+        if expect_ok:
+            self.raise_for_status(response)
         return response
+
+    def raise_for_status(self, response: PodResponse) -> None:
+        """Raise the typed error for a 4xx/5xx answer; return quietly otherwise."""
+        if response.status >= 400:
+            raise self._error_for(response)
 
     def _error_for(self, response: PodResponse) -> PodError:
         cls = _STATUS_ERRORS.get(response.status, PodError)
@@ -315,6 +323,7 @@ class PodClient:
         attempts = 1 + (self.retries if retry else 0)
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            self.request_counts[method] += 1
             try:
                 async with self._limit(url), self.session.request(
                     method, url, headers=headers, data=data, allow_redirects=False
