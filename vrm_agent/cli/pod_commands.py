@@ -25,6 +25,7 @@ async def cmd_login(args: argparse.Namespace, config: Config) -> int:
     credentials = ClientCredentials(args.webid, args.client_id, args.client_secret)
     who = await identity(credentials)  # only credentials that work are stored
     config.set_credentials(credentials)
+    config.settings["storage"] = who["storage"]
     config.save()
     info(f"Logged in; credentials stored in {config.path}")
     show(who, as_json=args.json)
@@ -52,10 +53,11 @@ async def cmd_pod_up(args: argparse.Namespace, config: Config) -> int:
     else:
         info(f"The pod server already runs at {pod.base_url} (PID {pod.pid})")
     credentials = await pod.ensure_owner(args.name)
+    who = await identity(credentials)
     config.set_credentials(credentials)
     config.settings["embedded_pod"] = str(data_dir)
+    config.settings["storage"] = who["storage"]
     config.save()
-    who = await identity(credentials)
     show({**who, "pod_server": pod.base_url, "pid": pod.pid, "flavour": pod.flavour.value,
           "data": str(data_dir)}, as_json=args.json)
     return 0

@@ -1,0 +1,103 @@
+"""share, grants, grants revoke: the owner's hand on who may read what, and until when."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+
+from vrm_agent.cli.output import info, show, show_table
+from vrm_agent.cli.session import open_pod
+from vrm_agent.config import Config
+from vrm_agent.daemon.expiry import expiry_lock, keep_until_no_grants, start_keeper
+from vrm_agent.timeutil import TimeFormatError, parse_duration, parse_time, utc_now
+
+DEFAULT_SHARE = "30d"
+COLUMNS = ("id", "agent", "resources", "modes", "expires")
+
+
+def _row(view: dict[str, object]) -> dict[str, object]:
+    return {**view, "resources": " ".join(view["resources"]),  # type: ignore[arg-type]
+            "modes": ",".join(view["modes"])}  # type: ignore[arg-type]
+
+
+async def cmd_share(args: argparse.Namespace, config: Config) -> int:
+    now = utc_now()
+    until = parse_time(args.until) if args.until else now + parse_duration(args.duration)
+    if until <= now + timedelta(seconds=1):
+        raise TimeFormatError(f"the grant would end at {until:%Y-%m-%d %H:%M:%S %Z}, "
+                              "which is not in the future")
+    async with open_pod(config) as session:
+        view = await session.access().grant(
+            args.agent, args.resources, [args.mode], until=until, members=args.members,
+            agreement=args.agreement, now=now,
+        )
+    if start_keeper(config.path):
+        info("Started the expiry keeper: the grant ends on time even if no daemon runs.")
+    if args.json:
+        show(view.to_json(), as_json=True)
+    else:
+        print(f"Shared {', '.join(view.resources)} with {view.agent} "
+              f"({', '.join(m.label for m in view.modes)}) until {view.to_json()['expires']}")
+        print(f"grant id: {view.id}")
+    return 0
+
+
+async def cmd_grants(args: argparse.Namespace, config: Config) -> int:
+    async with open_pod(config) as session:
+        views = await session.access().grants(resource=args.resource, agent=args.agent)
+    rows = [v.to_json() for v in views]
+    show_table(rows if args.json else [_row(r) for r in rows], COLUMNS, as_json=args.json)
+    return 0
+
+
+async def cmd_revoke(args: argparse.Namespace, config: Config) -> int:
+    async with open_pod(config) as session:
+        view = await session.access().revoke(args.id)
+    if args.json:
+        show(view.to_json(), as_json=True)
+    else:
+        print(f"Revoked {view.id}: {view.agent} no longer has access to "
+              f"{', '.join(view.resources)}")
+    return 0
+
+
+async def cmd_keep_expiry(args: argparse.Namespace, config: Config) -> int:
+    with expiry_lock(config.path) as owner:
+        if not owner:
+            return 0  # another keeper, or the daemon, does it
+        async with open_pod(config) as session:
+            await keep_until_no_grants(session.access())
+    return 0
+
+
+def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    share = commands.add_parser(
+        "share", parents=[common], help="let an agent read (or append to) resources for a time",
+        description="Grant a WebID access to resources in your pod, until a time. The pod "
+        "enforces it; it ends on time, or earlier with 'grants revoke'.")
+    share.add_argument("resources", nargs="+", metavar="RESOURCE", help="resource or container URL")
+    share.add_argument("--with", dest="agent", required=True, metavar="WEBID",
+                       help="the WebID to share with")
+    length = share.add_mutually_exclusive_group()
+    length.add_argument("--for", dest="duration", default=DEFAULT_SHARE, metavar="DURATION",
+                        help=f"how long: 30s, 15m, 2h, 7d, 2w or P30D (default {DEFAULT_SHARE})")
+    length.add_argument("--until", metavar="TIME", help="an ISO 8601 end time")
+    share.add_argument("--members", action="store_true",
+                       help="on a container: its members too")
+    share.add_argument("--mode", choices=["read", "append"], default="read",
+                       help="read (default) or append; vendors never get write or control")
+    share.add_argument("--agreement", help="the agreement this grant carries out")
+    share.set_defaults(handler=cmd_share)
+
+    grants = commands.add_parser("grants", parents=[common], help="list the grants in force",
+                                 description="The grants in force, read back from your pod.")
+    grants.add_argument("--resource", help="only grants covering this resource")
+    grants.add_argument("--agent", metavar="WEBID", help="only grants to this WebID")
+    grants.set_defaults(handler=cmd_grants)
+    sub = grants.add_subparsers(dest="grants_command", metavar="COMMAND")
+    revoke = sub.add_parser("revoke", parents=[common], help="end a grant now",
+                            description="End a grant on every resource it covers.")
+    revoke.add_argument("id", help="the grant id")
+    revoke.set_defaults(handler=cmd_revoke)
+    keeper = sub.add_parser("keep-expiry", parents=[common])
+    keeper.set_defaults(handler=cmd_keep_expiry)
