@@ -220,9 +220,13 @@ class AccessControl:
         queue.pending.append(change)
         if queue.worker is None or queue.worker.done():
             queue.worker = asyncio.create_task(self._drain(doc_url, queue))
-        await change.done
         if add:
-            await self._remember(resource_url, doc_url)
+            # The index entry goes out beside the document write, not after it, so a grant has
+            # one write on its critical path. An entry for a write that then fails is harmless:
+            # listing reads the documents themselves.
+            await asyncio.gather(change.done, self._remember(resource_url, doc_url))
+        else:
+            await change.done
 
     async def _drain(self, doc_url: str, queue: _Queue) -> None:
         while queue.pending:
