@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from vrm_agent.cli.output import info, show
+from vrm_agent.cli.session import open_pod
 from vrm_agent.config import Config, default_data_dir
+from vrm_agent.daemon.expiry import start_keeper
 from vrm_agent.pod.auth import ClientCredentials
 from vrm_agent.pod.client import PodClient
 from vrm_agent.podserver.embedded import DEFAULT_POD_NAME, EmbeddedPod, prepare
@@ -58,6 +60,14 @@ async def cmd_pod_up(args: argparse.Namespace, config: Config) -> int:
     config.settings["embedded_pod"] = str(data_dir)
     config.settings["storage"] = who["storage"]
     config.save()
+    # Start-up reconciliation: nothing expired stays in force after the pod was down.
+    async with open_pod(config) as session:
+        ended = await session.access().reconcile()
+        remaining = await session.access().next_expiry()
+    if ended:
+        info(f"Ended {len(ended)} expired grant(s).")
+    if remaining is not None and start_keeper(config.path):
+        info("Started the expiry keeper for the grants in force.")
     show({**who, "pod_server": pod.base_url, "pid": pod.pid, "flavour": pod.flavour.value,
           "data": str(data_dir)}, as_json=args.json)
     return 0
