@@ -91,3 +91,59 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
 @pytest.fixture
 def cli_config(tmp_path: Path) -> Path:
     return tmp_path / "agent" / "config.json"
+
+
+@dataclass(frozen=True)
+class RunningAgent:
+    url: str
+    config: Path
+    process: subprocess.Popen[str]
+    log: Path
+
+
+def start_agent(pod_env: PodEnv, folder: Path, account: PodAccount | None = None) -> RunningAgent:
+    """`vrm-agent run` for alice (or another account), as a real process on a free port."""
+    config = folder / "config.json"
+    person = account or pod_env.alice
+    login = run_cli("login", "--webid", person.webid, "--client-id", person.client_id,
+                    "--client-secret", person.client_secret, "--config", str(config))
+    assert login.returncode == 0, login.stderr
+    port = free_port()
+    log = folder / "agent.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vrm_agent.cli.main", "run", "--port", str(port),
+             "--config", str(config)],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+        )
+    url = f"http://localhost:{port}/"
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the agent exited at start:\n" + log.read_text())
+        try:
+            with urllib.request.urlopen(url + "health", timeout=1):
+                return RunningAgent(url, config, process, log)
+        except OSError:
+            time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError("the agent did not answer within 30 s:\n" + log.read_text())
+
+
+def stop_agent(agent: RunningAgent) -> int:
+    agent.process.terminate()
+    try:
+        return agent.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        agent.process.kill()
+        return agent.process.wait()
+
+
+@pytest.fixture(scope="session")
+def agent(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAgent]:
+    running = start_agent(pod_env, tmp_path_factory.mktemp(f"agent-{pod_env.flavour.value}"))
+    yield running
+    stop_agent(running)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vrm_agent import __version__
-from vrm_agent.cli import access_commands, pod_commands
+from vrm_agent.cli import access_commands, daemon_commands, pod_commands
 from vrm_agent.config import Config
 from vrm_agent.errors import VrmAgentError
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     pod_commands.register(commands, common)
     access_commands.register(commands, common)
+    daemon_commands.register(commands, common)
     return parser
 
 

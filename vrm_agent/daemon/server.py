@@ -1,0 +1,195 @@
+"""The agent daemon: an aiohttp server for vendors and the person, and the background work
+(token renewal, grant expiry) on the same event loop.
+
+Everything the handlers need travels in one :class:`AgentContext` stored on the application, so
+the routes stay thin and the pieces they call stay testable alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from rdflib import Graph, URIRef
+
+from vrm_agent import __version__
+from vrm_agent.access.service import AccessControl
+from vrm_agent.config import Config
+from vrm_agent.daemon.authentication import SolidOidcVerifier
+from vrm_agent.daemon.expiry import expiry_lock
+from vrm_agent.errors import PodError
+from vrm_agent.pod.client import PodClient
+
+log = logging.getLogger("vrm_agent.daemon")
+
+DEFAULT_HOST = "localhost"
+DEFAULT_PORT = 8750
+DISCOVERY_PATH = "/.well-known/vrm-agent"
+VRM = "https://w3id.org/vrm-agent/ns#"
+INTEROP = "http://www.w3.org/ns/solid/interop#"
+
+CONTEXT_KEY = web.AppKey("agent_context", object)
+
+
+@dataclass
+class AgentContext:
+    """What the daemon's handlers share: the owner's pod, access control, the verifier."""
+
+    config: Config
+    pod: PodClient
+    owner: str
+    storage: str
+    public_url: str
+    access: AccessControl
+    verifier: SolidOidcVerifier
+    anonymous: PodClient
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return self.public_url.rstrip("/") + path
+
+
+def context_of(request: web.Request) -> AgentContext:
+    return request.app[CONTEXT_KEY]  # type: ignore[return-value]
+
+
+async def health(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    pod_ok = True
+    try:
+        await ctx.pod.head(ctx.storage)
+    except PodError:
+        pod_ok = False
+    body = {"status": "ok" if pod_ok else "degraded", "pod": "reachable" if pod_ok else
+            "unreachable", "version": __version__}
+    return web.json_response(body, status=200 if pod_ok else 503)
+
+
+async def discovery(request: web.Request) -> web.Response:
+    """What a vendor needs to start: who this agent acts for and where to send requests."""
+    ctx = context_of(request)
+    document = {
+        "@context": {"vrm": VRM, "interop": INTEROP},
+        "@id": ctx.public_url,
+        "@type": "vrm:Agent",
+        "vrm:actsFor": {"@id": ctx.owner},
+        "vrm:negotiationEndpoint": {"@id": ctx.url("/negotiations")},
+        "vrm:vocabulary": {"@id": ctx.url("/vocab")},
+        "vrm:protocol": "https://w3id.org/vrm-agent/protocol/v1",
+        "vrm:authentication": "Solid-OIDC access token with DPoP proof",
+        "vrm:version": __version__,
+    }
+    return web.json_response(document, content_type="application/ld+json")
+
+
+async def advertise(ctx: AgentContext) -> None:
+    """Point the owner's WebID profile to this agent, so vendors can find it from the WebID."""
+    triple = Graph()
+    triple.add((URIRef(ctx.owner), URIRef(VRM + "agent"), URIRef(ctx.public_url)))
+    profile_doc = ctx.owner.split("#", 1)[0]
+    current = await ctx.pod.get_graph(profile_doc)
+    if (URIRef(ctx.owner), URIRef(VRM + "agent"), URIRef(ctx.public_url)) in current.graph:
+        return
+    stale = Graph()
+    for old in current.graph.objects(URIRef(ctx.owner), URIRef(VRM + "agent")):
+        stale.add((URIRef(ctx.owner), URIRef(VRM + "agent"), old))
+    await ctx.pod.patch(profile_doc, inserts=triple, deletes=stale or None)
+
+
+async def keep_token_fresh(pod: PodClient, every: float = 60.0) -> None:
+    """Renew the pod token ahead of expiry, so no request waits for a login."""
+    while True:
+        with contextlib.suppress(PodError):
+            await pod.access_token()
+        await asyncio.sleep(every)
+
+
+async def expire_grants(ctx: AgentContext) -> None:
+    """Own the expiry work for this config (a detached keeper may hold it until it leaves)."""
+    while True:
+        with expiry_lock(ctx.config.path) as owned:
+            if owned:
+                log.info("expiry loop started")
+                await ctx.access.run_expiry()
+        await asyncio.sleep(5)
+
+
+RouteInstaller = Callable[[web.Application], None]
+BackgroundJob = Callable[[AgentContext], Awaitable[None]]
+
+
+def build_app(
+    ctx: AgentContext,
+    *,
+    routes: list[RouteInstaller] | None = None,
+    jobs: list[BackgroundJob] | None = None,
+) -> web.Application:
+    """The application: health and discovery, plus the rooms' routes and background jobs."""
+    app = web.Application(client_max_size=1024 * 1024)
+    app[CONTEXT_KEY] = ctx
+    app.router.add_get("/health", health)
+    app.router.add_get(DISCOVERY_PATH, discovery)
+    for install in routes or []:
+        install(app)
+
+    async def background(app: web.Application) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(keep_token_fresh(ctx.pod)),
+                 asyncio.create_task(expire_grants(ctx))]
+        tasks += [asyncio.create_task(job(ctx)) for job in jobs or []]
+        yield
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    app.cleanup_ctx.append(background)
+    return app
+
+
+async def serve(
+    config: Config,
+    *,
+    host: str,
+    port: int,
+    public_url: str | None = None,
+    routes: list[RouteInstaller] | None = None,
+    jobs: list[BackgroundJob] | None = None,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Run until SIGINT or SIGTERM, then stop cleanly: background work cancelled, sockets closed."""
+    credentials = config.credentials()
+    public_url = public_url or f"http://{host}:{port}/"
+    async with PodClient(credentials) as pod, PodClient() as anonymous:
+        await pod.login()
+        storage = config.settings.get("storage") or await pod.find_storage()
+        ctx = AgentContext(
+            config=config, pod=pod, owner=credentials.webid, storage=str(storage),
+            public_url=public_url,
+            access=AccessControl(pod, owner_webid=credentials.webid, storage=str(storage)),
+            verifier=SolidOidcVerifier(anonymous), anonymous=anonymous,
+        )
+        await ctx.access.reconcile()  # nothing expired survives a restart
+        await advertise(ctx)
+        runner = web.AppRunner(build_app(ctx, routes=routes, jobs=jobs), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        log.info("agent listening", extra={"url": public_url, "owner": ctx.owner})
+        if ready:
+            ready(public_url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            log.info("agent stopping")
+            await runner.cleanup()
+            log.info("agent stopped")
+
