@@ -1,0 +1,147 @@
+"""The ledger in a real pod (WAC and ACP): records, validation, bulk import."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from tests.conftest import PodEnv
+from vrm_agent.errors import NotFound
+from vrm_agent.ledger.importing import TransactionImporter
+from vrm_agent.ledger.records import (
+    ContactUnit,
+    Membership,
+    Preference,
+    Relationship,
+    Vendor,
+)
+from vrm_agent.ledger.store import Ledger, RecordExists, RecordNotFound
+from vrm_agent.ledger.transactions import parse_rows
+from vrm_agent.pod import PodClient
+from vrm_agent.vocabulary.validation import ShapeViolation
+
+pytestmark = [pytest.mark.pod, pytest.mark.asyncio(loop_scope="session")]
+
+
+@pytest.fixture
+def ledger(alice: PodClient, pod_env: PodEnv, request: pytest.FixtureRequest) -> Ledger:
+    # Each test gets its own storage-like root, so tests do not see each other's records.
+    name = request.node.name.replace("[", "-").replace("]", "")
+    return Ledger(alice, f"{pod_env.alice.pod}ledger-tests/{name}/")
+
+
+RECORDS = [
+    Vendor("acme", "ACME Corp.", url="https://acme.example/", webid="https://acme.example/#id"),
+    Relationship("acme", "member", since=date(2021, 3, 4), initiated_by="https://acme.example/#id",
+                 person_signal=True, vendor_signal=False, loyalty_statement="Best coffee in town"),
+    Membership("acme-club", "acme", "M-123", program="ACME Club", points=Decimal("1250"),
+               valid_from=date(2021, 3, 4)),
+    Preference("no-paper", "receipts", "e-mail only", vendor_id="acme"),
+    ContactUnit("home-email", "email", "alice@example.org", label="home"),
+    ContactUnit("mobile", "phone", "+442079460000"),
+    ContactUnit("home", "address", "1 Main Street", locality="Springfield", postal_code="12345",
+                country="Freedonia"),
+]
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: type(r).__name__)
+async def test_create_read_update_list_delete(ledger: Ledger, record: object) -> None:
+    record_type = type(record)
+    await ledger.create(record)  # type: ignore[type-var]
+    assert await ledger.get(record_type, record.id) == record  # type: ignore[attr-defined]
+    with pytest.raises(RecordExists):
+        await ledger.create(record)  # type: ignore[type-var]
+    assert record.id in await ledger.ids(record_type)  # type: ignore[attr-defined]
+    assert await ledger.list(record_type) == [record]
+    await ledger.delete(record_type, record.id)  # type: ignore[attr-defined]
+    with pytest.raises(RecordNotFound):
+        await ledger.get(record_type, record.id)  # type: ignore[attr-defined]
+
+
+async def test_update_replaces_and_needs_an_existing_record(ledger: Ledger) -> None:
+    await ledger.create(Relationship("bolt", "prospect"))
+    await ledger.update(Relationship("bolt", "customer", since=date(2024, 1, 1)))
+    assert (await ledger.get(Relationship, "bolt")).state == "customer"
+    with pytest.raises(RecordNotFound):
+        await ledger.update(Relationship("nobody", "customer"))
+
+
+async def test_an_invalid_record_is_refused_and_nothing_is_written(
+    ledger: Ledger, alice: PodClient
+) -> None:
+    bad = ContactUnit("broken", "email", "not an address")
+    with pytest.raises(ShapeViolation) as caught:
+        await ledger.create(bad)
+    assert "vcard:hasEmail" in str(caught.value) or "hasEmail" in str(caught.value)
+    with pytest.raises(NotFound):
+        await alice.get(ledger.url_of(ContactUnit, "broken"))
+
+
+def rows(count: int, vendor: str = "Shop", vendors: int = 4) -> list[tuple[int, dict]]:  # type: ignore[type-arg]
+    return [(2 + i, {"date": f"202{i % 3}-0{1 + i % 9}-1{i % 9}", "vendor":
+             f"{vendor} {i % vendors}", "description": f"item {i}", "amount": f"{i}.50",
+             "currency": "EUR", "category": "books" if i % 2 else "food"})
+            for i in range(count)]
+
+
+async def count_triples(ledger: Ledger) -> int:
+    total = 0
+    for vendor_id in await ledger.ids(Vendor):
+        container = ledger.layout.transactions(vendor_id)
+        for chunk in await ledger.pod.list_container(container):
+            total += len((await ledger.pod.get_graph(chunk)).graph)
+    return total
+
+
+async def test_import_is_idempotent(ledger: Ledger) -> None:
+    parsed = parse_rows(rows(300))
+    first = await TransactionImporter(ledger).run(parsed.transactions, digest="one")
+    assert first.chunks_written == 12 and first.vendors_created == 4
+    triples = await count_triples(ledger)
+    # The same file again: nothing to do at all.
+    again = await TransactionImporter(ledger).run(parsed.transactions, digest="one")
+    assert again.already_complete and again.pod_writes == 0
+    # The same rows under another name: written again, but nothing is added twice.
+    renamed = await TransactionImporter(ledger).run(parsed.transactions, digest="two")
+    assert renamed.chunks_written == 12
+    assert await count_triples(ledger) == triples
+    assert len(await ledger.list(Vendor)) == 4
+
+
+async def test_an_interrupted_import_resumes(ledger: Ledger) -> None:
+    parsed = parse_rows(rows(600, vendor="Store", vendors=10))  # 10 vendors x 3 years
+    importer = TransactionImporter(ledger, concurrency=1)
+    original = importer._write_chunk
+    calls = 0
+
+    async def failing(url: str, statements: str) -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 17:  # the pod goes away after 17 chunks (a progress record came at 16)
+            raise ConnectionError("pod gone")
+        await original(url, statements)
+
+    importer._write_chunk = failing  # type: ignore[method-assign]
+    import vrm_agent.ledger.importing as importing
+
+    with pytest.raises(ConnectionError):
+        await importer.run(parsed.transactions, digest="resume")
+    resumed = await TransactionImporter(ledger).run(parsed.transactions, digest="resume")
+    assert resumed.chunks_skipped == importing.PROGRESS_EVERY
+    assert resumed.chunks_written + resumed.chunks_skipped == 30
+    fresh = Ledger(ledger.pod, ledger.layout.storage + "fresh/")
+    await TransactionImporter(fresh).run(parsed.transactions, digest="resume")
+    assert await count_triples(ledger) == await count_triples(fresh)
+
+
+async def test_a_bad_transaction_stops_the_import_before_any_write(ledger: Ledger) -> None:
+    from vrm_agent.ledger.transactions import Transaction
+
+    good = parse_rows(rows(5)).transactions
+    bad = Transaction("x" * 24, date(2024, 1, 1), "Shop 0", "", Decimal(1), "EUR")
+    with pytest.raises(ShapeViolation) as caught:
+        await TransactionImporter(ledger).run([*good, bad], digest="bad")
+    assert "description" in str(caught.value)
+    assert await ledger.ids(Vendor) == set()
