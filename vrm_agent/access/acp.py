@@ -458,3 +458,23 @@ def initial_document(
     out = with_owner_control(out, acr_url, resource_url, owner_webid)
     check_owner_keeps_control(out, resource_url, owner_webid)
     return out
+
+
+def with_public_read(graph: Graph, acr_url: str, resource_url: str) -> Graph:
+    """The document plus an access control letting anyone read the resource (see the WAC twin)."""
+    out = copy_graph(graph)
+    control = URIRef(f"{acr_url}#vrm-public-read")
+    if (control, RDF.type, ACP.AccessControl) in out:
+        return out
+    policy, matcher = _policy_node(control), _matcher_node(control)
+    acr = acr_node(out, acr_url, resource_url)
+    _ensure_acr(out, acr, resource_url)
+    out.add((acr, ACP.accessControl, control))
+    out.add((control, RDF.type, ACP.AccessControl))
+    out.add((control, ACP.apply, policy))
+    out.add((policy, RDF.type, ACP.Policy))
+    out.add((policy, ACP.allow, AccessMode.READ.iri))
+    out.add((policy, ACP.anyOf, matcher))
+    out.add((matcher, RDF.type, ACP.Matcher))
+    out.add((matcher, ACP.agent, ACP.PublicAgent))
+    return out

@@ -75,6 +75,8 @@ class AccessDocumentFormat(Protocol):
         self, graph: Graph, resource_url: str, owner_webid: str
     ) -> None: ...
 
+    def with_public_read(self, graph: Graph, doc_url: str, resource_url: str) -> Graph: ...
+
     def serialize(self, graph: Graph, base: str) -> str: ...
 
     def parse(self, text: str | bytes, base: str) -> Graph: ...
@@ -133,6 +135,9 @@ class _ModuleFormat:
         self, graph: Graph, resource_url: str, owner_webid: str
     ) -> None:
         self.module.check_owner_keeps_control(graph, resource_url, owner_webid)
+
+    def with_public_read(self, graph: Graph, doc_url: str, resource_url: str) -> Graph:
+        return self.module.with_public_read(graph, doc_url, resource_url)
 
     def serialize(self, graph: Graph, base: str) -> str:
         """Turtle with absolute IRIs (no ``@base``), refusing a graph whose managed nodes belong to

@@ -174,6 +174,29 @@ class AccessControl:
         await asyncio.gather(*(self._change(g.resource, remove=[g.id]) for g in gone))
         return group_grants(gone)
 
+    async def publish(self, resource_url: str) -> None:
+        """Let anyone read the resource (what the person publishes, such as the vocabulary)."""
+        doc_url, fmt = await self.locate(resource_url)
+
+        async def write() -> None:
+            response = await self.pod.request("GET", doc_url, headers={"Accept": TURTLE},
+                                              expect_ok=False)
+            if response.status == 404:
+                graph, etag = await self._initial_document(doc_url, resource_url, fmt), None
+            else:
+                self.pod.raise_for_status(response)
+                graph, etag = fmt.parse(response.body, doc_url), response.etag
+            new = fmt.with_public_read(graph, doc_url, resource_url)
+            fmt.check_owner_keeps_control(new, resource_url, self.owner)
+            if etag is not None and isomorphic(new, graph):
+                return
+            await self.pod.put(doc_url, fmt.serialize(new, doc_url),
+                               content_type=fmt.content_type, if_match=etag,
+                               if_none_match=None if etag else "*")
+            self.writes += 1
+
+        await with_retry_on_conflict(write)
+
     async def next_expiry(self) -> datetime | None:
         return min((g.expires for g in await self._all_grants()), default=None)
 

@@ -386,3 +386,18 @@ def initial_document(
     check_owner_keeps_control(out, resource_url, owner_webid)
     return out
 
+
+
+def with_public_read(graph: Graph, acl_url: str, resource_url: str) -> Graph:
+    """The document plus a rule letting anyone read the resource (for what the person publishes,
+    such as the vocabulary). Not a grant: it has no end and names no agent, so it is kept apart
+    from the grants and, like any rule the agent did not write as a grant, survives every edit."""
+    out = copy_graph(graph)
+    node = URIRef(f"{acl_url}#vrm-public-read")
+    if (node, RDF.type, ACL.Authorization) in out:
+        return out
+    out.add((node, RDF.type, ACL.Authorization))
+    out.add((node, ACL.agentClass, FOAF.Agent))
+    out.add((node, ACL.accessTo, URIRef(resource_url)))
+    out.add((node, ACL.mode, ACL.Read))
+    return out

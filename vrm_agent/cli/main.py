@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vrm_agent import __version__
-from vrm_agent.cli import access_commands, daemon_commands, pod_commands
+from vrm_agent.cli import access_commands, daemon_commands, ledger_commands, pod_commands
 from vrm_agent.config import Config
 from vrm_agent.errors import VrmAgentError
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     pod_commands.register(commands, common)
     access_commands.register(commands, common)
     daemon_commands.register(commands, common)
+    ledger_commands.register(commands, common)
     return parser
 
 

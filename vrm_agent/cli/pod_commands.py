@@ -13,6 +13,7 @@ from vrm_agent.daemon.expiry import start_keeper
 from vrm_agent.pod.auth import ClientCredentials
 from vrm_agent.pod.client import PodClient
 from vrm_agent.podserver.embedded import DEFAULT_POD_NAME, EmbeddedPod, prepare
+from vrm_agent.vocabulary.publish import publish_vocabulary
 
 
 async def identity(credentials: ClientCredentials) -> dict[str, Any]:
@@ -62,14 +63,16 @@ async def cmd_pod_up(args: argparse.Namespace, config: Config) -> int:
     config.save()
     # Start-up reconciliation: nothing expired stays in force after the pod was down.
     async with open_pod(config) as session:
-        ended = await session.access().reconcile()
-        remaining = await session.access().next_expiry()
+        access = session.access()
+        ended = await access.reconcile()
+        remaining = await access.next_expiry()
+        vocabulary = await publish_vocabulary(session.pod, access, session.storage)
     if ended:
         info(f"Ended {len(ended)} expired grant(s).")
     if remaining is not None and start_keeper(config.path):
         info("Started the expiry keeper for the grants in force.")
-    show({**who, "pod_server": pod.base_url, "pid": pod.pid, "flavour": pod.flavour.value,
-          "data": str(data_dir)}, as_json=args.json)
+    show({**who, "vocabulary": vocabulary[0], "pod_server": pod.base_url, "pid": pod.pid,
+          "flavour": pod.flavour.value, "data": str(data_dir)}, as_json=args.json)
     return 0
 
 

@@ -25,6 +25,7 @@ from vrm_agent.daemon.authentication import SolidOidcVerifier
 from vrm_agent.daemon.expiry import expiry_lock
 from vrm_agent.errors import PodError
 from vrm_agent.pod.client import PodClient
+from vrm_agent.vocabulary.http import add_vocabulary_routes
 
 log = logging.getLogger("vrm_agent.daemon")
 
@@ -135,6 +136,7 @@ def build_app(
     app[CONTEXT_KEY] = ctx
     app.router.add_get("/health", health)
     app.router.add_get(DISCOVERY_PATH, discovery)
+    add_vocabulary_routes(app)
     for install in routes or []:
         install(app)
 

@@ -15,7 +15,7 @@ from vrm_agent.errors import NotFound, PreconditionFailed, VrmAgentError
 from vrm_agent.ledger.layout import PodLayout
 from vrm_agent.ledger.records import R
 from vrm_agent.pod.client import PodClient
-from vrm_agent.vocabulary.validation import validate
+from vrm_agent.vocabulary.compiled import validate_graph
 
 
 class RecordExists(VrmAgentError):
@@ -39,7 +39,7 @@ class Ledger:
         if_none_match: str | None = None,
     ) -> None:
         """The one door out: validate, then PUT."""
-        validate(graph)
+        validate_graph(graph)
         await self.pod.put_graph(url, graph, if_match=if_match, if_none_match=if_none_match)
 
     async def create(self, record: R) -> str:

@@ -476,12 +476,15 @@ class PodClient:
             return storages[0]
         path = urlsplit(webid).path
         segments = [s for s in path.split("/")[:-1] if s]
+        checked = []
         for depth in range(len(segments), -1, -1):
             candidate = origin(webid) + "/" + "".join(s + "/" for s in segments[:depth])
             response = await self.request("HEAD", candidate, expect_ok=False)
             if response.links.is_storage:
                 return candidate
-        raise NotASolidServer("no storage found above the WebID", method="HEAD", url=webid)
+            checked.append(f"{candidate} {response.status}")
+        raise NotASolidServer(f"no storage found above the WebID (checked {', '.join(checked)})",
+                              method="HEAD", url=webid)
 
 
 async def gather_all(awaitables: Any) -> list[Any]:

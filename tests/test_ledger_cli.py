@@ -1,0 +1,163 @@
+"""The ledger commands as a person runs them, on real CSS (WAC and ACP)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from rdflib import Dataset, Graph, URIRef
+from rdflib.compare import isomorphic
+
+from tests.conftest import PodEnv, run_cli
+from vrm_agent.podserver.process import free_port
+
+pytestmark = pytest.mark.pod
+
+CSV = """date,vendor,description,amount,currency,category,order_id,channel
+2024-01-05,ACME Corp.,coffee beans,12.50,EUR,food,A-1,online
+2024-01-05,ACME Corp.,coffee beans,12.50,EUR,food,A-1,online
+2024-02-10,Bolt Rides,ride to the station,9.90,EUR,travel,,app
+not-a-date,Bolt Rides,broken,1.00,EUR,,,
+2023-12-24,Corner Books,a novel,18.00,GBP,books,,in-store
+2024-02-11,Bolt Rides,refund,-9.90,EUR,travel,,app
+"""
+
+
+def login(config: Path, pod_env: PodEnv, who: str = "alice") -> None:
+    account = getattr(pod_env, who)
+    result = run_cli("login", "--webid", account.webid, "--client-id", account.client_id,
+                     "--client-secret", account.client_secret, "--config", str(config))
+    assert result.returncode == 0, result.stderr
+
+
+def cli_json(config: Path, *args: str, expect: int = 0) -> object:
+    result = run_cli(*args, "--json", "--config", str(config))
+    assert result.returncode == expect, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_import_twice_export_and_count(pod_env: PodEnv, tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    login(config, pod_env)
+    csv_path = tmp_path / "bank.csv"
+    csv_path.write_text(CSV)
+    result = run_cli("import", "transactions", str(csv_path), "--json", "--config", str(config))
+    assert result.returncode == 3, result.stderr  # some rows skipped, the rest landed
+    assert "bank.csv: line 5: date 'not-a-date' is not YYYY-MM-DD" in result.stderr
+    first = json.loads(result.stdout)
+    assert first["transactions"] == 5 and first["bad_rows"] == 1
+    again = cli_json(config, "import", "transactions", str(csv_path), expect=3)
+    assert again["already_imported"] is True and again["pod_writes"] == 0  # type: ignore[index]
+
+    vendors = cli_json(config, "vendors")
+    names = {v["name"]: v for v in vendors}  # type: ignore[union-attr]
+    assert {"ACME Corp.", "Bolt Rides", "Corner Books"} <= set(names)
+    assert names["Corner Books"]["since"] == "2023-12-24"
+    assert names["ACME Corp."]["state"] == "customer"
+
+    by_vendor = cli_json(config, "stats", "--by", "vendor")
+    totals = {(r["key"], r["currency"]): (r["count"], r["total"]) for r in by_vendor}  # type: ignore[union-attr]
+    assert totals[("ACME Corp.", "EUR")] == (2, "25.00")  # the same purchase twice is two
+    assert totals[("Bolt Rides", "EUR")] == (2, "0.00")  # a ride and its refund
+    assert totals[("Corner Books", "GBP")] == (1, "18.00")
+    months = [r["key"] for r in cli_json(config, "stats", "--by", "month")]  # type: ignore[union-attr]
+    assert months == sorted(months) and "2023-12" in months
+
+    export = tmp_path / "ledger.trig"
+    cli_json(config, "export", str(export))
+    dataset = Dataset()
+    dataset.parse(str(export), format="trig")
+    descriptions = [str(o) for _s, _p, o, _g in
+                    dataset.quads((None, URIRef("http://schema.org/description"), None, None))]
+    assert sorted(descriptions).count("coffee beans") == 2
+    assert len([d for d in descriptions if d in {"ride to the station", "refund", "a novel",
+                                                   "coffee beans"}]) == 5
+
+
+def test_restore_into_another_empty_pod(pod_env: PodEnv, tmp_path: Path) -> None:
+    alice_config, bolt_config = tmp_path / "alice.json", tmp_path / "bolt.json"
+    login(alice_config, pod_env, "alice")
+    login(bolt_config, pod_env, "bolt")
+    csv_path = tmp_path / "more.csv"
+    csv_path.write_text(CSV.replace("coffee beans", "tea"))
+    run_cli("import", "transactions", str(csv_path), "--config", str(alice_config))
+    run_cli("vendors", "add", "Dairy Farm", "--state", "member", "--config", str(alice_config))
+    exported = tmp_path / "alice.jsonld"
+    cli_json(alice_config, "export", str(exported))
+    restored = cli_json(bolt_config, "import", "ledger", str(exported))
+    assert restored["resources"] > 5  # type: ignore[index]
+    again = run_cli("import", "ledger", str(exported), "--config", str(bolt_config))
+    assert again.returncode == 1 and "already holds a ledger" in again.stderr
+    round_trip = tmp_path / "bolt.trig"
+    cli_json(bolt_config, "export", str(round_trip))
+
+    def graphs(path: Path, fmt: str, storage: str) -> dict[str, str]:
+        dataset = Dataset()
+        dataset.parse(str(path), format=fmt)
+        out = {}
+        for graph in dataset.graphs():
+            if graph.identifier == dataset.default_graph.identifier or not len(graph):
+                continue
+            neutral = "http://storage.example/"
+            out[str(graph.identifier).replace(storage, neutral)] = graph.serialize(
+                format="nt").replace(storage, neutral)
+        return out
+
+    before = graphs(exported, "json-ld", pod_env.alice.pod)
+    after = graphs(round_trip, "trig", pod_env.bolt.pod)
+    assert before.keys() == after.keys()
+    for name in before:
+        assert isomorphic(Graph().parse(data=before[name], format="nt"),
+                          Graph().parse(data=after[name], format="nt")), name
+
+
+def test_bad_files_are_one_clear_line(pod_env: PodEnv, tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    login(config, pod_env)
+    cases = {
+        "missing.csv": (None, "no such file"),
+        "wrong.csv": ("a,b\n1,2\n", "lacks column"),
+        "bad.json": ("{", "not valid JSON"),
+        "empty.csv": ("date,vendor,description,amount,currency\nx,y,z,1,EUR\n",
+                      "no transaction could be read"),
+    }
+    for name, (content, message) in cases.items():
+        path = tmp_path / name
+        if content is not None:
+            path.write_text(content)
+        result = run_cli("import", "transactions", str(path), "--config", str(config))
+        assert result.returncode == 1 and "Traceback" not in result.stderr, name
+        assert message in result.stderr.splitlines()[-1], (name, result.stderr)
+    junk = tmp_path / "junk.trig"
+    junk.write_text("this is not trig")
+    result = run_cli("import", "ledger", str(junk), "--config", str(config))
+    assert result.returncode == 1 and "not a readable trig file" in result.stderr
+
+
+def test_vocab_serve(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vrm_agent.cli.main", "vocab", "serve", "--port", str(port),
+         "--config", str(tmp_path / "c.json")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                request = urllib.request.Request(f"http://localhost:{port}/vocab",
+                                                 headers={"Accept": "application/ld+json"})
+                with urllib.request.urlopen(request, timeout=1) as response:
+                    assert response.headers["Content-Type"].startswith("application/ld+json")
+                    assert b"https://w3id.org/vrm-agent/ns#" in response.read()
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("vocab serve did not answer")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

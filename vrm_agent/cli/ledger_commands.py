@@ -1,0 +1,170 @@
+"""The person's ledger at the command line: import, export, vendors, stats, and the vocabulary."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import date
+from pathlib import Path
+
+from tqdm import tqdm
+
+from vrm_agent.cli.output import info, show, show_table
+from vrm_agent.cli.session import open_pod
+from vrm_agent.config import Config
+from vrm_agent.ledger.exchange import export_ledger, read_export, restore_ledger, write_export
+from vrm_agent.ledger.importing import TransactionImporter, file_digest
+from vrm_agent.ledger.records import Relationship, Vendor
+from vrm_agent.ledger.stats import GROUPINGS, ledger_spending
+from vrm_agent.ledger.store import Ledger, RecordExists
+from vrm_agent.ledger.transactions import ImportFileError, parse_file, read_mapping, vendor_slug
+from vrm_agent.vocabulary import RELATIONSHIP_STATES
+from vrm_agent.vocabulary.http import serve_vocabulary
+
+EXIT_SOME_ROWS_SKIPPED = 3
+
+
+async def cmd_import_transactions(args: argparse.Namespace, config: Config) -> int:
+    path = Path(args.file)
+    mapping = read_mapping(args.map)
+    parsed = parse_file(path, mapping)
+    for error in parsed.errors:
+        print(f"{path.name}: {error}", file=sys.stderr)
+    if not parsed.transactions:
+        raise ImportFileError(f"{path.name}: no transaction could be read")
+    quiet = args.quiet or args.json or not sys.stderr.isatty()
+    async with open_pod(config) as session:
+        ledger = Ledger(session.pod, session.storage)
+        with tqdm(total=len(parsed.transactions), unit="tx", disable=quiet,
+                  desc="importing") as bar:
+            report = await TransactionImporter(ledger).run(
+                parsed.transactions, digest=file_digest(path.read_bytes(), mapping),
+                progress=bar.update)
+    summary = {
+        "file": str(path), "transactions": len(parsed.transactions),
+        "bad_rows": len(parsed.errors), "chunks_written": report.chunks_written,
+        "chunks_already_done": report.chunks_skipped, "vendors_created": report.vendors_created,
+        "pod_writes": report.pod_writes, "already_imported": report.already_complete,
+    }
+    show(summary, as_json=args.json)
+    return EXIT_SOME_ROWS_SKIPPED if parsed.errors else 0
+
+
+async def cmd_import_ledger(args: argparse.Namespace, config: Config) -> int:
+    dataset = read_export(Path(args.file))
+    async with open_pod(config) as session:
+        report = await restore_ledger(Ledger(session.pod, session.storage), dataset)
+    show({"resources": report.resources, "triples": report.triples}, as_json=args.json)
+    return 0
+
+
+async def cmd_export(args: argparse.Namespace, config: Config) -> int:
+    path = Path(args.file)
+    async with open_pod(config) as session:
+        dataset = await export_ledger(Ledger(session.pod, session.storage))
+    await asyncio.to_thread(write_export, dataset, path)
+    graphs = sum(1 for g in dataset.graphs() if len(g) and g.identifier !=
+                 dataset.default_graph.identifier)
+    show({"file": str(path), "resources": graphs, "triples": len(dataset)}, as_json=args.json)
+    return 0
+
+
+async def cmd_vendors(args: argparse.Namespace, config: Config) -> int:
+    async with open_pod(config) as session:
+        ledger = Ledger(session.pod, session.storage)
+        vendors, relationships = await asyncio.gather(ledger.list(Vendor),
+                                                      ledger.list(Relationship))
+    by_vendor = {r.vendor_id: r for r in relationships}
+    rows = [{
+        "id": v.id, "name": v.name,
+        "state": by_vendor[v.id].state if v.id in by_vendor else "none",
+        "since": by_vendor[v.id].since.isoformat() if v.id in by_vendor and
+        by_vendor[v.id].since else None,
+        "webid": v.webid,
+    } for v in vendors]
+    show_table(rows, ("id", "name", "state", "since", "webid"), as_json=args.json)
+    return 0
+
+
+async def cmd_vendors_add(args: argparse.Namespace, config: Config) -> int:
+    vendor = Vendor(args.id or vendor_slug(args.name), args.name, args.url, args.webid)
+    since = date.fromisoformat(args.since) if args.since else date.today()
+    async with open_pod(config) as session:
+        ledger = Ledger(session.pod, session.storage)
+        try:
+            await ledger.create(vendor)
+        except RecordExists:
+            raise RecordExists(f"a vendor with id {vendor.id} exists") from None
+        await ledger.save(Relationship(vendor.id, args.state, since=since,
+                                       initiated_by=session.webid))
+    info(f"Added {vendor.name} ({vendor.id}) as {args.state}")
+    return 0
+
+
+async def cmd_stats(args: argparse.Namespace, config: Config) -> int:
+    async with open_pod(config) as session:
+        rows = await ledger_spending(Ledger(session.pod, session.storage), args.by)
+    show_table([r.to_json() for r in rows], ("key", "currency", "count", "total"),
+               as_json=args.json)
+    return 0
+
+
+async def cmd_vocab_serve(args: argparse.Namespace, config: Config) -> int:
+    info(f"Serving the vocabulary at http://{args.host}:{args.port}/vocab (Ctrl-C stops)")
+    await serve_vocabulary(args.host, args.port)
+    return 0
+
+
+def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    importing = commands.add_parser("import", help="bring data into your pod",
+                                    description="Import transactions, or restore a ledger.")
+    kinds = importing.add_subparsers(dest="import_kind", required=True, metavar="WHAT")
+    tx = kinds.add_parser(
+        "transactions", parents=[common], help="purchases from a CSV or JSON file",
+        description="Import purchases. CSV columns: date,vendor,description,amount,currency "
+        "and optionally category,order_id,channel; other layouts with --map. Bad rows are "
+        f"reported by line; good rows land (exit {EXIT_SOME_ROWS_SKIPPED} when some were "
+        "skipped). Importing the same file again adds nothing; an interrupted import resumes.")
+    tx.add_argument("file", help="a .csv or .json file")
+    tx.add_argument("--map", metavar="SPEC", help="FIELD=COLUMN,... or a JSON file of them")
+    tx.add_argument("--quiet", action="store_true", help="no progress bar")
+    tx.set_defaults(handler=cmd_import_transactions)
+    ledger = kinds.add_parser("ledger", parents=[common], help="restore an export",
+                              description="Restore a ledger export into a pod with no ledger.")
+    ledger.add_argument("file", help="a .trig, .jsonld or .nq file made by 'vrm-agent export'")
+    ledger.set_defaults(handler=cmd_import_ledger)
+
+    export = commands.add_parser("export", parents=[common], help="the whole ledger to a file",
+                                 description="Write the whole ledger to one file: TriG, or "
+                                 "JSON-LD (.jsonld) or N-Quads (.nq) by extension.")
+    export.add_argument("file")
+    export.set_defaults(handler=cmd_export)
+
+    vendors = commands.add_parser("vendors", parents=[common], help="your vendor relationships",
+                                  description="List your relationships with vendors.")
+    vendors.set_defaults(handler=cmd_vendors)
+    vendor_commands = vendors.add_subparsers(dest="vendors_command", metavar="COMMAND")
+    add = vendor_commands.add_parser("add", parents=[common], help="record a vendor",
+                                     description="Record a vendor and your relationship.")
+    add.add_argument("name")
+    add.add_argument("--id", help="the vendor's id in your pod (default: from the name)")
+    add.add_argument("--state", choices=list(RELATIONSHIP_STATES), default="prospect")
+    add.add_argument("--since", help="YYYY-MM-DD (default: today)")
+    add.add_argument("--webid", help="the vendor agent's WebID")
+    add.add_argument("--url", help="the vendor's web site")
+    add.set_defaults(handler=cmd_vendors_add)
+
+    stats = commands.add_parser("stats", parents=[common], help="your spending",
+                                description="Spending per vendor, month or category.")
+    stats.add_argument("--by", choices=GROUPINGS, default="vendor")
+    stats.set_defaults(handler=cmd_stats)
+
+    vocab = commands.add_parser("vocab", help="the VRM vocabulary")
+    vocab_commands = vocab.add_subparsers(dest="vocab_command", required=True, metavar="COMMAND")
+    serve = vocab_commands.add_parser("serve", parents=[common], help="serve it over HTTP",
+                                      description="Serve the vocabulary with content "
+                                      "negotiation (Turtle, JSON-LD, HTML).")
+    serve.add_argument("--host", default="localhost")
+    serve.add_argument("--port", type=int, default=8751)
+    serve.set_defaults(handler=cmd_vocab_serve)
