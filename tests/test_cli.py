@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import stat
 import threading
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -127,6 +128,10 @@ def test_embedded_pod_lifecycle(tmp_path: Path, acp: bool) -> None:
         assert first["storage"] == f"http://localhost:{port}/me/"
         assert first["flavour"] == ("acp" if acp else "wac")
         assert _pod(tmp_path, "status")["status"] == "running"
+        # The vocabulary was copied into the pod where anyone may read it.
+        with urllib.request.urlopen(str(first["vocabulary"]), timeout=5) as response:
+            assert response.status == 200
+            assert b"vrm-agent" in response.read()
         whoami = run_cli("whoami", "--json", "--config", str(tmp_path / "config.json"))
         assert json.loads(whoami.stdout)["webid"] == first["webid"]
         # A second `pod up` while it runs changes nothing.
