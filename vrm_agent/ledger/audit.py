@@ -1,0 +1,94 @@
+"""The audit log: every step of a negotiation and of access, appended to the person's pod.
+
+One resource per day (``vrm/audit/YYYY-MM-DD``); each event is appended with an N3 Patch that
+only inserts, so concurrent appends need no read and cannot overwrite each other.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from rdflib import RDF, Graph, Literal, URIRef
+from rdflib.namespace import PROV, XSD
+
+from vrm_agent.errors import NotFound
+from vrm_agent.ledger.layout import PodLayout
+from vrm_agent.pod.client import PodClient
+from vrm_agent.vocabulary import AUDIT_EVENT_TYPES, SCHEMA, VRM
+from vrm_agent.vocabulary.compiled import validate_graph
+
+EVENT_NAMES = {str(t).rsplit("#", 1)[-1]: t for t in AUDIT_EVENT_TYPES}
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    type: str  # one of EVENT_NAMES: "AgreementReached", "AccessRevoked", ...
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    actor: str | None = None
+    vendor: str | None = None
+    agreement: str | None = None
+    grant: str | None = None
+    resources: Sequence[str] = ()
+    description: str | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def to_graph(self, day_url: str) -> Graph:
+        if self.type not in EVENT_NAMES:
+            raise ValueError(f"unknown audit event type {self.type!r}")
+        graph, node = Graph(), URIRef(f"{day_url}#e-{self.id}")
+        graph.add((node, RDF.type, VRM.AuditEvent))
+        graph.add((node, VRM.eventType, EVENT_NAMES[self.type]))
+        graph.add((node, PROV.atTime, Literal(self.at.astimezone(UTC).isoformat(),
+                                               datatype=XSD.dateTime)))
+        for predicate, value in ((VRM.actor, self.actor), (VRM.vendor, self.vendor),
+                                 (VRM.agreement, self.agreement), (VRM.grant, self.grant)):
+            if value:
+                graph.add((node, predicate, URIRef(value)))
+        for resource in self.resources:
+            graph.add((node, VRM.affectedResource, URIRef(resource)))
+        if self.description:
+            graph.add((node, SCHEMA.description, Literal(self.description)))
+        return graph
+
+
+class AuditLog:
+    def __init__(self, pod: PodClient, layout: PodLayout) -> None:
+        self.pod = pod
+        self.layout = layout
+
+    def day_url(self, moment: datetime) -> str:
+        return self.layout.resource("audit", moment.astimezone(UTC).date().isoformat())
+
+    async def append(self, event: AuditEvent) -> str:
+        url = self.day_url(event.at)
+        graph = event.to_graph(url)
+        validate_graph(graph)
+        await self.pod.patch(url, inserts=graph)
+        return f"{url}#e-{event.id}"
+
+    async def events(self, day: datetime) -> list[dict[str, str | list[str] | None]]:
+        """The events of one day, oldest first, as plain data."""
+        url = self.day_url(day)
+        try:
+            graph = (await self.pod.get_graph(url)).graph
+        except NotFound:
+            return []
+        names = {v: k for k, v in EVENT_NAMES.items()}
+        out = []
+        for node in graph.subjects(RDF.type, VRM.AuditEvent):
+
+            def value(predicate: URIRef, node: object = node) -> str | None:
+                found = graph.value(node, predicate)  # type: ignore[arg-type]
+                return None if found is None else str(found)
+
+            out.append({
+                "id": str(node), "type": names.get(graph.value(node, VRM.eventType)),  # type: ignore[arg-type]
+                "at": value(PROV.atTime), "actor": value(VRM.actor), "vendor": value(VRM.vendor),
+                "agreement": value(VRM.agreement), "grant": value(VRM.grant),
+                "resources": sorted(str(r) for r in graph.objects(node, VRM.affectedResource)),
+                "description": value(SCHEMA.description),
+            })
+        return sorted(out, key=lambda e: str(e["at"]))
