@@ -1,0 +1,209 @@
+"""The negotiation core without sockets: decisions, the state machine, the wire format."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from vrm_agent.negotiation.decide import Outcome, agreement_for, decide, offer_for
+from vrm_agent.negotiation.odrl import DPV, PD, Constraint, Policy, Rule, asks_of, is_a
+from vrm_agent.negotiation.protocol import (
+    Event,
+    Negotiation,
+    ProtocolViolation,
+    Role,
+    State,
+    transition,
+)
+from vrm_agent.negotiation.terms import default_terms
+from vrm_agent.negotiation.wire import (
+    MalformedMessage,
+    message_json,
+    parse_message,
+    policy_from_json,
+    policy_json,
+)
+
+PERSON, VENDOR = "http://pod/alice#me", "http://pod/acme#me"
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+TERMS = default_terms(PERSON)
+
+
+def request(*items: tuple[str, str, str | None], action: str = "use") -> Policy:
+    rules = []
+    for target, purpose, duration in items:
+        constraints = [Constraint("purpose", "eq", DPV + purpose)]
+        if duration:
+            constraints.append(Constraint("elapsedTime", "lteq", duration))
+        rules.append(Rule("permission", action, (PD + target,), tuple(constraints)))
+    return Policy("urn:uuid:r1", "Request", tuple(rules), assignee=VENDOR)
+
+
+def test_purpose_hierarchy() -> None:
+    assert is_a(DPV + "PersonalisedAdvertising", DPV + "Marketing")
+    assert is_a(DPV + "DeliveryOfGoods", DPV + "ServiceProvision")
+    assert not is_a(DPV + "ServiceProvision", DPV + "Marketing")
+
+
+def test_service_delivery_is_agreed_with_its_duty() -> None:
+    decision = decide(request(("EmailAddress", "ServiceProvision", "P30D")), TERMS,
+                      vendor=VENDOR, now=NOW)
+    assert decision.outcome is Outcome.AGREE
+    assert decision.granted[0].duration == timedelta(days=30)
+    assert [d.action for d in decision.granted[0].duties] == ["delete"]
+    assert any("Service delivery only" in line for line in decision.trace)
+    agreement = agreement_for(decision.granted, uid="urn:a", person=PERSON, vendor=VENDOR,
+                              now=NOW)
+    assert agreement.type == "Agreement" and agreement.assignee == VENDOR
+    end = agreement.permissions[0].constraint("dateTime")
+    assert end is not None and end.values() == ("2026-07-01T00:00:00Z",)
+
+
+def test_a_sub_purpose_of_service_delivery_is_agreed() -> None:
+    decision = decide(request(("PhysicalAddress", "DeliveryOfGoods", "P7D")), TERMS,
+                      vendor=VENDOR, now=NOW)
+    assert decision.outcome is Outcome.AGREE
+
+
+@pytest.mark.parametrize("purpose", ["Marketing", "PersonalisedAdvertising", "DirectMarketing"])
+def test_marketing_and_tracking_are_refused(purpose: str) -> None:
+    decision = decide(request(("EmailAddress", purpose, "P30D")), TERMS, vendor=VENDOR, now=NOW)
+    assert decision.outcome is Outcome.REFUSE
+    assert decision.reasons and "prohibited" in decision.reasons[0]
+
+
+def test_too_long_is_countered_with_the_longest_allowed() -> None:
+    decision = decide(request(("Purchase", "ServiceProvision", "P365D")), TERMS, vendor=VENDOR,
+                      now=NOW)
+    assert decision.outcome is Outcome.COUNTER
+    assert decision.granted[0].duration == timedelta(days=90)
+    offer = offer_for(decision.granted, uid="urn:o", person=PERSON, vendor=VENDOR)
+    assert offer.permissions[0].constraint("elapsedTime") == Constraint(
+        "elapsedTime", "lteq", "P90D")
+
+
+def test_partly_refused_is_countered_with_the_rest() -> None:
+    decision = decide(request(("EmailAddress", "ServiceProvision", "P30D"),
+                              ("EmailAddress", "Marketing", "P30D")), TERMS, vendor=VENDOR,
+                      now=NOW)
+    assert decision.outcome is Outcome.COUNTER
+    assert [a.purpose for a in decision.granted] == [DPV + "ServiceProvision"]
+    assert [a.purpose for a in decision.refused] == [DPV + "Marketing"]
+
+
+def test_what_the_terms_do_not_decide_goes_to_the_person() -> None:
+    decision = decide(request(("Purchase", "ResearchAndDevelopment", "P30D")), TERMS,
+                      vendor=VENDOR, now=NOW)
+    assert decision.outcome is Outcome.ASK_PERSON
+    assert decision.undecided and any("person is asked" in t for t in decision.trace)
+
+
+def test_passing_data_on_is_refused() -> None:
+    decision = decide(request(("EmailAddress", "ServiceProvision", "P30D"),
+                              action="distribute"), TERMS, vendor=VENDOR, now=NOW)
+    assert decision.outcome is Outcome.REFUSE
+
+
+@pytest.mark.parametrize(("strategy", "expected"), [
+    ("perm", Outcome.AGREE), ("prohibit", Outcome.REFUSE), ("invalid", Outcome.REFUSE)])
+def test_conflict_strategies(strategy: str, expected: Outcome) -> None:
+    terms = [Policy("urn:t", "Set", (
+        Rule("permission", "use", (PD + "EmailAddress",),
+             (Constraint("purpose", "isA", DPV + "Purpose"),)),
+        Rule("prohibition", "use", (PD + "EmailAddress",),
+             (Constraint("purpose", "isA", DPV + "Marketing"),)),
+    ), conflict=strategy)]
+    decision = decide(request(("EmailAddress", "Marketing", "P1D")), terms, vendor=VENDOR,
+                      now=NOW)
+    assert decision.outcome is expected
+
+
+def test_party_and_date_constraints() -> None:
+    only_bolt = [Policy("urn:t", "Set", (Rule("permission", "use", (), (
+        Constraint("purpose", "isA", DPV + "Purpose"),
+        Constraint("recipient", "isAnyOf", ("http://pod/bolt#me",)),
+        Constraint("dateTime", "lt", "2026-12-31T00:00:00Z"))),))]
+    asked = request(("EmailAddress", "ServiceProvision", "P1D"))
+    assert decide(asked, only_bolt, vendor=VENDOR, now=NOW).outcome is Outcome.ASK_PERSON
+    assert decide(asked, only_bolt, vendor="http://pod/bolt#me", now=NOW).outcome is \
+        Outcome.AGREE
+    later = NOW + timedelta(days=365)
+    assert decide(asked, only_bolt, vendor="http://pod/bolt#me", now=later).outcome is \
+        Outcome.ASK_PERSON
+
+
+def test_state_machine_paths_and_violations() -> None:
+    new = Negotiation("n1", Role.PROVIDER)
+    requested = transition(new, Event.REQUEST, sender=Role.CONSUMER)
+    agreed = transition(requested, Event.AGREE, sender=Role.PROVIDER)
+    verified = transition(agreed, Event.VERIFY, sender=Role.CONSUMER)
+    finalized = transition(verified, Event.FINALIZE, sender=Role.PROVIDER)
+    assert finalized.state is State.FINALIZED
+    ended = transition(finalized, Event.TERMINATE, sender=Role.PROVIDER, reason="revoked")
+    assert ended.state is State.TERMINATED and ended.reason == "revoked"
+    offered = transition(requested, Event.OFFER, sender=Role.PROVIDER)
+    accepted = transition(offered, Event.ACCEPT, sender=Role.CONSUMER)
+    assert transition(accepted, Event.AGREE, sender=Role.PROVIDER).state is State.AGREED
+    assert transition(offered, Event.REQUEST, sender=Role.CONSUMER).state is State.REQUESTED
+    waiting = transition(new, Event.REQUEST, sender=Role.CONSUMER, awaiting_person=True)
+    assert waiting.awaiting_person
+    with pytest.raises(ProtocolViolation, match="must come from the provider"):
+        transition(requested, Event.AGREE, sender=Role.CONSUMER)
+    with pytest.raises(ProtocolViolation, match="not allowed"):
+        transition(requested, Event.VERIFY, sender=Role.CONSUMER)
+    with pytest.raises(ProtocolViolation, match="cannot end"):
+        transition(ended, Event.TERMINATE, sender=Role.CONSUMER)
+    assert [h[1] for h in finalized.history] == ["REQUESTED", "AGREED", "VERIFIED", "FINALIZED"]
+
+
+def test_wire_round_trip_and_other_json_ld_forms() -> None:
+    asked = request(("EmailAddress", "ServiceProvision", "P30D"))
+    body = json.dumps(message_json("ContractRequestMessage", policy=asked,
+                                   callbackAddress="http://vendor/inbox"))
+    message = parse_message(body)
+    assert message.policy == asked and message.callback == "http://vendor/inbox"
+    full_iris = {
+        "@context": {"odrl": "http://www.w3.org/ns/odrl/2/"},
+        "@type": "https://w3id.org/vrm-agent/protocol#ContractRequestMessage",
+        "https://w3id.org/vrm-agent/protocol#policy": {
+            "@id": "urn:uuid:r1", "@type": "odrl:Request",
+            "odrl:assignee": {"@id": VENDOR},
+            "odrl:permission": {"odrl:action": {"@id": "odrl:use"},
+                                "odrl:target": {"@id": PD + "EmailAddress"},
+                                "odrl:constraint": [
+                                    {"odrl:leftOperand": {"@id": "odrl:purpose"},
+                                     "odrl:operator": {"@id": "odrl:eq"},
+                                     "odrl:rightOperand": {"@id": DPV + "ServiceProvision"}},
+                                    {"odrl:leftOperand": {"@id": "odrl:elapsedTime"},
+                                     "odrl:operator": {"@id": "odrl:lteq"},
+                                     "odrl:rightOperand": {"@value": "P30D"}}]}}}
+    assert parse_message(json.dumps(full_iris)).policy == asked
+    assert policy_from_json(policy_json(TERMS[0])) == TERMS[0]
+    assert asks_of(asked)[0].duration == timedelta(days=30)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("{not json", "not JSON"),
+    ('{"type": "ContractRequestMessage"}', "@context"),
+    ('{"@context": "http://evil.example/ctx", "type": "ContractRequestMessage"}', "not one"),
+    ('{"@context": "https://w3id.org/vrm-agent/protocol/v1", "type": "Hello"}',
+     "unknown message type"),
+    ('{"@context": "https://w3id.org/vrm-agent/protocol/v1", '
+     '"type": "ContractRequestMessage"}', "needs a policy"),
+    ('{"@context": "https://w3id.org/vrm-agent/protocol/v1", "type": "ContractRequestMessage",'
+     ' "policy": {"uid": "urn:x", "type": "Request", "permission": [{"action": "use", '
+     '"target": "pd:EmailAddress"}]}}', "purpose"),
+    ('{"@context": "https://w3id.org/vrm-agent/protocol/v1", "type": "ContractRequestMessage",'
+     ' "policy": {"uid": "urn:x", "type": "Request", "permission": [{"action": "steal", '
+     '"target": "pd:EmailAddress"}]}}', "unknown action"),
+])
+def test_malformed_messages(body: str, message: str) -> None:
+    with pytest.raises(MalformedMessage, match=message):
+        parse_message(body)
+
+
+def test_oversized_messages() -> None:
+    with pytest.raises(MalformedMessage, match="larger than"):
+        parse_message(b"{" + b" " * 70_000 + b"}")

@@ -1,0 +1,301 @@
+"""Negotiation messages on the wire: ODRL 2.2 policies in JSON-LD, in a small protocol envelope.
+
+Incoming messages are expanded and compacted again against the protocol context with pyld, so a
+vendor may send any equivalent JSON-LD (full IRIs, other term names, the ODRL context). Only the
+contexts bundled here are ever loaded; any other remote context is refused, as is a body that is
+too large, not JSON, or lacks what its message type needs. Outgoing messages use the protocol
+context as it is, so they read like the examples in docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyld import jsonld
+
+from vrm_agent.errors import VrmAgentError
+from vrm_agent.integrity.proofs import DATA_INTEGRITY_CONTEXT, register_context
+from vrm_agent.negotiation.odrl import (
+    ACTIONS,
+    CONFLICTS,
+    OPERATORS,
+    POLICY_TYPES,
+    Constraint,
+    Policy,
+    Rule,
+)
+
+PROTOCOL_CONTEXT = "https://w3id.org/vrm-agent/protocol/v1"
+ODRL_CONTEXT = "http://www.w3.org/ns/odrl.jsonld"
+CONTEXT_DOCUMENT: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "contexts" / "protocol-v1.jsonld").read_text())
+PREFIXES = {k: v for k, v in CONTEXT_DOCUMENT["@context"].items()
+            if isinstance(v, str) and v.endswith(("#", "/"))}
+MAX_MESSAGE_BYTES = 64 * 1024
+MESSAGE_TYPES = ("ContractRequestMessage", "ContractOfferMessage", "ContractAgreementMessage",
+                 "ContractNegotiationEventMessage", "ContractAgreementVerificationMessage",
+                 "ContractNegotiationTerminationMessage")
+
+# The protocol context defines every ODRL term the protocol uses with ODRL's own IRIs, so a
+# message written against the ODRL context reads the same through it.
+register_context(PROTOCOL_CONTEXT, CONTEXT_DOCUMENT)
+register_context(ODRL_CONTEXT, CONTEXT_DOCUMENT)
+_KNOWN = {PROTOCOL_CONTEXT, ODRL_CONTEXT, DATA_INTEGRITY_CONTEXT}
+
+
+class MalformedMessage(VrmAgentError):
+    """A negotiation message that cannot be accepted; the text says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Message:
+    type: str
+    policy: Policy | None = None
+    negotiation: str | None = None
+    callback: str | None = None
+    consideration: str | None = None
+    reasons: tuple[str, ...] = ()
+    state: str | None = None
+    document: Mapping[str, Any] | None = None  # the compacted message, proofs included
+
+
+def full_iri(value: str) -> str:
+    prefix, sep, rest = value.partition(":")
+    if sep and prefix in PREFIXES and not rest.startswith("//"):
+        return PREFIXES[prefix] + rest
+    return value
+
+
+def compact_iri(value: str) -> str:
+    for prefix, namespace in PREFIXES.items():
+        if prefix in ("dpv", "pd", "xsd") and value.startswith(namespace):
+            return f"{prefix}:{value[len(namespace):]}"
+    return value
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def _right_json(constraint: Constraint) -> Any:
+    def one(value: str) -> Any:
+        if constraint.left == "elapsedTime":
+            return {"@value": value, "@type": "xsd:duration"}
+        if constraint.left == "dateTime":
+            return {"@value": value, "@type": "xsd:dateTime"}
+        return {"id": compact_iri(value)}
+
+    values = constraint.values()
+    return [one(v) for v in values] if isinstance(constraint.right, tuple) else one(values[0])
+
+
+def rule_json(rule: Rule) -> dict[str, Any]:
+    out: dict[str, Any] = {"action": rule.action}
+    if rule.targets:
+        out["target"] = [compact_iri(t) for t in rule.targets]
+    if rule.constraints:
+        out["constraint"] = [{"leftOperand": c.left, "operator": c.operator,
+                              "rightOperand": _right_json(c)} for c in rule.constraints]
+    if rule.duties:
+        out["duty"] = [rule_json(d) for d in rule.duties]
+    return out
+
+
+def policy_json(policy: Policy) -> dict[str, Any]:
+    out: dict[str, Any] = {"uid": policy.uid, "type": policy.type}
+    if policy.title:
+        out["title"] = policy.title
+    if policy.assigner:
+        out["assigner"] = policy.assigner
+    if policy.assignee:
+        out["assignee"] = policy.assignee
+    if policy.conflict != "prohibit" or policy.type == "Set":
+        out["conflict"] = policy.conflict
+    for kind in ("permission", "prohibition", "obligation"):
+        rules = policy.of_kind(kind)
+        if rules:
+            out[kind] = [rule_json(r) for r in rules]
+    if policy.consideration:
+        out["consideration"] = policy.consideration
+    return out
+
+
+def message_json(message_type: str, **fields: Any) -> dict[str, Any]:
+    """An outgoing message: the envelope, with any Policy turned into its JSON-LD form."""
+    out: dict[str, Any] = {"@context": PROTOCOL_CONTEXT, "type": message_type}
+    for key, value in fields.items():
+        if value is None or value == () or value == []:
+            continue
+        out[key] = policy_json(value) if isinstance(value, Policy) else value
+    return out
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def _loader(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    if url not in _KNOWN:
+        raise MalformedMessage(f"the JSON-LD context {url} is not one this agent knows; "
+                               f"use {PROTOCOL_CONTEXT}")
+    document = CONTEXT_DOCUMENT if url != DATA_INTEGRITY_CONTEXT else None
+    if document is None:
+        from vrm_agent.integrity.proofs import _BUNDLED
+
+        document = _BUNDLED[url]
+    return {"contextUrl": None, "documentUrl": url, "document": document}
+
+
+def _cause(error: BaseException) -> MalformedMessage | None:
+    pending: list[BaseException | None] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, MalformedMessage):
+            return current
+        pending += [getattr(current, "cause", None), current.__cause__, current.__context__]
+    return None
+
+
+def normalise(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Any JSON-LD form of a message, compacted against the protocol context."""
+    try:
+        expanded = jsonld.expand(dict(data), {"documentLoader": _loader})
+        compacted = jsonld.compact(expanded, {"@context": CONTEXT_DOCUMENT["@context"]},
+                                   {"documentLoader": _loader})
+    except jsonld.JsonLdError as exc:
+        cause = _cause(exc)
+        if cause is not None:
+            raise cause from exc
+        raise MalformedMessage(f"not valid JSON-LD: {str(exc).splitlines()[0]}") from exc
+    if "@graph" in compacted:
+        nodes = [n for n in compacted["@graph"] if n.get("type") in MESSAGE_TYPES]
+        if len(nodes) != 1:
+            raise MalformedMessage("the body must hold exactly one message")
+        compacted = nodes[0]
+    compacted.pop("@context", None)
+    return compacted
+
+
+def _one(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
+def _iri_of(value: Any) -> str:
+    value = _one(value)
+    if isinstance(value, dict):
+        value = value.get("id", value.get("@id"))
+    if not isinstance(value, str) or not value:
+        raise MalformedMessage(f"expected an IRI, got {value!r}")
+    return full_iri(value)
+
+
+def _right(value: Any) -> str | tuple[str, ...]:
+    def one(item: Any) -> str:
+        if isinstance(item, dict):
+            if "id" in item or "@id" in item:
+                return full_iri(str(item.get("id", item.get("@id"))))
+            if "@value" in item:
+                return str(item["@value"])
+        if isinstance(item, str | int | float):
+            return full_iri(str(item))
+        raise MalformedMessage(f"a rightOperand cannot be {item!r}")
+
+    if isinstance(value, list):
+        if not value:
+            raise MalformedMessage("a constraint has an empty rightOperand")
+        return one(value[0]) if len(value) == 1 else tuple(one(v) for v in value)
+    return one(value)
+
+
+def _term(value: Any, allowed: Sequence[str], what: str) -> str:
+    value = _one(value)
+    if isinstance(value, dict):
+        value = value.get("id", value.get("@id"))
+    if value not in allowed:
+        raise MalformedMessage(f"unknown {what} {value!r} (known: {', '.join(allowed)})")
+    return str(value)
+
+
+def _rule(data: Any, kind: str) -> Rule:
+    if not isinstance(data, dict):
+        raise MalformedMessage(f"a {kind} must be an object")
+    if "action" not in data:
+        raise MalformedMessage(f"a {kind} needs an action")
+    action = _term(data["action"], ACTIONS, "action")
+    targets = tuple(_iri_of(t) for t in data.get("target", []))
+    constraints = []
+    for item in data.get("constraint", []):
+        if not isinstance(item, dict) or not {"leftOperand", "operator", "rightOperand"} <= set(
+                item):
+            raise MalformedMessage("a constraint needs leftOperand, operator and rightOperand")
+        left = _one(item["leftOperand"])
+        left = left.get("id") if isinstance(left, dict) else left
+        constraints.append(Constraint(str(left), _term(item["operator"], OPERATORS, "operator"),
+                                      _right(item["rightOperand"])))
+    duties = tuple(_rule(d, "duty") for d in data.get("duty", []))
+    return Rule(kind, action, targets, tuple(constraints), duties)
+
+
+def policy_from_json(data: Any) -> Policy:
+    if not isinstance(data, dict):
+        raise MalformedMessage("a policy must be an object")
+    uid = data.get("uid", data.get("id"))
+    if not isinstance(uid, str) or not uid:
+        raise MalformedMessage("a policy needs a uid")
+    policy_type = _term(data.get("type"), POLICY_TYPES, "policy type")
+    rules = [_rule(r, kind) for kind in ("permission", "prohibition", "obligation")
+             for r in data.get(kind, [])]
+    conflict = data.get("conflict", "prohibit")
+    conflict = _term(conflict, CONFLICTS, "conflict strategy")
+    assigner, assignee = data.get("assigner"), data.get("assignee")
+    return Policy(full_iri(uid), policy_type, tuple(rules),
+                  _iri_of(assigner) if assigner else None,
+                  _iri_of(assignee) if assignee else None, conflict,
+                  _one(data.get("title")) if isinstance(_one(data.get("title")), str) else None,
+                  str(_one(data["consideration"])) if data.get("consideration") else None)
+
+
+def parse_message(body: bytes | str, *, limit: int = MAX_MESSAGE_BYTES) -> Message:
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    if len(raw) > limit:
+        raise MalformedMessage(f"the message is larger than {limit} bytes")
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise MalformedMessage(f"the body is not JSON: {exc}") from exc
+    if not isinstance(data, dict) or "@context" not in data:
+        raise MalformedMessage(f"a message is a JSON-LD object with an @context "
+                               f"(use {PROTOCOL_CONTEXT})")
+    compacted = normalise(data)
+    message_type = _term(compacted.get("type"), MESSAGE_TYPES, "message type")
+    policy = policy_from_json(compacted["policy"]) if "policy" in compacted else None
+    if message_type in ("ContractRequestMessage", "ContractOfferMessage",
+                        "ContractAgreementMessage") and policy is None:
+        raise MalformedMessage(f"a {message_type} needs a policy")
+    if message_type == "ContractRequestMessage":
+        assert policy is not None
+        if policy.type != "Request":
+            raise MalformedMessage("a ContractRequestMessage carries an odrl:Request")
+        if not policy.permissions:
+            raise MalformedMessage("a request needs at least one permission")
+        for rule in policy.permissions:
+            if not rule.targets:
+                raise MalformedMessage("every requested permission needs a target")
+            if rule.constraint("purpose") is None:
+                raise MalformedMessage("every requested permission needs a purpose constraint")
+    reasons = compacted.get("reason", [])
+    return Message(
+        message_type, policy,
+        _iri_of(compacted["negotiation"]) if compacted.get("negotiation") else None,
+        _iri_of(compacted["callbackAddress"]) if compacted.get("callbackAddress") else None,
+        str(_one(compacted["consideration"])) if compacted.get("consideration") else None,
+        tuple(str(r) for r in (reasons if isinstance(reasons, list) else [reasons])),
+        str(_one(compacted["state"])) if compacted.get("state") else None,
+        compacted,
+    )
