@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pyld import jsonld
+from rdflib import RDF, Graph, Namespace, URIRef
 
 from vrm_agent.errors import VrmAgentError
 from vrm_agent.integrity.proofs import DATA_INTEGRITY_CONTEXT, register_context
@@ -36,6 +37,7 @@ CONTEXT_DOCUMENT: dict[str, Any] = json.loads(
 PREFIXES = {k: v for k, v in CONTEXT_DOCUMENT["@context"].items()
             if isinstance(v, str) and v.endswith(("#", "/"))}
 MAX_MESSAGE_BYTES = 64 * 1024
+ODRL_NS = Namespace("http://www.w3.org/ns/odrl/2/")
 MESSAGE_TYPES = ("ContractRequestMessage", "ContractOfferMessage", "ContractAgreementMessage",
                  "ContractNegotiationEventMessage", "ContractAgreementVerificationMessage",
                  "ContractNegotiationTerminationMessage")
@@ -299,3 +301,34 @@ def parse_message(body: bytes | str, *, limit: int = MAX_MESSAGE_BYTES) -> Messa
         str(_one(compacted["state"])) if compacted.get("state") else None,
         compacted,
     )
+
+
+# -- RDF, for keeping policies in the pod --------------------------------------------------------
+
+
+def policy_graph(policy: Policy, *, extra_types: Sequence[str] = ()) -> Graph:
+    """The policy as RDF (with ``odrl:uid`` stated, as stored records carry it)."""
+    document = {"@context": CONTEXT_DOCUMENT["@context"], **policy_json(policy)}
+    graph = Graph()
+    graph.parse(data=json.dumps(document), format="json-ld")
+    node = URIRef(policy.uid)
+    graph.add((node, ODRL_NS.uid, node))
+    for extra in extra_types:
+        graph.add((node, RDF.type, URIRef(extra)))
+    return graph
+
+
+def policy_from_graph(graph: Graph, uid: str) -> Policy:
+    """The policy with this uid, read back from RDF by framing it against the protocol context."""
+    flat = json.loads(graph.serialize(format="json-ld"))
+    try:
+        framed = jsonld.frame(flat, {"@context": CONTEXT_DOCUMENT["@context"], "@id": uid},
+                              {"documentLoader": _loader, "omitGraph": True})
+    except jsonld.JsonLdError as exc:
+        raise MalformedMessage(f"the stored policy {uid} cannot be read: {exc}") from exc
+    framed.pop("@context", None)
+    kinds = framed.get("type")
+    if isinstance(kinds, list):
+        framed["type"] = next((k for k in kinds if k in POLICY_TYPES), kinds[0])
+    framed.pop("odrl:uid", None)
+    return policy_from_json(framed)
