@@ -13,14 +13,14 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
 from tests.conftest import PodEnv
-from vrm_agent.daemon.authentication import (
+from vrm_agent.pod import DpopKey, PodClient
+from vrm_agent.pod.auth import token_hash
+from vrm_agent.pod.resource_server import (
     ReplayCache,
     SolidOidcVerifier,
     TokenRejected,
     verify_access_token,
 )
-from vrm_agent.pod import DpopKey, PodClient
-from vrm_agent.pod.auth import token_hash
 
 pytestmark = [pytest.mark.pod, pytest.mark.asyncio(loop_scope="session")]
 URL = "http://localhost:8750/negotiations?x=1"
