@@ -16,6 +16,7 @@ from typing import Any
 import platformdirs
 
 from vrm_agent.errors import ConfigError
+from vrm_agent.integrity.keys import SigningKey
 from vrm_agent.pod.auth import ClientCredentials
 
 APP_NAME = "vrm-agent"
@@ -69,6 +70,7 @@ class Config:
     client_id: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     _secret: str | None = field(default=None, repr=False)
+    _signing_secret: str | None = field(default=None, repr=False)
 
     @property
     def secrets_path(self) -> Path:
@@ -85,6 +87,7 @@ class Config:
             client_id=data.get("client_id"),
             settings={k: v for k, v in data.items() if k not in {"webid", "client_id"}},
             _secret=secrets.get("client_secret"),
+            _signing_secret=secrets.get("signing_key"),
         )
 
     def save(self) -> None:
@@ -94,8 +97,10 @@ class Config:
         if self.client_id:
             data["client_id"] = self.client_id
         write_private(self.path, data, mode=0o644)
-        if self._secret is not None:
-            write_private(self.secrets_path, {"client_secret": self._secret})
+        secrets = {name: value for name, value in (("client_secret", self._secret),
+                                                    ("signing_key", self._signing_secret)) if value}
+        if secrets:
+            write_private(self.secrets_path, secrets)
 
     def set_credentials(self, credentials: ClientCredentials) -> None:
         self.webid = credentials.webid
@@ -109,3 +114,12 @@ class Config:
                 "or 'vrm-agent pod up'"
             )
         return ClientCredentials(self.webid, self.client_id, self._secret)
+
+    def signing_secret(self) -> str:
+        """The agent's Ed25519 signing key (Multikey form), made and saved on first use; it
+        signs the agreements the agent reaches, so it stays the same across restarts."""
+        if self._signing_secret is None:
+            self._signing_secret = SigningKey().secret
+            write_private(self.secrets_path, {
+                **read_json(self.secrets_path), "signing_key": self._signing_secret})
+        return self._signing_secret

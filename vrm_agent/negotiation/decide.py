@@ -51,6 +51,7 @@ class Decision:
     undecided: tuple[Ask, ...]
     reasons: tuple[str, ...]
     trace: tuple[str, ...]
+    shortened: bool = False
 
 
 def short(iri: str | None) -> str:
@@ -202,17 +203,38 @@ def decide(request: Policy, terms: Sequence[Policy], *, vendor: str, now: dateti
         granted.append(replace(ask, duration=duration, duties=tuple(dict.fromkeys(duties))))
         trace.append(f"{label}: permitted for {duration_text(duration)}")
 
-    if not granted and not undecided:
-        outcome = Outcome.REFUSE
-    elif undecided:
-        outcome = Outcome.ASK_PERSON
-    elif refused or shortened:
-        outcome = Outcome.COUNTER
-    else:
-        outcome = Outcome.AGREE
+    outcome = _outcome(granted, refused, undecided, shortened)
     trace.append(f"outcome: {outcome.value}")
     return Decision(outcome, tuple(granted), tuple(refused), tuple(undecided), tuple(reasons),
-                    tuple(trace))
+                    tuple(trace), shortened)
+
+
+def _outcome(granted: Sequence[Ask], refused: Sequence[Ask], undecided: Sequence[Ask],
+             shortened: bool) -> Outcome:
+    if not granted and not undecided:
+        return Outcome.REFUSE
+    if undecided:
+        return Outcome.ASK_PERSON
+    if refused or shortened:
+        return Outcome.COUNTER
+    return Outcome.AGREE
+
+
+def without_targets(decision: Decision, missing: set[str], why: str) -> Decision:
+    """The decision with every item on a ``missing`` target refused for ``why`` (the person
+    holds no such data, say), and its outcome worked out again."""
+    if not missing:
+        return decision
+    dropped = [a for a in decision.granted + decision.undecided if a.target in missing]
+    granted = tuple(a for a in decision.granted if a.target not in missing)
+    undecided = tuple(a for a in decision.undecided if a.target not in missing)
+    refused = decision.refused + tuple(dropped)
+    reasons = decision.reasons + tuple(f"{short(a.target)}: {why}" for a in dropped)
+    outcome = _outcome(granted, refused, undecided, decision.shortened)
+    trace = decision.trace + tuple(f"{short(a.target)}: {why}: refused" for a in dropped) + (
+        f"outcome: {outcome.value}",)
+    return replace(decision, outcome=outcome, granted=granted, refused=refused,
+                   undecided=undecided, reasons=reasons, trace=trace)
 
 
 def _permission_for(ask: Ask, *, end: datetime | None) -> Rule:

@@ -277,9 +277,12 @@ def parse_message(body: bytes | str, *, limit: int = MAX_MESSAGE_BYTES) -> Messa
     compacted = normalise(data)
     message_type = _term(compacted.get("type"), MESSAGE_TYPES, "message type")
     policy = policy_from_json(compacted["policy"]) if "policy" in compacted else None
-    if message_type in ("ContractRequestMessage", "ContractOfferMessage",
-                        "ContractAgreementMessage") and policy is None:
+    if message_type in ("ContractRequestMessage", "ContractOfferMessage") and policy is None:
         raise MalformedMessage(f"a {message_type} needs a policy")
+    if message_type in ("ContractAgreementMessage", "ContractAgreementVerificationMessage") \
+            and not isinstance(data.get("agreement"), dict):
+        raise MalformedMessage(f"a {message_type} carries the signed agreement document, "
+                               "with its own @context, as 'agreement'")
     if message_type == "ContractRequestMessage":
         assert policy is not None
         if policy.type != "Request":
