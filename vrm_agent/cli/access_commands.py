@@ -6,7 +6,7 @@ import argparse
 from datetime import timedelta
 
 from vrm_agent.cli.output import info, show, show_table
-from vrm_agent.cli.session import open_pod
+from vrm_agent.cli.session import open_negotiations, open_pod
 from vrm_agent.config import Config
 from vrm_agent.daemon.expiry import expiry_lock, keep_until_no_grants, start_keeper
 from vrm_agent.timeutil import TimeFormatError, parse_duration, parse_time, utc_now
@@ -52,7 +52,15 @@ async def cmd_grants(args: argparse.Namespace, config: Config) -> int:
 
 async def cmd_revoke(args: argparse.Namespace, config: Config) -> int:
     async with open_pod(config) as session:
-        view = await session.access().revoke(args.id)
+        found = [v for v in await session.access().grants() if v.id == args.id]
+    if found and found[0].agreement:
+        # The grant carries out an agreement: end the agreement, and tell the vendor.
+        async with open_negotiations(config) as service:
+            await service.revoke(args.id)
+        view = found[0]
+    else:
+        async with open_pod(config) as session:
+            view = await session.access().revoke(args.id)
     if args.json:
         show(view.to_json(), as_json=True)
     else:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 
 from vrm_agent.cli.output import info
+from vrm_agent.cli.pod_commands import cmd_pod_up
 from vrm_agent.config import Config
 from vrm_agent.daemon import logs
 from vrm_agent.daemon.server import DEFAULT_HOST, DEFAULT_PORT, serve
+from vrm_agent.podserver.embedded import DEFAULT_POD_NAME
 
 
 async def cmd_run(args: argparse.Namespace, config: Config) -> int:
@@ -24,6 +26,15 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+async def cmd_up(args: argparse.Namespace, config: Config) -> int:
+    """The embedded pod (started, with its owner account, if need be), then the daemon."""
+    pod_args = argparse.Namespace(data=args.data, port=args.pod_port, acp=args.acp,
+                                  name=DEFAULT_POD_NAME, json=False)
+    await cmd_pod_up(pod_args, config)
+    info("The pod keeps running after the agent stops; 'vrm-agent pod down' stops it.")
+    return await cmd_run(args, config)
+
+
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     run = commands.add_parser(
         "run", parents=[common], help="run the agent (the daemon vendors talk to)",
@@ -34,3 +45,17 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     run.add_argument("--public-url", help="the URL vendors use, if not http://HOST:PORT/")
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     run.set_defaults(handler=cmd_run)
+
+    up = commands.add_parser(
+        "up", parents=[common], help="start the embedded pod and run the agent",
+        description="For a person with no pod of their own: start (or reuse) the embedded "
+        "Community Solid Server with your account, then run the agent in the foreground.")
+    up.add_argument("--host", help=f"address the agent listens on (default {DEFAULT_HOST})")
+    up.add_argument("--port", type=int, help=f"the agent's port (default {DEFAULT_PORT})")
+    up.add_argument("--public-url", help="the URL vendors use, if not http://HOST:PORT/")
+    up.add_argument("--pod-port", type=int, help="the pod server's port (default 3000)")
+    up.add_argument("--data", metavar="DIR", help="the pod's data folder")
+    up.add_argument("--acp", action="store_true", default=None,
+                    help="a new pod uses ACP instead of WAC")
+    up.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    up.set_defaults(handler=cmd_up)

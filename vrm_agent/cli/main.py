@@ -11,7 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vrm_agent import __version__
-from vrm_agent.cli import access_commands, daemon_commands, ledger_commands, pod_commands
+from vrm_agent.cli import (
+    access_commands,
+    daemon_commands,
+    ledger_commands,
+    negotiation_commands,
+    pod_commands,
+    vendor_commands,
+)
 from vrm_agent.config import Config
 from vrm_agent.errors import VrmAgentError
 
@@ -37,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     access_commands.register(commands, common)
     daemon_commands.register(commands, common)
     ledger_commands.register(commands, common)
+    negotiation_commands.register(commands, common)
+    vendor_commands.register(commands, common)
     return parser
 
 

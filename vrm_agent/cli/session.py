@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 from vrm_agent.access.service import AccessControl
 from vrm_agent.config import Config
+from vrm_agent.daemon.negotiations import NegotiationService
+from vrm_agent.daemon.notify import Notifier
+from vrm_agent.daemon.server import DEFAULT_HOST, DEFAULT_PORT
+from vrm_agent.integrity import SigningKey
 from vrm_agent.pod.client import PodClient
 
 
@@ -31,3 +35,22 @@ async def open_pod(config: Config) -> AsyncIterator[PodSession]:
             config.settings["storage"] = storage
             config.save()
         yield PodSession(pod, credentials.webid, str(storage))
+
+
+@asynccontextmanager
+async def open_negotiations(config: Config) -> AsyncIterator[NegotiationService]:
+    """The negotiation service as a command uses it; notifications to vendors are delivered
+    before the command returns."""
+    async with open_pod(config) as session:
+        daemon = config.settings.get("daemon", {})
+        agent_url = daemon.get("public_url") or (
+            f"http://{daemon.get('host', DEFAULT_HOST)}:{daemon.get('port', DEFAULT_PORT)}/")
+        notifier = Notifier(session.pod, attempts=3)
+        service = NegotiationService(
+            session.pod, owner=session.webid, storage=session.storage, agent_url=agent_url,
+            signing_key=SigningKey.from_secret(config.signing_secret()),
+            access=session.access(), notifier=notifier)
+        try:
+            yield service
+        finally:
+            await notifier.drain()

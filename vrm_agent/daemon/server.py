@@ -12,8 +12,6 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 from rdflib import Graph, URIRef
@@ -21,10 +19,15 @@ from rdflib import Graph, URIRef
 from vrm_agent import __version__
 from vrm_agent.access.service import AccessControl
 from vrm_agent.config import Config
-from vrm_agent.daemon.authentication import SolidOidcVerifier
+from vrm_agent.daemon.context import CONTEXT_KEY, AgentContext, context_of
 from vrm_agent.daemon.expiry import expiry_lock
+from vrm_agent.daemon.negotiation_routes import install as install_negotiation_routes
+from vrm_agent.daemon.negotiations import NegotiationService
+from vrm_agent.daemon.notify import Notifier
 from vrm_agent.errors import PodError
+from vrm_agent.integrity import SigningKey
 from vrm_agent.pod.client import PodClient
+from vrm_agent.pod.resource_server import SolidOidcVerifier
 from vrm_agent.vocabulary.http import add_vocabulary_routes
 
 log = logging.getLogger("vrm_agent.daemon")
@@ -34,31 +37,6 @@ DEFAULT_PORT = 8750
 DISCOVERY_PATH = "/.well-known/vrm-agent"
 VRM = "https://w3id.org/vrm-agent/ns#"
 INTEROP = "http://www.w3.org/ns/solid/interop#"
-
-CONTEXT_KEY = web.AppKey("agent_context", object)
-
-
-@dataclass
-class AgentContext:
-    """What the daemon's handlers share: the owner's pod, access control, the verifier."""
-
-    config: Config
-    pod: PodClient
-    owner: str
-    storage: str
-    public_url: str
-    access: AccessControl
-    verifier: SolidOidcVerifier
-    anonymous: PodClient
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def url(self, path: str) -> str:
-        return self.public_url.rstrip("/") + path
-
-
-def context_of(request: web.Request) -> AgentContext:
-    return request.app[CONTEXT_KEY]  # type: ignore[return-value]
-
 
 async def health(request: web.Request) -> web.Response:
     ctx = context_of(request)
@@ -177,7 +155,20 @@ async def serve(
         )
         await ctx.access.reconcile()  # nothing expired survives a restart
         await advertise(ctx)
-        runner = web.AppRunner(build_app(ctx, routes=routes, jobs=jobs), access_log=None)
+        notifier = Notifier(pod)
+        service = NegotiationService(
+            pod, owner=ctx.owner, storage=ctx.storage, agent_url=public_url,
+            signing_key=SigningKey.from_secret(config.signing_secret()), access=ctx.access,
+            notifier=notifier)
+        await service.refresh()  # the terms (the roster, for a new pod) before any request
+        ctx.extra["negotiations"] = service
+
+        async def negotiation_upkeep(_: AgentContext) -> None:
+            await asyncio.gather(service.keep_fresh(), service.run_expiry())
+
+        app = build_app(ctx, routes=[install_negotiation_routes(service), *(routes or [])],
+                        jobs=[negotiation_upkeep, *(jobs or [])])
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
@@ -193,5 +184,6 @@ async def serve(
         finally:
             log.info("agent stopping")
             await runner.cleanup()
+            await asyncio.wait_for(notifier.drain(), timeout=10)
             log.info("agent stopped")
 

@@ -1,0 +1,339 @@
+"""Vendors negotiate with a running agent (a real `vrm-agent run` process) over HTTP, on a real
+pod server, each with its own account; what each may then read is proved by its own requests.
+
+The person is carol, with an e-mail address, a phone number and purchases from one shop in her
+pod; every test has its own vendor account, so the grants of one test never answer another's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from rdflib import Graph, Literal, URIRef
+
+from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
+from vrm_agent.integrity import verify_proofs
+from vrm_agent.ledger.records import ContactUnit, Vendor
+from vrm_agent.ledger.store import Ledger
+from vrm_agent.negotiation.protocol import State
+from vrm_agent.pod.client import PodClient
+from vrm_agent.podserver import AccountApi, PodAccount
+from vrm_agent.vendor import AgentInfo, Inbox, NegotiationView, VendorAgent, request_policy
+
+pytestmark = pytest.mark.pod
+SHOPS = ("shop-agree", "shop-refuse", "shop-counter", "shop-approve", "shop-deny",
+         "shop-expire", "shop-revoke", "shop-bad", "shop-other")
+VRM = "https://w3id.org/vrm-agent/ns#"
+
+
+@dataclass
+class Market:
+    person: PodAccount
+    agent: RunningAgent
+    vendors: dict[str, PodAccount]
+    email: str
+    phone: str
+
+    def purchases(self, shop: str) -> str:
+        return f"{self.person.pod}vrm/transactions/{shop}/"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def market(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
+                 ) -> AsyncIterator[Market]:
+    async with AccountApi(pod_env.server.base_url) as api:
+        person = await api.create_pod_account("carol", "carol@example.org", "secret-carol-0123")
+        vendors = {name: await api.create_pod_account(name, f"{name}@example.org",
+                                                      f"secret-{name}-0123") for name in SHOPS}
+    async with PodClient(person.credentials) as pod:
+        ledger = Ledger(pod, person.pod)
+        email = await ledger.create(ContactUnit("email-home", "email", "carol@example.org"))
+        phone = await ledger.create(ContactUnit("phone-mobile", "phone", "+49 30 1234567"))
+        for name, account in vendors.items():
+            await ledger.create(Vendor(name, name.title(), webid=account.webid))
+        for shop in ("shop-counter",):
+            purchase = Graph()
+            purchase.add((URIRef(f"{person.pod}vrm/transactions/{shop}/2026#t1"),
+                          URIRef("https://schema.org/price"), Literal("12.50")))
+            await pod.put_graph(f"{person.pod}vrm/transactions/{shop}/2026", purchase)
+    folder = tmp_path_factory.mktemp(f"carol-{pod_env.flavour.value}")
+    agent = start_agent(pod_env, folder, account=person)
+    yield Market(person, agent, vendors, email, phone)
+    stop_agent(agent)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def inbox() -> AsyncIterator[Inbox]:
+    async with Inbox() as box:
+        yield box
+
+
+@dataclass
+class Shop:
+    vendor: VendorAgent
+    agent: AgentInfo
+    pod: PodClient
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def shop(market: Market, inbox: Inbox, request: pytest.FixtureRequest
+               ) -> AsyncIterator[Shop]:
+    name = request.param if hasattr(request, "param") else "shop-other"
+    async with PodClient(market.vendors[name].credentials) as pod:
+        vendor = VendorAgent(pod, callback=inbox.url)
+        yield Shop(vendor, await vendor.discover(market.person.webid), pod)
+
+
+def shop_named(name: str) -> pytest.MarkDecorator:
+    return pytest.mark.parametrize("shop", [name], indirect=True)
+
+
+async def status_of(shop: Shop, url: str) -> int:
+    return (await shop.vendor.read(url)).status
+
+
+async def audit_types(market: Market) -> list[str]:
+    async with PodClient(market.person.credentials) as pod:
+        day = datetime.now(UTC).date().isoformat()
+        graph = (await pod.get_graph(f"{market.person.pod}vrm/audit/{day}")).graph
+    return [str(o).rsplit("#", 1)[-1] for o in graph.objects(None, URIRef(VRM + "eventType"))]
+
+
+async def agreement_state(market: Market, view: NegotiationView) -> str:
+    negotiation_id = view.url.rsplit("/", 1)[-1]
+    async with PodClient(market.person.credentials) as pod:
+        graph = (await pod.get_graph(f"{market.person.pod}vrm/agreements/{negotiation_id}")).graph
+    states = list(graph.objects(None, URIRef(VRM + "agreementState")))
+    assert len(states) == 1
+    return str(states[0]).rsplit("#", 1)[-1]
+
+
+def cli(market: Market, *args: str) -> str:
+    result = run_cli(*args, "--config", str(market.agent.config))
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+# -- the terms decide ----------------------------------------------------------------------------
+
+
+@shop_named("shop-agree")
+async def test_a_request_the_terms_approve(market: Market, shop: Shop) -> None:
+    policy = request_policy(["pd:EmailAddress"], purpose="dpv:DeliveryOfGoods",
+                            duration=timedelta(days=7))
+    view = await shop.vendor.request(shop.agent, policy)
+    assert view.state is State.AGREED, view.document
+    assert view.resources == [market.email]
+    assert verify_proofs(view.agreement or {})  # signed by the person's agent
+    assert await status_of(shop, market.email) == 200  # before countersigning: in force
+    view = await shop.vendor.verify(view)
+    assert view.state is State.FINALIZED
+    proofs = verify_proofs(view.agreement or {})
+    assert len(proofs) == 2  # both parties' signatures on one document
+    assert await status_of(shop, market.email) == 200
+    assert await status_of(shop, market.phone) == 403  # not asked, not given
+    assert await status_of(shop, market.purchases("shop-counter")) == 403
+    until = view.access[0].until
+    assert timedelta(days=6, hours=23) < until - datetime.now(UTC) <= timedelta(days=7)
+    assert await agreement_state(market, view) == "Finalized"
+    assert {"RequestReceived", "AgreementReached", "AccessGranted"} <= set(
+        await audit_types(market))
+
+
+@shop_named("shop-refuse")
+async def test_a_request_the_terms_refuse(market: Market, shop: Shop) -> None:
+    policy = request_policy(["pd:EmailAddress"], purpose="dpv:DirectMarketing",
+                            duration=timedelta(days=7))
+    view = await shop.vendor.request(shop.agent, policy)
+    assert view.state is State.TERMINATED
+    assert view.event == "refused"
+    assert any("No marketing" in r for r in view.reasons), view.reasons
+    assert await status_of(shop, market.email) == 403
+    assert "AgreementRefused" in await audit_types(market)
+
+
+@shop_named("shop-counter")
+async def test_a_counter_offer_the_vendor_accepts(market: Market, shop: Shop) -> None:
+    # Service delivery is allowed for at most 90 days: 180 is countered with 90.
+    policy = request_policy(["pd:EmailAddress", "pd:Purchase"], purpose="dpv:ServiceProvision",
+                            duration=timedelta(days=180))
+    view = await shop.vendor.request(shop.agent, policy)
+    assert view.state is State.OFFERED, view.document
+    assert view.offer is not None and view.offer.type == "Offer"
+    assert any("P90D" in r for r in view.reasons), view.reasons
+    assert await status_of(shop, market.email) == 403  # nothing until accepted
+    view = await shop.vendor.accept(view)
+    assert view.state is State.AGREED
+    view = await shop.vendor.verify(view)
+    assert view.state is State.FINALIZED
+    assert sorted(view.resources) == sorted([market.email, market.purchases("shop-counter")])
+    assert await status_of(shop, market.email) == 200
+    assert await status_of(shop, market.purchases("shop-counter") + "2026") == 200
+    assert await status_of(shop, market.phone) == 403
+    assert view.access[0].until - datetime.now(UTC) <= timedelta(days=90)
+
+
+# -- the person decides --------------------------------------------------------------------------
+
+
+@shop_named("shop-approve")
+async def test_a_request_the_person_approves_by_cli(market: Market, shop: Shop,
+                                                    inbox: Inbox) -> None:
+    policy = request_policy(["pd:TelephoneNumber"], purpose="dpv:ResearchAndDevelopment",
+                            duration=timedelta(days=3))
+    view = await shop.vendor.request(shop.agent, policy)
+    assert view.state is State.REQUESTED and view.awaiting_person
+    assert view.document["status"] == view.url
+    negotiation_id = view.url.rsplit("/", 1)[-1]
+    listed = json.loads(await asyncio.to_thread(cli, market, "requests", "--json"))
+    assert negotiation_id in [row["id"] for row in listed]
+    assert await status_of(shop, market.phone) == 403
+    await asyncio.to_thread(cli, market, "requests", "approve", negotiation_id)
+    told = await inbox.wait_for(lambda n: n.negotiation == view.url, timeout=30)
+    assert told.type == "ContractAgreementMessage" and told.sender == market.person.webid
+    assert not inbox.refusals
+    view = await shop.vendor.status(view)
+    assert view.state is State.AGREED
+    view = await shop.vendor.verify(view)
+    assert view.state is State.FINALIZED
+    assert await status_of(shop, market.phone) == 200
+    listed = json.loads(await asyncio.to_thread(cli, market, "requests", "--json"))
+    assert negotiation_id not in [row["id"] for row in listed]
+
+
+@shop_named("shop-deny")
+async def test_a_request_the_person_denies(market: Market, shop: Shop, inbox: Inbox) -> None:
+    policy = request_policy(["pd:TelephoneNumber"], purpose="dpv:ResearchAndDevelopment")
+    view = await shop.vendor.request(shop.agent, policy)
+    assert view.awaiting_person
+    await asyncio.to_thread(cli, market, "requests", "deny", view.url.rsplit("/", 1)[-1],
+                            "--reason", "not for research")
+    told = await inbox.wait_for(lambda n: n.negotiation == view.url, timeout=30)
+    assert told.type == "ContractNegotiationTerminationMessage"
+    assert "not for research" in json.dumps(told.document)
+    view = await shop.vendor.status(view)
+    assert view.state is State.TERMINATED
+    assert await status_of(shop, market.phone) == 403
+
+
+# -- the end of an agreement ---------------------------------------------------------------------
+
+
+@shop_named("shop-expire")
+async def test_expiry_ends_access_and_tells_the_vendor(market: Market, shop: Shop,
+                                                       inbox: Inbox) -> None:
+    policy = request_policy(["pd:EmailAddress"], purpose="dpv:DeliveryOfGoods",
+                            duration=timedelta(seconds=4))
+    view = await shop.vendor.verify(await shop.vendor.request(shop.agent, policy))
+    assert view.state is State.FINALIZED
+    assert await status_of(shop, market.email) == 200
+    told = await inbox.wait_for(
+        lambda n: n.negotiation == view.url
+        and n.type == "ContractNegotiationTerminationMessage", timeout=40)
+    assert told.event == "expired"
+    assert await status_of(shop, market.email) == 403
+    assert await agreement_state(market, view) == "Expired"
+    assert (await shop.vendor.status(view)).state is State.TERMINATED
+
+
+@shop_named("shop-revoke")
+async def test_revocation_by_cli_ends_access_and_tells_the_vendor(
+        market: Market, shop: Shop, inbox: Inbox) -> None:
+    policy = request_policy(["pd:EmailAddress"], purpose="dpv:DeliveryOfGoods",
+                            duration=timedelta(days=30))
+    view = await shop.vendor.verify(await shop.vendor.request(shop.agent, policy))
+    assert await status_of(shop, market.email) == 200
+    grants = json.loads(await asyncio.to_thread(cli, market, "grants", "--json", "--agent",
+                                                market.vendors["shop-revoke"].webid))
+    assert len(grants) == 1 and grants[0]["agreement"] == view.url
+    await asyncio.to_thread(cli, market, "grants", "revoke", grants[0]["id"])
+    told = await inbox.wait_for(
+        lambda n: n.negotiation == view.url
+        and n.type == "ContractNegotiationTerminationMessage", timeout=30)
+    assert told.event == "revoked"
+    assert await status_of(shop, market.email) == 403
+    assert await agreement_state(market, view) == "Revoked"
+    assert "AgreementRevoked" in await audit_types(market)
+
+
+# -- what is refused changes nothing ---------------------------------------------------------------
+
+
+async def negotiation_count(market: Market) -> int:
+    async with PodClient(market.person.credentials) as pod:
+        return len(await pod.list_container(f"{market.person.pod}vrm/negotiations/"))
+
+
+async def raw_post(shop: Shop, url: str, body: bytes, *, token: bool = True,
+                   proof: str | None = None) -> tuple[int, str, dict]:  # type: ignore[type-arg]
+    headers = {"Content-Type": "application/ld+json"}
+    if token:
+        access = await shop.pod.access_token()
+        headers["Authorization"] = f"DPoP {access}"
+        headers["DPoP"] = proof or shop.pod.dpop_key.proof("POST", url, access)
+    async with aiohttp.ClientSession() as session, session.post(
+            url, data=body, headers=headers) as response:
+        text = await response.text()
+        return response.status, response.content_type, json.loads(text) if text else {}
+
+
+@shop_named("shop-bad")
+async def test_bad_requests_get_problems_and_change_nothing(market: Market, shop: Shop) -> None:
+    before = await negotiation_count(market)
+    url = shop.agent.negotiations
+    good = json.dumps({
+        "@context": "https://w3id.org/vrm-agent/protocol/v1", "type": "ContractRequestMessage",
+        "policy": {"uid": "urn:uuid:bad-test", "type": "Request", "permission": [{
+            "action": "use", "target": ["pd:EmailAddress"],
+            "constraint": [{"leftOperand": "purpose", "operator": "eq",
+                            "rightOperand": {"id": "dpv:DeliveryOfGoods"}}]}]},
+    }).encode()
+    cases = {
+        "malformed": (b'{"@context": "https://w3id.org/vrm-agent/protocol/v1", "type": ', {}),
+        "no policy": (json.dumps({"@context": "https://w3id.org/vrm-agent/protocol/v1",
+                                  "type": "ContractRequestMessage"}).encode(), {}),
+        "foreign context": (good.replace(b"https://w3id.org/vrm-agent/protocol/v1",
+                                         b"https://example.org/ctx"), {}),
+        "oversized": (good[:-1] + b', "padding": "' + b"x" * 70_000 + b'"}', {}),
+        "unauthenticated": (good, {"token": False}),
+    }
+    expected = {"malformed": 400, "no policy": 400, "foreign context": 400, "oversized": 413,
+                "unauthenticated": 401}
+    for name, (body, options) in cases.items():
+        status, content_type, problem = await raw_post(shop, url, body, **options)
+        assert status == expected[name], (name, problem)
+        assert content_type == "application/problem+json", name
+        assert problem["status"] == status and problem["detail"], name
+    # A DPoP proof used twice: the second request is a replay, refused before anything happens.
+    token = await shop.pod.access_token()
+    proof = shop.pod.dpop_key.proof("POST", url, token)
+    first, _, _ = await raw_post(shop, url, good, proof=proof)
+    assert first == 201
+    replayed, content_type, problem = await raw_post(shop, url, good, proof=proof)
+    assert replayed == 401 and "replay" in problem["detail"]
+    assert await negotiation_count(market) == before + 1  # only the one honest request
+
+
+@shop_named("shop-other")
+async def test_a_vendor_sees_only_its_own_negotiations(market: Market, shop: Shop) -> None:
+    async with PodClient(market.vendors["shop-agree"].credentials) as pod:
+        owner = VendorAgent(pod)
+        view = await owner.request(await owner.discover(market.person.webid), request_policy(
+            ["pd:EmailAddress"], purpose="dpv:DirectMarketing"))
+    response = await shop.pod.request("GET", view.url, expect_ok=False)
+    assert response.status == 404
+    assert response.content_type == "application/problem+json"
+
+
+def test_the_signing_key_is_kept_private(market: Market) -> None:
+    secrets = Path(str(market.agent.config).replace(".json", ".secrets.json"))
+    assert "signing_key" in json.loads(secrets.read_text())
+    assert secrets.stat().st_mode & 0o077 == 0

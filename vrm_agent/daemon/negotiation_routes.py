@@ -1,0 +1,178 @@
+"""The negotiation endpoints vendors call (docs/protocol.md is their normative description).
+
+Every request is checked in the same order: size, then the caller's Solid-OIDC credentials, then
+the message. Each failure is a 4xx ``application/problem+json`` answer (RFC 9457) that says what is
+wrong, and nothing is written before all three checks pass.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from vrm_agent.daemon.context import AgentContext, context_of
+from vrm_agent.daemon.negotiations import NegotiationError, NegotiationService
+from vrm_agent.errors import PodError
+from vrm_agent.negotiation.records import NegotiationRecord
+from vrm_agent.negotiation.wire import MAX_MESSAGE_BYTES, MalformedMessage, Message, parse_message
+from vrm_agent.pod.resource_server import AuthenticatedAgent, TokenRejected
+
+log = logging.getLogger("vrm_agent.daemon.negotiations")
+PROBLEM_TYPES = "https://w3id.org/vrm-agent/problems/"
+SERVICE_KEY = web.AppKey("negotiation_service", NegotiationService)
+
+
+def problem(status: int, slug: str, title: str, detail: str,
+            headers: dict[str, str] | None = None) -> web.Response:
+    body = {"type": PROBLEM_TYPES + slug, "title": title, "status": status, "detail": detail}
+    return web.Response(status=status, text=json.dumps(body), headers=headers,
+                        content_type="application/problem+json")
+
+
+class Refused(Exception):
+    """Carries the problem response out of the checks."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.reason)
+        self.response = response
+
+
+def public_url_of(ctx: AgentContext, request: web.Request) -> str:
+    """The URL the vendor signed its DPoP proof for: the agent's public URL plus the path."""
+    return ctx.public_url.rstrip("/") + request.rel_url.path
+
+
+async def authenticate(request: web.Request) -> AuthenticatedAgent:
+    ctx = context_of(request)
+    try:
+        return await ctx.verifier.verify(
+            method=request.method, url=public_url_of(ctx, request),
+            authorization=request.headers.get("Authorization"),
+            dpop=request.headers.get("DPoP"))
+    except TokenRejected as exc:
+        raise Refused(problem(
+            401, "unauthenticated", "Authentication failed",
+            f"{exc}. Send a Solid-OIDC access token (Authorization: DPoP <token>) with a DPoP "
+            "proof for this method and URL.",
+            headers={"WWW-Authenticate": 'DPoP algs="ES256 RS256"'})) from exc
+
+
+async def read_body(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > MAX_MESSAGE_BYTES:
+        raise Refused(problem(413, "too-large", "Message too large",
+                              f"messages are at most {MAX_MESSAGE_BYTES} bytes"))
+    body = await request.content.read(MAX_MESSAGE_BYTES + 1)
+    if len(body) > MAX_MESSAGE_BYTES:
+        raise Refused(problem(413, "too-large", "Message too large",
+                              f"messages are at most {MAX_MESSAGE_BYTES} bytes"))
+    return body
+
+
+def parse(body: bytes, expected: str) -> tuple[Message, dict[str, Any]]:
+    try:
+        message = parse_message(body)
+    except MalformedMessage as exc:
+        raise Refused(problem(400, "malformed-message", "Malformed message", str(exc))) from exc
+    if message.type != expected:
+        raise Refused(problem(400, "wrong-message-type", "Wrong message type",
+                              f"this endpoint takes a {expected}, not a {message.type}"))
+    return message, json.loads(body)
+
+
+def answer(record: NegotiationRecord, *, created: bool = False) -> web.Response:
+    waiting = record.negotiation.awaiting_person
+    status = 202 if waiting else 201 if created else 200
+    headers = {"Location": record.url} if created or waiting else None
+    return web.Response(status=status, text=json.dumps(record.view()), headers=headers,
+                        content_type="application/ld+json")
+
+
+Handler = Callable[[web.Request, NegotiationService, AuthenticatedAgent], Awaitable[web.Response]]
+
+
+def guarded(handler: Handler, *, reads_body: bool = True) -> Callable[
+        [web.Request], Awaitable[web.Response]]:
+    async def run(request: web.Request) -> web.Response:
+        service = request.app[SERVICE_KEY]
+        try:
+            if reads_body:
+                request["body"] = await read_body(request)
+            caller = await authenticate(request)
+            return await handler(request, service, caller)
+        except Refused as refused:
+            return refused.response
+        except NegotiationError as exc:
+            return problem(exc.status, exc.slug, type(exc).__doc__ or exc.slug, str(exc))
+        except PodError as exc:
+            log.error("pod error while negotiating", extra={"problem": str(exc)})
+            return problem(503, "pod-unavailable", "The person's pod is unavailable",
+                           f"the agent could not reach the pod: {exc}")
+
+    return run
+
+
+async def start(request: web.Request, service: NegotiationService,
+                caller: AuthenticatedAgent) -> web.Response:
+    message, _ = parse(request["body"], "ContractRequestMessage")
+    record = await service.request(caller.webid, message)
+    log.info("request answered", extra={"negotiation": record.id, "vendor": caller.webid,
+                                        "state": str(record.state)})
+    return answer(record, created=True)
+
+
+async def status(request: web.Request, service: NegotiationService,
+                 caller: AuthenticatedAgent) -> web.Response:
+    record = await service.owned(request.match_info["id"], caller.webid)
+    return answer(record)
+
+
+async def counter(request: web.Request, service: NegotiationService,
+                  caller: AuthenticatedAgent) -> web.Response:
+    message, _ = parse(request["body"], "ContractRequestMessage")
+    return answer(await service.counter_request(request.match_info["id"], caller.webid, message))
+
+
+async def event(request: web.Request, service: NegotiationService,
+                caller: AuthenticatedAgent) -> web.Response:
+    message, _ = parse(request["body"], "ContractNegotiationEventMessage")
+    what = (message.document or {}).get("event")
+    if what != "ACCEPTED":
+        raise Refused(problem(400, "unknown-event", "Unknown event",
+                              f"a vendor sends the event ACCEPTED, not {what!r}"))
+    return answer(await service.accept(request.match_info["id"], caller.webid))
+
+
+async def verification(request: web.Request, service: NegotiationService,
+                       caller: AuthenticatedAgent) -> web.Response:
+    _, raw = parse(request["body"], "ContractAgreementVerificationMessage")
+    agreement = raw.get("agreement")
+    if not isinstance(agreement, dict):
+        raise Refused(problem(400, "malformed-message", "Malformed message",
+                              "a ContractAgreementVerificationMessage carries the countersigned "
+                              "agreement document as 'agreement'"))
+    return answer(await service.verify(request.match_info["id"], caller.webid, agreement))
+
+
+async def termination(request: web.Request, service: NegotiationService,
+                      caller: AuthenticatedAgent) -> web.Response:
+    message, _ = parse(request["body"], "ContractNegotiationTerminationMessage")
+    record = await service.vendor_terminates(request.match_info["id"], caller.webid,
+                                             "; ".join(message.reasons) or None)
+    return answer(record)
+
+
+def install(service: NegotiationService) -> Callable[[web.Application], None]:
+    def add_routes(app: web.Application) -> None:
+        app[SERVICE_KEY] = service
+        app.router.add_post("/negotiations", guarded(start))
+        app.router.add_get("/negotiations/{id}", guarded(status, reads_body=False))
+        app.router.add_post("/negotiations/{id}/request", guarded(counter))
+        app.router.add_post("/negotiations/{id}/events", guarded(event))
+        app.router.add_post("/negotiations/{id}/agreement/verification", guarded(verification))
+        app.router.add_post("/negotiations/{id}/termination", guarded(termination))
+
+    return add_routes

@@ -1,0 +1,650 @@
+"""The negotiation service: the person's side of every negotiation, from request to the end.
+
+The decisions are the pure functions of :mod:`vrm_agent.negotiation` (the terms decide, the state
+machine allows or refuses each message); this module does the I/O around them: it keeps each
+negotiation in the pod (``vrm/negotiations/<id>``, JSON-LD), turns an agreement into grants
+through :class:`~vrm_agent.access.service.AccessControl`, signs it, stores the agreement record
+(``vrm/agreements/<id>``, Turtle), appends every step to the audit log, and tells the vendor.
+
+An approved request costs two pod round trips on its critical path: the access-control document
+is read and written (one GET, one PUT), while the negotiation, the agreement record and the audit
+entries are written beside it, concurrently. Terms, the category map and the vendor list come
+from memory, refreshed in the background.
+
+The daemon and the CLI (``requests approve``, ``grants revoke``) both use this service; they meet
+only in the pod, where each write of a negotiation is conditional on the version it read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from vrm_agent.access.model import AccessMode
+from vrm_agent.access.service import AccessControl, GrantNotFound
+from vrm_agent.errors import NotFound, PodError, PreconditionFailed, VrmAgentError
+from vrm_agent.integrity import IntegrityError, SigningKey, add_proof, verify_proofs
+from vrm_agent.ledger.audit import AuditEvent, AuditLog
+from vrm_agent.ledger.categories import Target, build_map, map_graph, targets_for
+from vrm_agent.ledger.records import Vendor
+from vrm_agent.ledger.store import Ledger
+from vrm_agent.ledger.terms import TermsStore
+from vrm_agent.negotiation.decide import (
+    DEFAULT_DURATION,
+    Decision,
+    Outcome,
+    agreement_for,
+    decide,
+    offer_for,
+    without_targets,
+)
+from vrm_agent.negotiation.odrl import PD, USE_INCLUDES, Ask, Policy, asks_of
+from vrm_agent.negotiation.protocol import (
+    Event,
+    Negotiation,
+    ProtocolViolation,
+    Role,
+    State,
+    transition,
+)
+from vrm_agent.negotiation.records import (
+    GrantedAccess,
+    NegotiationRecord,
+    agreement_document,
+    agreement_record_graph,
+    content_hash,
+    proofs_of,
+)
+from vrm_agent.negotiation.wire import (
+    PROTOCOL_CONTEXT,
+    Message,
+    message_json,
+    policy_from_json,
+    policy_json,
+)
+from vrm_agent.pod.client import PodClient
+
+log = logging.getLogger("vrm_agent.daemon.negotiations")
+JSON_LD = "application/ld+json"
+REFRESH_SECONDS = 10.0
+IN_FORCE = (State.AGREED, State.VERIFIED, State.FINALIZED)
+
+
+class NegotiationError(VrmAgentError):
+    """A negotiation step that cannot be taken; ``status`` is the HTTP status that says so."""
+
+    status = 400
+    slug = "bad-request"
+
+
+class UnknownNegotiation(NegotiationError):
+    status = 404
+    slug = "unknown-negotiation"
+
+
+class StepNotAllowed(NegotiationError):
+    status = 409
+    slug = "not-allowed-in-state"
+
+
+class AgreementMismatch(NegotiationError):
+    status = 400
+    slug = "agreement-mismatch"
+
+
+class EnforcementFailed(NegotiationError):
+    status = 503
+    slug = "enforcement-failed"
+
+
+@dataclass(frozen=True)
+class PendingRequest:
+    """A request waiting for the person, as the CLI lists it."""
+
+    id: str
+    vendor: str
+    received: datetime
+    asks: tuple[Ask, ...]
+    consideration: str | None
+    trace: tuple[str, ...]
+
+
+def _short_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+class NegotiationService:
+    def __init__(
+        self,
+        pod: PodClient,
+        *,
+        owner: str,
+        storage: str,
+        agent_url: str,
+        signing_key: SigningKey,
+        access: AccessControl,
+        notifier: Any,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.pod = pod
+        self.owner = owner
+        self.ledger = Ledger(pod, storage)
+        self.layout = self.ledger.layout
+        self.agent_url = agent_url.rstrip("/") + "/"
+        self.key = signing_key
+        self.access = access
+        self.notifier = notifier
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.terms = TermsStore(self.ledger, owner)
+        self.audit = AuditLog(pod, self.layout)
+        self._terms: list[Policy] | None = None
+        self._map: dict[str, list[str]] | None = None
+        self._vendor_ids: dict[str, str] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.changed = asyncio.Event()  # set when an agreement starts: the expiry loop wakes
+
+    # -- where things are --------------------------------------------------------------------
+
+    def negotiation_url(self, negotiation_id: str) -> str:
+        return f"{self.agent_url}negotiations/{negotiation_id}"
+
+    def record_url(self, negotiation_id: str) -> str:
+        return self.layout.resource("negotiations", negotiation_id)
+
+    def agreement_url(self, negotiation_id: str) -> str:
+        return self.layout.resource("agreements", negotiation_id)
+
+    # -- what decisions need, kept in memory -------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Read the terms, the category map and the vendors from the pod again."""
+        terms, mapping, vendors = await asyncio.gather(
+            self.terms.all(), build_map(self.ledger), self.ledger.list(Vendor))
+        if mapping != self._map:
+            url = self.layout.resource("categories", "map")
+            with contextlib.suppress(PodError):
+                await self.ledger.write_graph(url, map_graph(url, mapping))
+        self._terms, self._map = list(terms.values()), mapping
+        self._vendor_ids = {v.webid: v.id for v in vendors if v.webid}
+
+    async def keep_fresh(self, every: float = REFRESH_SECONDS) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.refresh()
+            except (PodError, VrmAgentError) as exc:
+                log.warning("terms not refreshed", extra={"problem": str(exc)})
+
+    async def _ready(self) -> list[Policy]:
+        if self._terms is None:
+            await self.refresh()
+        assert self._terms is not None
+        return self._terms
+
+    # -- the pod copy of each negotiation ----------------------------------------------------
+
+    async def load(self, negotiation_id: str) -> NegotiationRecord:
+        if not negotiation_id.isalnum():
+            raise UnknownNegotiation(f"no negotiation {negotiation_id!r}")
+        try:
+            response = await self.pod.get(self.record_url(negotiation_id), accept=JSON_LD)
+        except NotFound:
+            raise UnknownNegotiation(f"no negotiation {negotiation_id}") from None
+        return NegotiationRecord.from_json(json.loads(response.body),
+                                           record_id=negotiation_id, etag=response.etag)
+
+    async def _store(self, record: NegotiationRecord, *, new: bool = False) -> NegotiationRecord:
+        response = await self.pod.put(
+            self.record_url(record.id), json.dumps(record.to_json()), content_type=JSON_LD,
+            if_match=None if new else record.etag, if_none_match="*" if new else None)
+        etag = response.etag
+        if etag is None:
+            etag = (await self.pod.head(self.record_url(record.id))).etag
+        return NegotiationRecord.from_json(record.to_json(), record_id=record.id, etag=etag)
+
+    async def records(self) -> list[NegotiationRecord]:
+        try:
+            members = await self.pod.list_container(self.layout.container("negotiations"))
+        except NotFound:
+            return []
+        ids = [m.rsplit("/", 1)[-1] for m in members if not m.endswith("/")]
+        found = await asyncio.gather(*(self.load(i) for i in ids), return_exceptions=True)
+        return sorted((r for r in found if isinstance(r, NegotiationRecord)),
+                      key=lambda r: r.created)
+
+    def _lock(self, negotiation_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(negotiation_id, asyncio.Lock())
+
+    async def owned(self, negotiation_id: str, vendor: str) -> NegotiationRecord:
+        record = await self.load(negotiation_id)
+        if record.vendor != vendor:  # another vendor learns nothing, not even that it exists
+            raise UnknownNegotiation(f"no negotiation {negotiation_id}")
+        return record
+
+    # -- audit -------------------------------------------------------------------------------
+
+    async def _audit(self, kind: str, record: NegotiationRecord, *, actor: str | None = None,
+                     resources: Sequence[str] = (), description: str | None = None,
+                     at: datetime | None = None) -> None:
+        event = AuditEvent(kind, at=at or self.clock(), actor=actor, vendor=record.vendor,
+                           agreement=record.url, grant=record.id if resources else None,
+                           resources=resources, description=description)
+        try:
+            await self.audit.append(event)
+        except PodError as exc:  # the step happened; a lost audit line is logged, not fatal
+            log.error("audit entry not written", extra={"problem": str(exc), "type": kind})
+
+    # -- the vendor's messages ---------------------------------------------------------------
+
+    async def request(self, vendor: str, message: Message) -> NegotiationRecord:
+        """A ContractRequestMessage: a new negotiation, answered from the person's terms."""
+        assert message.policy is not None
+        now = self.clock()
+        negotiation_id = _short_id()
+        negotiation = transition(Negotiation(negotiation_id, Role.PROVIDER), Event.REQUEST,
+                                 sender=Role.CONSUMER)
+        record = NegotiationRecord(
+            negotiation_id, self.negotiation_url(negotiation_id), vendor, negotiation,
+            message.policy, now, now, message.callback, message.consideration)
+        return await self._answer(record, message.policy, now, new=True)
+
+    async def counter_request(self, negotiation_id: str, vendor: str,
+                              message: Message) -> NegotiationRecord:
+        """The vendor answers an offer with a request of its own."""
+        assert message.policy is not None
+        async with self._lock(negotiation_id):
+            record = await self.owned(negotiation_id, vendor)
+            now = self.clock()
+            record = record.with_changes(
+                now, negotiation=self._step(record, Event.REQUEST, Role.CONSUMER),
+                request=message.policy, callback=message.callback or record.callback)
+            return await self._answer(record, message.policy, now)
+
+    async def _answer(self, record: NegotiationRecord, request: Policy, now: datetime, *,
+                      new: bool = False) -> NegotiationRecord:
+        terms = await self._ready()
+        decision = decide(request, terms, vendor=record.vendor, now=now)
+        decision = await self._drop_missing(decision, record.vendor)
+        record = record.with_changes(now, reasons=decision.reasons, trace=decision.trace)
+        audit = [self._audit("RequestReceived", record, actor=record.vendor, at=now,
+                             description=f"asks for {len(asks_of(request))} item(s)")]
+        match decision.outcome:
+            case Outcome.AGREE:
+                record = await self._agree(record, decision.granted, now, new=new,
+                                           description="the person's terms agree")
+            case Outcome.COUNTER:
+                offer = offer_for(decision.granted, uid=f"{record.url}#offer-{_short_id()}",
+                                  person=self.owner, vendor=record.vendor)
+                record = record.with_changes(
+                    now, offer=offer, negotiation=self._step(record, Event.OFFER, Role.PROVIDER))
+                record = await self._store(record, new=new)
+                audit.append(self._audit("TermsProffered", record, actor=self.owner,
+                                         description="; ".join(decision.reasons)))
+            case Outcome.REFUSE:
+                record = record.with_changes(
+                    now, ended="refused",
+                    negotiation=self._step(record, Event.TERMINATE, Role.PROVIDER,
+                                           reason="refused"))
+                record = await self._store(record, new=new)
+                audit.append(self._audit("AgreementRefused", record, actor=self.owner,
+                                         description="; ".join(decision.reasons)))
+            case Outcome.ASK_PERSON:
+                proposal = offer_for(decision.granted + decision.undecided,
+                                     uid=f"{record.url}#proposal", person=self.owner,
+                                     vendor=record.vendor)
+                waiting = Negotiation(record.id, Role.PROVIDER, State.REQUESTED, True, None,
+                                      record.negotiation.history)
+                record = record.with_changes(now, offer=proposal, negotiation=waiting)
+                record = await self._store(record, new=new)
+        await asyncio.gather(*audit)
+        return record
+
+    async def _drop_missing(self, decision: Decision, vendor: str) -> Decision:
+        """Items on data the person does not hold are refused rather than agreed or asked."""
+        wanted = {a.target for a in decision.granted + decision.undecided}
+        found = await asyncio.gather(*(self._targets(t, vendor) for t in wanted))
+        missing = {t for t, targets in zip(wanted, found, strict=True) if not targets}
+        return without_targets(decision, missing, "the person holds no such data to share")
+
+    async def _targets(self, target: str, vendor: str) -> list[Target]:
+        """The pod resources behind one agreed target (a pd: category or a resource URL)."""
+        if target.startswith(PD):
+            if self._map is None:
+                await self.refresh()
+            vendor_id = self._vendor_ids.get(vendor)
+            mapped = targets_for(self._map or {}, target, vendor_id or "", self.ledger)
+            # Purchases are shared per vendor: one the ledger does not know has none.
+            candidates = [t for t in mapped
+                          if vendor_id or not t.url.startswith(self.layout.transactions())]
+        elif target.startswith(self.layout.storage) and not target.startswith(self.layout.root):
+            candidates = [Target(target, members=target.endswith("/"))]
+        else:
+            return []  # outside the pod, or the agent's own records: never shared
+        present = await asyncio.gather(*(self._exists(t.url) for t in candidates))
+        return [t for t, ok in zip(candidates, present, strict=True) if ok]
+
+    async def _exists(self, url: str) -> bool:
+        try:
+            await self.access.locate(url)  # cached; the grant needs it anyway
+        except NotFound:
+            return False
+        return True
+
+    def _step(self, record: NegotiationRecord, event: Event, sender: Role,
+              reason: str | None = None) -> Negotiation:
+        try:
+            return transition(record.negotiation, event, sender=sender, reason=reason)
+        except ProtocolViolation as exc:
+            raise StepNotAllowed(str(exc)) from exc
+
+    async def accept(self, negotiation_id: str, vendor: str) -> NegotiationRecord:
+        """The vendor accepts the agent's offer: it becomes the agreement."""
+        async with self._lock(negotiation_id):
+            record = await self.owned(negotiation_id, vendor)
+            if record.negotiation.awaiting_person:
+                raise StepNotAllowed("the person has not decided yet; there is nothing to accept")
+            now = self.clock()
+            record = record.with_changes(
+                now, negotiation=self._step(record, Event.ACCEPT, Role.CONSUMER))
+            assert record.offer is not None
+            return await self._agree(record, tuple(asks_of(record.offer)), now,
+                                     description="the vendor accepted the person's offer")
+
+    async def verify(self, negotiation_id: str, vendor: str,
+                     countersigned: Mapping[str, Any]) -> NegotiationRecord:
+        """The vendor returns the agreement with its own proof added: the agreement is final."""
+        async with self._lock(negotiation_id):
+            record = await self.owned(negotiation_id, vendor)
+            if record.agreement is None or record.state is not State.AGREED:
+                raise StepNotAllowed(f"there is no agreement to verify in state {record.state}")
+            vendor_key = self._check_countersignature(record.agreement, countersigned)
+            now = self.clock()
+            negotiation = self._step(record, Event.VERIFY, Role.CONSUMER)
+            record = record.with_changes(now, negotiation=negotiation)
+            record = record.with_changes(
+                now, agreement=dict(countersigned), vendor_key=vendor_key,
+                negotiation=self._step(record, Event.FINALIZE, Role.PROVIDER))
+            record, _, _ = await asyncio.gather(
+                self._store(record), self._write_agreement_record(record, "Finalized"),
+                self._audit("AgreementReached", record, actor=vendor,
+                            description="the vendor countersigned the agreement"))
+            return record
+
+    def _check_countersignature(self, ours: Mapping[str, Any],
+                                theirs: Mapping[str, Any]) -> str:
+        if not isinstance(theirs, Mapping) or "@context" not in theirs:
+            raise AgreementMismatch("the verification message needs the signed agreement, "
+                                    "with its @context, as 'agreement'")
+        try:
+            verify_proofs(theirs)
+            same = content_hash(theirs) == content_hash(ours)
+        except IntegrityError as exc:
+            raise AgreementMismatch(f"the agreement's proofs do not verify: {exc}") from exc
+        if not same:
+            raise AgreementMismatch("the countersigned agreement is not the agreement reached")
+        methods = [str(p.get("verificationMethod")) for p in proofs_of(theirs)]
+        ours_signed = {str(p.get("proofValue")) for p in proofs_of(ours)}
+        if not ours_signed <= {str(p.get("proofValue")) for p in proofs_of(theirs)}:
+            raise AgreementMismatch("the agent's own proof is missing from the agreement")
+        others = [m for m in methods if m != self.key.verification_method]
+        if not others:
+            raise AgreementMismatch("the agreement carries no proof by the vendor")
+        return others[0]
+
+    async def vendor_terminates(self, negotiation_id: str, vendor: str,
+                                reason: str | None) -> NegotiationRecord:
+        async with self._lock(negotiation_id):
+            record = await self.owned(negotiation_id, vendor)
+            return await self._end(record, "terminated", actor=vendor,
+                                   reason=reason or "terminated by the vendor", notify=False)
+
+    # -- the person's decisions --------------------------------------------------------------
+
+    async def pending(self) -> list[PendingRequest]:
+        return [PendingRequest(r.id, r.vendor, r.created,
+                               tuple(asks_of(r.offer)) if r.offer else (), r.consideration,
+                               r.trace)
+                for r in await self.records()
+                if r.negotiation.awaiting_person and r.state is State.REQUESTED]
+
+    async def _waiting(self, negotiation_id: str) -> NegotiationRecord:
+        record = await self.load(negotiation_id)
+        if not (record.negotiation.awaiting_person and record.state is State.REQUESTED):
+            raise StepNotAllowed(f"negotiation {negotiation_id} is not waiting for a decision "
+                                 f"(state {record.state})")
+        return record
+
+    async def approve(self, negotiation_id: str) -> NegotiationRecord:
+        """The person agrees to what the terms left open (what they refused stays refused)."""
+        async with self._lock(negotiation_id):
+            record = await self._waiting(negotiation_id)
+            now = self.clock()
+            assert record.offer is not None
+            asks = tuple(asks_of(record.offer))
+            resumed = Negotiation(record.id, Role.PROVIDER, State.REQUESTED, False, None,
+                                  record.negotiation.history)
+            record = record.with_changes(now, negotiation=resumed)
+            if _same_items(asks, tuple(asks_of(record.request))):
+                record = await self._agree(record, asks, now, actor=self.owner,
+                                           description="the person agreed")
+                self._tell(record, "ContractAgreementMessage",
+                           agreement=dict(record.agreement or {}),
+                           grant=[a.to_json() for a in record.access])
+                return record
+            offer = record.offer
+            record = record.with_changes(
+                now, negotiation=self._step(record, Event.OFFER, Role.PROVIDER))
+            record = await self._store(record)
+            await self._audit("TermsProffered", record, actor=self.owner,
+                              description="the person agreed to part of the request")
+            self._tell(record, "ContractOfferMessage", policy=offer)
+            return record
+
+    async def deny(self, negotiation_id: str, reason: str | None = None) -> NegotiationRecord:
+        async with self._lock(negotiation_id):
+            record = await self._waiting(negotiation_id)
+            return await self._end(record, "refused", actor=self.owner,
+                                   reason=reason or "the person declined the request")
+
+    async def revoke(self, some_id: str, *, reason: str | None = None) -> NegotiationRecord:
+        """End an agreement now: its grants go, the vendor is told. ``some_id`` is the
+        negotiation id or the id of one of its grants."""
+        negotiation_id = some_id.split("-", 1)[0]
+        async with self._lock(negotiation_id):
+            record = await self.load(negotiation_id)
+            if record.state is State.TERMINATED:
+                raise StepNotAllowed(f"negotiation {negotiation_id} has already ended "
+                                     f"({record.ended})")
+            return await self._end(record, "revoked", actor=self.owner,
+                                   reason=reason or "the person revoked the agreement")
+
+    # -- expiry ------------------------------------------------------------------------------
+
+    async def expire_due(self) -> tuple[list[NegotiationRecord], datetime | None]:
+        """End every agreement whose time is up (the grants go with them, the vendor is told);
+        returns those ended and the next end still to come."""
+        now = self.clock()
+        ended, upcoming = [], []
+        for record in await self.records():
+            until = record.until
+            if record.state not in IN_FORCE or until is None:
+                continue
+            if until > now:
+                upcoming.append(until)
+                continue
+            # StepNotAllowed: it ended meanwhile (revoked, say).
+            async with self._lock(record.id):
+                with contextlib.suppress(StepNotAllowed):
+                    ended.append(await self._end(await self.load(record.id), "expired",
+                                                 actor=None,
+                                                 reason="the agreement reached its end"))
+        return ended, min(upcoming, default=None)
+
+    async def run_expiry(self, *, max_sleep: float = 60.0) -> None:
+        """End agreements when their time comes, until cancelled (the daemon runs this)."""
+        while True:
+            upcoming: datetime | None = None
+            try:
+                _, upcoming = await self.expire_due()
+            except (PodError, VrmAgentError) as exc:
+                log.warning("expiry pass failed", extra={"problem": str(exc)})
+            delay = max_sleep
+            if upcoming is not None:
+                delay = min(max_sleep, max(0.0, (upcoming - self.clock()).total_seconds()))
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), timeout=delay + 0.05)
+
+    # -- agreeing and ending -----------------------------------------------------------------
+
+    async def _agree(self, record: NegotiationRecord, asks: Sequence[Ask], now: datetime, *,
+                     new: bool = False, actor: str | None = None,
+                     description: str) -> NegotiationRecord:
+        """Grant exactly what is agreed, sign it, and record it; all writes at once."""
+        plans = await self._plan_access(record.id, record.vendor, asks, now)
+        access = tuple(GrantedAccess(tuple(resources), until)
+                       for (until, _), (_, resources) in plans.items())
+        agreement = agreement_for(asks, uid=f"urn:uuid:{uuid.uuid4()}", person=self.owner,
+                                  vendor=record.vendor, now=now,
+                                  consideration=record.consideration)
+        signed = add_proof(agreement_document(agreement, access), self.key, created=now)
+        record = record.with_changes(
+            now, agreement=signed, access=access, offer=None,
+            grant_ids=tuple(grant_id for grant_id, _ in plans.values()),
+            negotiation=self._step(record, Event.AGREE, Role.PROVIDER))
+        grants = [self.access.grant(record.vendor, resources, [AccessMode.READ], until=until,
+                                    members=members, agreement=record.url, grant_id=grant_id,
+                                    now=now)
+                  for (until, members), (grant_id, resources) in plans.items()]
+        results = await asyncio.gather(
+            *grants, self._store(record, new=new), self._write_agreement_record(record, "Agreed"),
+            return_exceptions=True)
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None:
+            await self._undo(record, plans, failure, new=new)
+        stored = results[len(grants)]
+        assert isinstance(stored, NegotiationRecord)
+        resources = sorted({r for a in access for r in a.resources})
+        await asyncio.gather(
+            self._audit("AgreementReached", stored, actor=actor or self.owner,
+                        description=description),
+            self._audit("AccessGranted", stored, actor=self.owner, resources=resources))
+        self.changed.set()
+        return stored
+
+    async def _plan_access(
+        self, negotiation_id: str, vendor: str, asks: Sequence[Ask], now: datetime,
+    ) -> dict[tuple[datetime, bool], tuple[str, list[str]]]:
+        """(end, containers?) -> (grant id, resources): one grant per distinct end and kind."""
+        plans: dict[tuple[datetime, bool], tuple[str, list[str]]] = {}
+        readable = [a for a in asks if a.action in USE_INCLUDES]
+        found = await asyncio.gather(*(self._targets(a.target, vendor) for a in readable))
+        for ask, targets in zip(readable, found, strict=True):
+            until = now + (ask.duration or DEFAULT_DURATION)
+            for target in targets:
+                key = (until, target.members)
+                if key not in plans:
+                    suffix = f"-{len(plans)}" if plans else ""
+                    plans[key] = (negotiation_id + suffix, [])
+                if target.url not in plans[key][1]:
+                    plans[key][1].append(target.url)
+        if not plans:
+            raise StepNotAllowed("nothing agreed is held in the pod: there is nothing to grant")
+        return plans
+
+    async def _undo(self, record: NegotiationRecord, plans: Mapping[Any, tuple[str, list[str]]],
+                    failure: BaseException, *, new: bool) -> None:
+        """A grant or a record could not be written: take back what was, then say so."""
+        for grant_id, _ in plans.values():
+            with contextlib.suppress(GrantNotFound, PodError):
+                await self.access.revoke(grant_id)
+        with contextlib.suppress(PodError):
+            await self.pod.delete(self.agreement_url(record.id))
+        if new:
+            with contextlib.suppress(PodError):
+                await self.pod.delete(self.record_url(record.id))
+        log.error("agreement not enforced", extra={"negotiation": record.id,
+                                                   "problem": str(failure)})
+        if isinstance(failure, PreconditionFailed):
+            raise StepNotAllowed("the negotiation changed meanwhile; try again") from failure
+        raise EnforcementFailed(f"the agreement could not be put in force: {failure}") \
+            from failure
+
+    async def _write_agreement_record(self, record: NegotiationRecord, state: str, *,
+                                      invalidated: datetime | None = None,
+                                      revoked_by: str | None = None) -> None:
+        assert record.agreement is not None
+        body = {k: v for k, v in record.agreement.items()
+                if k not in ("@context", "proof", "grant")}
+        agreement = policy_from_json(body)
+        valid_from = min((record.created, record.modified))
+        graph = agreement_record_graph(
+            self.agreement_url(record.id), agreement, record.agreement, vendor=record.vendor,
+            state=state, valid_from=_agreement_start(record.agreement) or valid_from,
+            valid_through=record.until or valid_from + timedelta(seconds=1),
+            terms=[p.uid for p in self._terms or []][:1], invalidated=invalidated,
+            revoked_by=revoked_by)
+        await self.ledger.write_graph(self.agreement_url(record.id), graph)
+
+    async def _end(self, record: NegotiationRecord, how: str, *, actor: str | None,
+                   reason: str, notify: bool = True) -> NegotiationRecord:
+        """Terminate: grants removed first (access ends before anything else is said)."""
+        now = self.clock()
+        removed: list[str] = []
+        for grant_id in record.grant_ids:
+            with contextlib.suppress(GrantNotFound):
+                view = await self.access.revoke(grant_id)
+                removed += view.resources
+        had_agreement = record.agreement is not None and record.state is not State.TERMINATED
+        ended = record.with_changes(
+            now, ended=how, reasons=(*record.reasons, reason),
+            negotiation=self._step(record, Event.TERMINATE, Role.PROVIDER, reason=how))
+        writes = [self._store(ended)]
+        if had_agreement:
+            state = {"revoked": "Revoked", "expired": "Expired"}.get(how, "Terminated")
+            writes.append(self._write_agreement_record(
+                ended, state, invalidated=now if how != "expired" else None,
+                revoked_by=actor if how == "revoked" else None))
+        stored, *_ = await asyncio.gather(*writes)
+        kind = {"revoked": ("AgreementRevoked", "AccessRevoked"),
+                "expired": ("AgreementExpired", "AccessExpired")}.get(
+                    how, ("AgreementRevoked" if had_agreement else "AgreementRefused",
+                          "AccessRevoked"))
+        audits = [self._audit(kind[0], stored, actor=actor, description=reason)]
+        if removed:
+            audits.append(self._audit(kind[1], stored, actor=actor, resources=sorted(removed)))
+        await asyncio.gather(*audits)
+        if notify:
+            self._tell(stored, "ContractNegotiationTerminationMessage", event=how,
+                       reason=[reason])
+        return stored
+
+    def _tell(self, record: NegotiationRecord, message_type: str, **fields: Any) -> None:
+        fields = {k: (policy_json(v) if isinstance(v, Policy) else v) for k, v in fields.items()}
+        message = message_json(message_type, negotiation=record.url,
+                               state=record.state.value if record.state else None, **fields)
+        self.notifier.send(record.callback, message)
+
+
+def _same_items(a: Sequence[Ask], b: Sequence[Ask]) -> bool:
+    def key(ask: Ask) -> tuple[str, str, str | None, float | None]:
+        return (ask.target, ask.action, ask.purpose,
+                ask.duration.total_seconds() if ask.duration else None)
+
+    return sorted(map(key, a), key=str) == sorted(map(key, b), key=str)
+
+
+def _agreement_start(document: Mapping[str, Any]) -> datetime | None:
+    proofs = proofs_of(document)
+    created = proofs[0].get("created") if proofs else None
+    return datetime.fromisoformat(str(created).replace("Z", "+00:00")) if created else None
+
+
+__all__ = ["PROTOCOL_CONTEXT", "NegotiationError", "NegotiationService", "PendingRequest"]
