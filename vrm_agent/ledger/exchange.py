@@ -108,7 +108,10 @@ async def restore_ledger(ledger: Ledger, dataset: Dataset) -> RestoreReport:
     source = dataset.default_graph.value(SOURCE, PROV.wasDerivedFrom)
     if source is None:
         raise ExchangeError("the file is not a vrm-agent export (no source storage)")
-    if await ledger_resources(ledger):
+    # What the agent writes by itself on a new pod (the starter terms, the category map) does
+    # not make it a ledger: the restored copies replace them.
+    own = (ledger.layout.container("terms"), ledger.layout.container("categories"))
+    if [url for url in await ledger_resources(ledger) if not url.startswith(own)]:
         raise ExchangeError(f"{ledger.layout.root} already holds a ledger; restore needs an "
                             "empty one")
     rebase = _rebaser(str(source), ledger.layout.storage)

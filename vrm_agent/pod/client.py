@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
-from rdflib import Graph, Namespace, URIRef
+from rdflib import RDF, Graph, Namespace, URIRef
 
 from vrm_agent.errors import (
     AuthenticationError,
@@ -476,13 +476,29 @@ class PodClient:
             return storages[0]
         path = urlsplit(webid).path
         segments = [s for s in path.split("/")[:-1] if s]
-        checked = []
+        checked: list[str] = []
+        description: str | None = None
         for depth in range(len(segments), -1, -1):
             candidate = origin(webid) + "/" + "".join(s + "/" for s in segments[:depth])
             response = await self.request("HEAD", candidate, expect_ok=False)
             if response.links.is_storage:
                 return candidate
+            description = description or response.links.storage_description
             checked.append(f"{candidate} {response.status}")
+        # CSS has been seen to drop the pim:Storage type from a pod root's headers; its storage
+        # description (Solid Protocol) still names the storage, so ask it.
+        if description is not None:
+            response = await self.request("GET", description, headers={"Accept": RDF_ACCEPT},
+                                          expect_ok=False)
+            if response.status == 200:
+                try:
+                    graph = parse_graph(response.body, response.content_type, description)
+                except ValueError:
+                    graph = Graph()
+                storages = sorted(str(s) for s in graph.subjects(RDF.type, PIM.Storage))
+                if storages:
+                    return storages[0]
+            checked.append(f"{description} {response.status}")
         raise NotASolidServer(f"no storage found above the WebID (checked {', '.join(checked)})",
                               method="HEAD", url=webid)
 
