@@ -15,7 +15,7 @@ from vrm_agent.cli.session import open_pod
 from vrm_agent.config import Config
 from vrm_agent.ledger.exchange import export_ledger, read_export, restore_ledger, write_export
 from vrm_agent.ledger.importing import TransactionImporter, file_digest
-from vrm_agent.ledger.records import Relationship, Vendor
+from vrm_agent.ledger.records import ContactUnit, Relationship, Vendor
 from vrm_agent.ledger.stats import GROUPINGS, ledger_spending
 from vrm_agent.ledger.store import Ledger, RecordExists
 from vrm_agent.ledger.transactions import ImportFileError, parse_file, read_mapping, vendor_slug
@@ -116,6 +116,25 @@ async def cmd_vocab_serve(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+async def cmd_contact(args: argparse.Namespace, config: Config) -> int:
+    async with open_pod(config) as session:
+        units = await Ledger(session.pod, session.storage).list(ContactUnit)
+    rows = [{"id": u.id, "type": u.type, "value": u.value, "label": u.label} for u in units]
+    show_table(rows, ("id", "type", "value", "label"), as_json=args.json)
+    return 0
+
+
+async def cmd_contact_add(args: argparse.Namespace, config: Config) -> int:
+    unit_id = args.id or f"{args.type}-{vendor_slug(args.label or args.value)}"
+    unit = ContactUnit(unit_id, args.type, args.value, args.label, args.locality,
+                       args.postal_code, None, args.country)
+    async with open_pod(config) as session:
+        url = await Ledger(session.pod, session.storage).create(unit)
+    show({"id": unit.id, "type": unit.type, "value": unit.value, "resource": url},
+         as_json=args.json)
+    return 0
+
+
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     importing = commands.add_parser("import", help="bring data into your pod",
                                     description="Import transactions, or restore a ledger.")
@@ -154,6 +173,22 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     add.add_argument("--webid", help="the vendor agent's WebID")
     add.add_argument("--url", help="the vendor's web site")
     add.set_defaults(handler=cmd_vendors_add)
+
+    contact = commands.add_parser(
+        "contact", parents=[common], help="your contact data, one shareable unit each",
+        description="Your e-mail addresses, phone numbers and postal addresses, each its own "
+        "resource in your pod, so an agreement can share one and not the others.")
+    contact.set_defaults(handler=cmd_contact)
+    contact_commands = contact.add_subparsers(dest="contact_command", metavar="COMMAND")
+    add_contact = contact_commands.add_parser("add", parents=[common], help="add a unit")
+    add_contact.add_argument("type", choices=["email", "phone", "address"])
+    add_contact.add_argument("value", help="the address, number, or street address")
+    add_contact.add_argument("--label", help="home, work, ...")
+    add_contact.add_argument("--id", help="its id (default: made from the label or value)")
+    add_contact.add_argument("--locality", help="for an address: the town")
+    add_contact.add_argument("--postal-code", help="for an address")
+    add_contact.add_argument("--country", help="for an address")
+    add_contact.set_defaults(handler=cmd_contact_add)
 
     stats = commands.add_parser("stats", parents=[common], help="your spending",
                                 description="Spending per vendor, month or category.")

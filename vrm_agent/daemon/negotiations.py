@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -147,6 +148,7 @@ class NegotiationService:
         self._terms: list[Policy] | None = None
         self._map: dict[str, list[str]] | None = None
         self._vendor_ids: dict[str, str] = {}
+        self._refreshed = 0.0
         self._locks: dict[str, asyncio.Lock] = {}
         self.changed = asyncio.Event()  # set when an agreement starts: the expiry loop wakes
 
@@ -172,6 +174,7 @@ class NegotiationService:
             with contextlib.suppress(PodError):
                 await self.ledger.write_graph(url, map_graph(url, mapping))
         self._terms, self._map = list(terms.values()), mapping
+        self._refreshed = time.monotonic()
         self._vendor_ids = {v.webid: v.id for v in vendors if v.webid}
 
     async def keep_fresh(self, every: float = REFRESH_SECONDS) -> None:
@@ -311,6 +314,11 @@ class NegotiationService:
         wanted = {a.target for a in decision.granted + decision.undecided}
         found = await asyncio.gather(*(self._targets(t, vendor) for t in wanted))
         missing = {t for t, targets in zip(wanted, found, strict=True) if not targets}
+        if missing and time.monotonic() - self._refreshed > 1.0:
+            # The ledger may have grown since the last refresh: look again before refusing.
+            await self.refresh()
+            found = await asyncio.gather(*(self._targets(t, vendor) for t in missing))
+            missing = {t for t, targets in zip(missing, found, strict=True) if not targets}
         return without_targets(decision, missing, "the person holds no such data to share")
 
     async def _targets(self, target: str, vendor: str) -> list[Target]:

@@ -26,6 +26,7 @@ from vrm_agent.daemon.negotiations import NegotiationService
 from vrm_agent.daemon.notify import Notifier
 from vrm_agent.errors import PodError
 from vrm_agent.integrity import SigningKey
+from vrm_agent.negotiation.wire import CONTEXT_DOCUMENT, PROTOCOL_CONTEXT
 from vrm_agent.pod.client import PodClient
 from vrm_agent.pod.resource_server import SolidOidcVerifier
 from vrm_agent.vocabulary.http import add_vocabulary_routes
@@ -35,6 +36,7 @@ log = logging.getLogger("vrm_agent.daemon")
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 8750
 DISCOVERY_PATH = "/.well-known/vrm-agent"
+CONTEXT_PATH = "/protocol/v1"
 VRM = "https://w3id.org/vrm-agent/ns#"
 INTEROP = "http://www.w3.org/ns/solid/interop#"
 
@@ -60,11 +62,18 @@ async def discovery(request: web.Request) -> web.Response:
         "vrm:actsFor": {"@id": ctx.owner},
         "vrm:negotiationEndpoint": {"@id": ctx.url("/negotiations")},
         "vrm:vocabulary": {"@id": ctx.url("/vocab")},
-        "vrm:protocol": "https://w3id.org/vrm-agent/protocol/v1",
+        "vrm:protocol": PROTOCOL_CONTEXT,
+        "vrm:protocolContext": {"@id": ctx.url(CONTEXT_PATH)},
         "vrm:authentication": "Solid-OIDC access token with DPoP proof",
         "vrm:version": __version__,
     }
     return web.json_response(document, content_type="application/ld+json")
+
+
+async def protocol_context(request: web.Request) -> web.Response:
+    """The protocol's JSON-LD context, for vendors that want a copy of their own."""
+    return web.json_response(CONTEXT_DOCUMENT, content_type="application/ld+json",
+                             headers={"Cache-Control": "max-age=86400"})
 
 
 async def advertise(ctx: AgentContext) -> None:
@@ -114,6 +123,7 @@ def build_app(
     app[CONTEXT_KEY] = ctx
     app.router.add_get("/health", health)
     app.router.add_get(DISCOVERY_PATH, discovery)
+    app.router.add_get(CONTEXT_PATH, protocol_context)
     add_vocabulary_routes(app)
     for install in routes or []:
         install(app)

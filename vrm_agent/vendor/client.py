@@ -24,7 +24,14 @@ from vrm_agent.integrity import SigningKey, add_proof, verify_proofs
 from vrm_agent.integrity.proofs import IntegrityError
 from vrm_agent.negotiation.durations import duration_text
 from vrm_agent.negotiation.odrl import Constraint, Policy, Rule
-from vrm_agent.negotiation.protocol import Event, Negotiation, Role, State, transition
+from vrm_agent.negotiation.protocol import (
+    Event,
+    Negotiation,
+    ProtocolViolation,
+    Role,
+    State,
+    transition,
+)
 from vrm_agent.negotiation.records import STORED_CONTEXT, GrantedAccess
 from vrm_agent.negotiation.wire import (
     MalformedMessage,
@@ -208,8 +215,11 @@ class VendorAgent:
             step = _PROVIDER_STEPS.get(reported)
             if reported is State.VERIFIED or step is None:
                 raise VendorError(f"the agent moved to {reported} from {negotiation.state}")
-            negotiation = transition(negotiation, step, sender=Role.PROVIDER,
-                                     reason=body.get("event"))
+            try:
+                negotiation = transition(negotiation, step, sender=Role.PROVIDER,
+                                         reason=body.get("event"))
+            except ProtocolViolation as exc:
+                raise VendorError(f"the agent answered outside the protocol: {exc}") from exc
         waiting = reported is State.REQUESTED and "status" in body
         negotiation = replace(negotiation, awaiting_person=waiting)
         try:
