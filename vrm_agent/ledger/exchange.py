@@ -133,7 +133,9 @@ async def restore_ledger(ledger: Ledger, dataset: Dataset) -> RestoreReport:
 
     async def put(url: str, graph: Graph) -> None:
         async with limit:
-            await ledger.pod.put_graph(url, graph, if_none_match="*")
+            # The agent's own starter copies give way; anything else must not exist yet.
+            await ledger.pod.put_graph(url, graph,
+                                       if_none_match=None if url.startswith(own) else "*")
 
     await asyncio.gather(*(put(url, graph) for url, graph in graphs))
     return RestoreReport(len(graphs), sum(len(g) for _, g in graphs))
