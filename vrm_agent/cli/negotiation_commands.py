@@ -15,6 +15,7 @@ from vrm_agent.ledger.terms import TermsStore
 from vrm_agent.negotiation.decide import short
 from vrm_agent.negotiation.durations import duration_text
 from vrm_agent.negotiation.odrl import Policy
+from vrm_agent.negotiation.protocol import State
 from vrm_agent.negotiation.terms import ROSTER
 from vrm_agent.negotiation.wire import MalformedMessage, normalise, policy_from_json, policy_json
 
@@ -122,6 +123,30 @@ async def cmd_deny(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+async def cmd_negotiations(args: argparse.Namespace, config: Config) -> int:
+    async with open_negotiations(config) as service:
+        records = await service.records()
+    rows = [{
+        "id": r.id, "vendor": r.vendor, "state": r.state.value if r.state else None,
+        "since": r.created.isoformat(timespec="seconds"),
+        "until": r.until.isoformat(timespec="seconds") if r.until else None,
+        "resources": " ".join(sorted({u for a in r.access for u in a.resources})) or None,
+        "ended": r.ended,
+    } for r in records if args.all or r.state is not State.TERMINATED]
+    show_table(rows, ("id", "vendor", "state", "since", "until", "resources", "ended"),
+               as_json=args.json)
+    return 0
+
+
+async def cmd_negotiation_show(args: argparse.Namespace, config: Config) -> int:
+    async with open_negotiations(config) as service:
+        record = await service.load(args.id)
+    print(json.dumps({**record.view(), "vendor": record.vendor, "trace": list(record.trace),
+                      "history": [f"{e} -> {s}" for e, s in record.negotiation.history]},
+                     indent=2))
+    return 0
+
+
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     terms = commands.add_parser(
         "terms", parents=[common], help="your terms: what the agent answers vendors",
@@ -142,6 +167,18 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     remove = sub.add_parser("remove", parents=[common], help="remove a policy")
     remove.add_argument("name")
     remove.set_defaults(handler=cmd_terms_remove)
+
+    negotiations = commands.add_parser(
+        "negotiations", parents=[common], help="your negotiations and agreements with vendors",
+        description="Negotiations still open or in force (--all: ended ones too), read from "
+        "your pod.")
+    negotiations.add_argument("--all", action="store_true", help="ended ones too")
+    negotiations.set_defaults(handler=cmd_negotiations)
+    nsub = negotiations.add_subparsers(dest="negotiations_command", metavar="COMMAND")
+    show_one = nsub.add_parser("show", parents=[common],
+                               help="one negotiation: state, agreement, and why")
+    show_one.add_argument("id")
+    show_one.set_defaults(handler=cmd_negotiation_show)
 
     requests = commands.add_parser(
         "requests", parents=[common], help="vendor requests waiting for your decision",
