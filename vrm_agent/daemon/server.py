@@ -194,6 +194,7 @@ async def serve(
         finally:
             log.info("agent stopping")
             await runner.cleanup()
-            await asyncio.wait_for(notifier.drain(), timeout=10)
+            with contextlib.suppress(TimeoutError):  # a vendor that never answers: give up
+                await asyncio.wait_for(notifier.drain(), timeout=10)
             log.info("agent stopped")
 
