@@ -19,7 +19,7 @@ from vrm_agent.daemon.negotiations import NegotiationError, NegotiationService
 from vrm_agent.errors import PodError
 from vrm_agent.negotiation.records import NegotiationRecord
 from vrm_agent.negotiation.wire import MAX_MESSAGE_BYTES, MalformedMessage, Message, parse_message
-from vrm_agent.pod.resource_server import AuthenticatedAgent, TokenRejected
+from vrm_agent.pod.resource_server import ALGORITHMS, AuthenticatedAgent, TokenRejected
 
 log = logging.getLogger("vrm_agent.daemon.negotiations")
 PROBLEM_TYPES = "https://w3id.org/vrm-agent/problems/"
@@ -58,7 +58,7 @@ async def authenticate(request: web.Request) -> AuthenticatedAgent:
             401, "unauthenticated", "Authentication failed",
             f"{exc}. Send a Solid-OIDC access token (Authorization: DPoP <token>) with a DPoP "
             "proof for this method and URL.",
-            headers={"WWW-Authenticate": 'DPoP algs="ES256 RS256"'})) from exc
+            headers={"WWW-Authenticate": f'DPoP algs="{" ".join(ALGORITHMS)}"'})) from exc
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -106,7 +106,7 @@ def guarded(handler: Handler, *, reads_body: bool = True) -> Callable[
         except Refused as refused:
             return refused.response
         except NegotiationError as exc:
-            return problem(exc.status, exc.slug, type(exc).__doc__ or exc.slug, str(exc))
+            return problem(exc.status, exc.slug, exc.title, str(exc))
         except PodError as exc:
             log.error("pod error while negotiating", extra={"problem": str(exc)})
             return problem(503, "pod-unavailable", "The person's pod is unavailable",

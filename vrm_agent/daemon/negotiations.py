@@ -83,26 +83,31 @@ class NegotiationError(VrmAgentError):
 
     status = 400
     slug = "bad-request"
+    title = "Bad request"
 
 
 class UnknownNegotiation(NegotiationError):
     status = 404
     slug = "unknown-negotiation"
+    title = "Unknown negotiation"
 
 
 class StepNotAllowed(NegotiationError):
     status = 409
     slug = "not-allowed-in-state"
+    title = "Not allowed in this state"
 
 
 class AgreementMismatch(NegotiationError):
     status = 400
     slug = "agreement-mismatch"
+    title = "The agreement does not match"
 
 
 class EnforcementFailed(NegotiationError):
     status = 503
     slug = "enforcement-failed"
+    title = "The agreement could not be put in force"
 
 
 @dataclass(frozen=True)
@@ -555,7 +560,7 @@ class NegotiationService:
         readable = [a for a in asks if a.action in USE_INCLUDES]
         found = await asyncio.gather(*(self._targets(a.target, vendor) for a in readable))
         for ask, targets in zip(readable, found, strict=True):
-            until = now + (ask.duration or DEFAULT_DURATION)
+            until = (now + (ask.duration or DEFAULT_DURATION)).replace(microsecond=0)
             for target in targets:
                 key = (until, target.members)
                 if key not in plans:

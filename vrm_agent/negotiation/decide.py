@@ -242,7 +242,9 @@ def _permission_for(ask: Ask, *, end: datetime | None) -> Rule:
     if ask.purpose:
         constraints.append(Constraint("purpose", "eq", ask.purpose))
     if end is not None:
-        constraints.append(Constraint("dateTime", "lt", end.isoformat().replace("+00:00", "Z")))
+        # Whole seconds, as the grant's end is written: both sides read one and the same time.
+        stamp = end.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        constraints.append(Constraint("dateTime", "lt", stamp))
     elif ask.duration is not None:
         constraints.append(Constraint("elapsedTime", "lteq", duration_text(ask.duration)))
     return Rule("permission", ask.action, (ask.target,), tuple(constraints), ask.duties)
