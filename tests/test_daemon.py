@@ -27,6 +27,11 @@ def test_health_and_discovery(agent: RunningAgent, pod_env: PodEnv) -> None:
     status, document = get_json(agent.url + ".well-known/vrm-agent")
     assert document["vrm:actsFor"]["@id"] == pod_env.alice.webid
     assert document["vrm:negotiationEndpoint"]["@id"] == agent.url + "negotiations"
+    assert document["vrm:signingKey"]["@id"].startswith("did:key:z6Mk")
+    contexts = [c["@id"] for c in document["vrm:protocolContext"]]
+    assert contexts == [agent.url + "protocol/v1", agent.url + "protocol/data-integrity/v2"]
+    for url, term in zip(contexts, ("ContractRequestMessage", "DataIntegrityProof"), strict=True):
+        assert term in get_json(url)[1]["@context"]
 
 
 def test_the_webid_profile_points_to_the_agent(agent: RunningAgent, pod_env: PodEnv) -> None:

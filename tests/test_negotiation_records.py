@@ -5,6 +5,7 @@ hold are refused, and the vendor's copy refuses a state the protocol does not al
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from rdflib import Graph
 
 from vrm_agent.integrity import SigningKey, add_proof, verify_proofs
 from vrm_agent.negotiation.decide import Outcome, agreement_for, decide, without_targets
-from vrm_agent.negotiation.odrl import DPV, PD, Constraint, Policy, Rule, asks_of
+from vrm_agent.negotiation.odrl import DPV, PD, Ask, Constraint, Policy, Rule, asks_of
 from vrm_agent.negotiation.protocol import Event, Negotiation, Role, State, transition
 from vrm_agent.negotiation.records import (
     GrantedAccess,
@@ -119,3 +120,20 @@ def test_the_vendor_refuses_a_state_the_protocol_does_not_allow() -> None:
     waiting = vendor._follow(requested, {"id": requested.url, "state": "REQUESTED",
                                          "status": requested.url})
     assert waiting.awaiting_person
+
+
+def test_the_vendor_countersigns_only_what_the_published_key_signed() -> None:
+    agent_key, impostor = SigningKey(), SigningKey()
+    access = [GrantedAccess(("http://pod/carol/vrm/contact/email",), NOW + timedelta(days=7))]
+    document = agreement_document(agreement_for(
+        [Ask(PD + "EmailAddress", "use", DPV + "DeliveryOfGoods", timedelta(days=7))],
+        uid="urn:uuid:1", person=PERSON, vendor=VENDOR, now=NOW), access)
+    vendor = VendorAgent(pod=None)  # type: ignore[arg-type]  # countersign does no I/O
+    agreed = NegotiationView("http://agent/negotiations/n1", Negotiation(
+        "", Role.CONSUMER, State.AGREED), agreement=add_proof(document, impostor),
+        agent_key=agent_key.verification_method)
+    with pytest.raises(VendorError, match="not signed with the key the agent publishes"):
+        vendor.countersign(agreed)
+    genuine = replace(agreed, agreement=add_proof(document, agent_key))
+    signers = [p.verification_method for p in verify_proofs(vendor.countersign(genuine))]
+    assert signers == [agent_key.verification_method, vendor.key.verification_method]

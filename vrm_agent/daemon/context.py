@@ -9,6 +9,7 @@ from aiohttp import web
 
 from vrm_agent.access.service import AccessControl
 from vrm_agent.config import Config
+from vrm_agent.integrity import SigningKey
 from vrm_agent.pod.client import PodClient
 from vrm_agent.pod.resource_server import SolidOidcVerifier
 
@@ -27,6 +28,7 @@ class AgentContext:
     access: AccessControl
     verifier: SolidOidcVerifier
     anonymous: PodClient
+    signing_key: SigningKey | None = None  # signs agreements; named in the discovery document
     extra: dict[str, Any] = field(default_factory=dict)
 
     def url(self, path: str) -> str:

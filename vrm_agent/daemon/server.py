@@ -26,6 +26,7 @@ from vrm_agent.daemon.negotiations import NegotiationService
 from vrm_agent.daemon.notify import Notifier
 from vrm_agent.errors import PodError
 from vrm_agent.integrity import SigningKey
+from vrm_agent.integrity.proofs import DATA_INTEGRITY_CONTEXT, bundled_context
 from vrm_agent.negotiation.wire import CONTEXT_DOCUMENT, PROTOCOL_CONTEXT
 from vrm_agent.pod.client import PodClient
 from vrm_agent.pod.resource_server import SolidOidcVerifier
@@ -37,8 +38,11 @@ DEFAULT_HOST = "localhost"
 DEFAULT_PORT = 8750
 DISCOVERY_PATH = "/.well-known/vrm-agent"
 CONTEXT_PATH = "/protocol/v1"
+INTEGRITY_CONTEXT_PATH = "/protocol/data-integrity/v2"
 VRM = "https://w3id.org/vrm-agent/ns#"
-INTEROP = "http://www.w3.org/ns/solid/interop#"
+RDFS_NS = "http://www.w3.org/2000/01/rdf-schema#"
+SCHEMA = "http://schema.org/"
+
 
 async def health(request: web.Request) -> web.Response:
     ctx = context_of(request)
@@ -53,26 +57,37 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def discovery(request: web.Request) -> web.Response:
-    """What a vendor needs to start: who this agent acts for and where to send requests."""
+    """What a vendor needs to start: who this agent acts for, where to send requests, which
+    contexts the messages use, and the key its agreements are signed with."""
     ctx = context_of(request)
-    document = {
-        "@context": {"vrm": VRM, "interop": INTEROP},
+    document: dict[str, object] = {
+        "@context": {"vrm": VRM, "rdfs": RDFS_NS, "schema": SCHEMA},
         "@id": ctx.public_url,
         "@type": "vrm:Agent",
         "vrm:actsFor": {"@id": ctx.owner},
         "vrm:negotiationEndpoint": {"@id": ctx.url("/negotiations")},
-        "vrm:vocabulary": {"@id": ctx.url("/vocab")},
         "vrm:protocol": PROTOCOL_CONTEXT,
-        "vrm:protocolContext": {"@id": ctx.url(CONTEXT_PATH)},
-        "vrm:authentication": "Solid-OIDC access token with DPoP proof",
-        "vrm:version": __version__,
+        "vrm:protocolContext": [{"@id": ctx.url(CONTEXT_PATH)},
+                                {"@id": ctx.url(INTEGRITY_CONTEXT_PATH)}],
+        "rdfs:seeAlso": {"@id": ctx.url("/vocab")},
+        "schema:softwareVersion": __version__,
     }
+    if ctx.signing_key is not None:
+        document["vrm:signingKey"] = {"@id": ctx.signing_key.verification_method}
     return web.json_response(document, content_type="application/ld+json")
 
 
 async def protocol_context(request: web.Request) -> web.Response:
     """The protocol's JSON-LD context, for vendors that want a copy of their own."""
     return web.json_response(CONTEXT_DOCUMENT, content_type="application/ld+json",
+                             headers={"Cache-Control": "max-age=86400"})
+
+
+async def integrity_context(request: web.Request) -> web.Response:
+    """A copy of the W3C Data Integrity context that signed agreements use, so a vendor can
+    canonicalize them without fetching it from elsewhere."""
+    return web.json_response(bundled_context(DATA_INTEGRITY_CONTEXT),
+                             content_type="application/ld+json",
                              headers={"Cache-Control": "max-age=86400"})
 
 
@@ -124,6 +139,7 @@ def build_app(
     app.router.add_get("/health", health)
     app.router.add_get(DISCOVERY_PATH, discovery)
     app.router.add_get(CONTEXT_PATH, protocol_context)
+    app.router.add_get(INTEGRITY_CONTEXT_PATH, integrity_context)
     add_vocabulary_routes(app)
     for install in routes or []:
         install(app)
@@ -157,18 +173,20 @@ async def serve(
     async with PodClient(credentials) as pod, PodClient() as anonymous:
         await pod.login()
         storage = config.settings.get("storage") or await pod.find_storage()
+        signing_key = SigningKey.from_secret(config.signing_secret())
         ctx = AgentContext(
             config=config, pod=pod, owner=credentials.webid, storage=str(storage),
             public_url=public_url,
             access=AccessControl(pod, owner_webid=credentials.webid, storage=str(storage)),
             verifier=SolidOidcVerifier(anonymous), anonymous=anonymous,
+            signing_key=signing_key,
         )
         await ctx.access.reconcile()  # nothing expired survives a restart
         await advertise(ctx)
         notifier = Notifier(pod)
         service = NegotiationService(
             pod, owner=ctx.owner, storage=ctx.storage, agent_url=public_url,
-            signing_key=SigningKey.from_secret(config.signing_secret()), access=ctx.access,
+            signing_key=signing_key, access=ctx.access,
             notifier=notifier)
         await service.refresh()  # the terms (the roster, for a new pod) before any request
         ctx.extra["negotiations"] = service

@@ -48,6 +48,13 @@ def register_context(url: str, document: Mapping[str, Any]) -> None:
     _BUNDLED[url] = dict(document)
 
 
+def bundled_context(url: str) -> dict[str, Any]:
+    """A context document the package ships (or another room registered), by its URL."""
+    if url not in _BUNDLED:
+        raise IntegrityError(f"the JSON-LD context {url} is not one the agent knows")
+    return dict(_BUNDLED[url])
+
+
 def _loader(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     if url not in _BUNDLED:
         raise IntegrityError(f"the JSON-LD context {url} is not one the agent knows; "

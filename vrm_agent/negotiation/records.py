@@ -18,7 +18,7 @@ from typing import Any
 from rdflib import RDF, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, PROV, XSD
 
-from vrm_agent.integrity.proofs import _BUNDLED, DATA_INTEGRITY_CONTEXT, canonical
+from vrm_agent.integrity.proofs import DATA_INTEGRITY_CONTEXT, bundled_context, canonical
 from vrm_agent.negotiation.odrl import Policy
 from vrm_agent.negotiation.protocol import Negotiation, Role, State
 from vrm_agent.negotiation.wire import (
@@ -51,7 +51,7 @@ _RECORD_TERMS = {
     "vendorKey": {"@id": "vrmp:vendorKey", "@type": "@id"},
 }
 STORED_CONTEXT: list[Any] = [CONTEXT_DOCUMENT["@context"],
-                             _BUNDLED[DATA_INTEGRITY_CONTEXT]["@context"], _RECORD_TERMS]
+                             bundled_context(DATA_INTEGRITY_CONTEXT)["@context"], _RECORD_TERMS]
 
 
 def iso(moment: datetime) -> str:

@@ -19,7 +19,7 @@ from pyld import jsonld
 from rdflib import RDF, Graph, Namespace, URIRef
 
 from vrm_agent.errors import VrmAgentError
-from vrm_agent.integrity.proofs import DATA_INTEGRITY_CONTEXT, register_context
+from vrm_agent.integrity.proofs import DATA_INTEGRITY_CONTEXT, bundled_context, register_context
 from vrm_agent.negotiation.odrl import (
     ACTIONS,
     CONFLICTS,
@@ -142,11 +142,7 @@ def _loader(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     if url not in _KNOWN:
         raise MalformedMessage(f"the JSON-LD context {url} is not one this agent knows; "
                                f"use {PROTOCOL_CONTEXT}")
-    document = CONTEXT_DOCUMENT if url != DATA_INTEGRITY_CONTEXT else None
-    if document is None:
-        from vrm_agent.integrity.proofs import _BUNDLED
-
-        document = _BUNDLED[url]
+    document = CONTEXT_DOCUMENT if url != DATA_INTEGRITY_CONTEXT else bundled_context(url)
     return {"contextUrl": None, "documentUrl": url, "document": document}
 
 

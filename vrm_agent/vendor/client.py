@@ -68,6 +68,7 @@ class AgentInfo:
     url: str
     person: str
     negotiations: str
+    signing_key: str | None = None  # the verification method of the agent's agreement proofs
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class NegotiationView:
     reasons: tuple[str, ...] = ()
     event: str | None = None  # why it ended: refused, revoked, expired, terminated
     document: Mapping[str, Any] = field(default_factory=dict)
+    agent_key: str | None = None  # the agent's signing key, from its discovery document
 
     @property
     def state(self) -> State | None:
@@ -134,7 +136,8 @@ class VendorAgent:
         endpoint = (document.get("vrm:negotiationEndpoint") or {}).get("@id")
         if not endpoint:
             raise VendorError(f"the agent at {url} names no negotiation endpoint")
-        return AgentInfo(url, person_webid, endpoint)
+        key = (document.get("vrm:signingKey") or {}).get("@id")
+        return AgentInfo(url, person_webid, endpoint, key)
 
     # -- the messages ------------------------------------------------------------------------
 
@@ -160,7 +163,8 @@ class VendorAgent:
         own = transition(Negotiation("", Role.CONSUMER), Event.REQUEST, sender=Role.CONSUMER)
         body = await self._send(agent.negotiations, message_json(
             "ContractRequestMessage", policy=policy, callbackAddress=self.callback))
-        return self._follow(NegotiationView(str(body.get("id")), own), body)
+        return self._follow(NegotiationView(str(body.get("id")), own,
+                                            agent_key=agent.signing_key), body)
 
     async def status(self, view: NegotiationView) -> NegotiationView:
         return self._follow(view, await self._send(view.url, {}, method="GET"))
@@ -185,9 +189,11 @@ class VendorAgent:
         if view.agreement is None:
             raise VendorError("there is no agreement to sign")
         try:
-            verify_proofs(view.agreement)
+            signers = {p.verification_method for p in verify_proofs(view.agreement)}
         except IntegrityError as exc:
             raise VendorError(f"the agent's signature does not verify: {exc}") from exc
+        if view.agent_key is not None and view.agent_key not in signers:
+            raise VendorError("the agreement is not signed with the key the agent publishes")
         return add_proof(view.agreement, self.key)
 
     async def verify(self, view: NegotiationView) -> NegotiationView:
@@ -237,7 +243,7 @@ class VendorAgent:
             str(body.get("id") or view.url), negotiation, offer, agreement,
             tuple(GrantedAccess.from_json(g) for g in grants) or view.access,
             tuple(reasons if isinstance(reasons, list) else [reasons]),
-            body.get("event"), dict(body))
+            body.get("event"), dict(body), view.agent_key)
 
     async def wait(self, view: NegotiationView, *, timeout: float = 30.0,
                    every: float = 0.2) -> NegotiationView:
