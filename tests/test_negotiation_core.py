@@ -198,6 +198,12 @@ def test_wire_round_trip_and_other_json_ld_forms() -> None:
     ('{"@context": "https://w3id.org/vrm-agent/protocol/v1", "type": "ContractRequestMessage",'
      ' "policy": {"uid": "urn:x", "type": "Request", "permission": [{"action": "steal", '
      '"target": "pd:EmailAddress"}]}}', "unknown action"),
+    ('{"@context": "https://w3id.org/vrm-agent/protocol/v1", "type": "ContractRequestMessage",'
+     ' "policy": {"uid": "urn:x", "type": "Request", "permission": [{"action": "use", '
+     '"target": "pd:EmailAddress", "constraint": [{"leftOperand": "purpose", "operator": "eq",'
+     ' "rightOperand": {"id": "dpv:DeliveryOfGoods"}}, {"leftOperand": "elapsedTime", '
+     '"operator": "eq", "rightOperand": {"@value": "P1M", "@type": "xsd:duration"}}]}]}}',
+     "rather than months"),
 ])
 def test_malformed_messages(body: str, message: str) -> None:
     with pytest.raises(MalformedMessage, match=message):

@@ -128,10 +128,11 @@ def cli(market: Market, *args: str) -> str:
 @shop_named("shop-agree")
 async def test_a_request_the_terms_approve(market: Market, shop: Shop) -> None:
     policy = request_policy(["pd:EmailAddress"], purpose="dpv:DeliveryOfGoods",
-                            duration=timedelta(days=7))
+                            duration=timedelta(days=7), consideration="free delivery")
     view = await shop.vendor.request(shop.agent, policy)
     assert view.state is State.AGREED, view.document
     assert view.resources == [market.email]
+    assert (view.agreement or {}).get("consideration") == "free delivery"  # what it offered
     assert verify_proofs(view.agreement or {})  # signed by the person's agent
     assert await status_of(shop, market.email) == 200  # before countersigning: in force
     view = await shop.vendor.verify(view)

@@ -260,7 +260,8 @@ class NegotiationService:
                                  sender=Role.CONSUMER)
         record = NegotiationRecord(
             negotiation_id, self.negotiation_url(negotiation_id), vendor, negotiation,
-            message.policy, now, now, message.callback, message.consideration)
+            message.policy, now, now, message.callback,
+            message.consideration or message.policy.consideration)
         return await self._answer(record, message.policy, now, new=True)
 
     async def counter_request(self, negotiation_id: str, vendor: str,
@@ -272,7 +273,9 @@ class NegotiationService:
             now = self.clock()
             record = record.with_changes(
                 now, negotiation=self._step(record, Event.REQUEST, Role.CONSUMER),
-                request=message.policy, callback=message.callback or record.callback)
+                request=message.policy, callback=message.callback or record.callback,
+                consideration=(message.consideration or message.policy.consideration
+                               or record.consideration))
             return await self._answer(record, message.policy, now)
 
     async def _answer(self, record: NegotiationRecord, request: Policy, now: datetime, *,

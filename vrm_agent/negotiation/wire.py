@@ -20,6 +20,7 @@ from rdflib import RDF, Graph, Namespace, URIRef
 
 from vrm_agent.errors import VrmAgentError
 from vrm_agent.integrity.proofs import DATA_INTEGRITY_CONTEXT, bundled_context, register_context
+from vrm_agent.negotiation.durations import duration_of
 from vrm_agent.negotiation.odrl import (
     ACTIONS,
     CONFLICTS,
@@ -290,6 +291,12 @@ def parse_message(body: bytes | str, *, limit: int = MAX_MESSAGE_BYTES) -> Messa
                 raise MalformedMessage("every requested permission needs a target")
             if rule.constraint("purpose") is None:
                 raise MalformedMessage("every requested permission needs a purpose constraint")
+            elapsed = rule.constraint("elapsedTime")
+            if elapsed is not None:
+                try:
+                    duration_of(str(elapsed.values()[0]))
+                except ValueError as exc:
+                    raise MalformedMessage(f"elapsedTime: {exc}") from exc
     reasons = compacted.get("reason", [])
     return Message(
         message_type, policy,
