@@ -23,7 +23,7 @@ from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agen
 from vrm_agent.integrity import verify_proofs
 from vrm_agent.ledger.records import ContactUnit, Vendor
 from vrm_agent.ledger.store import Ledger
-from vrm_agent.negotiation.protocol import State
+from vrm_agent.negotiation.protocol import Negotiation, Role, State
 from vrm_agent.pod.client import PodClient
 from vrm_agent.podserver import AccountApi, PodAccount
 from vrm_agent.vendor import AgentInfo, Inbox, NegotiationView, VendorAgent, request_policy
@@ -311,9 +311,11 @@ async def test_bad_requests_get_problems_and_change_nothing(market: Market, shop
                                          b"https://example.org/ctx"), {}),
         "oversized": (good[:-1] + b', "padding": "' + b"x" * 70_000 + b'"}', {}),
         "unauthenticated": (good, {"token": False}),
+        "uid not an IRI": (good.replace(b"urn:uuid:bad-test", b"bad test"), {}),
+        "names a negotiation": (good[:-1] + b', "negotiation": "' + url.encode() + b'/x"}', {}),
     }
     expected = {"malformed": 400, "no policy": 400, "foreign context": 400, "oversized": 413,
-                "unauthenticated": 401}
+                "unauthenticated": 401, "uid not an IRI": 400, "names a negotiation": 400}
     for name, (body, options) in cases.items():
         status, content_type, problem = await raw_post(shop, url, body, **options)
         assert status == expected[name], (name, problem)
@@ -322,10 +324,21 @@ async def test_bad_requests_get_problems_and_change_nothing(market: Market, shop
     # A DPoP proof used twice: the second request is a replay, refused before anything happens.
     token = await shop.pod.access_token()
     proof = shop.pod.dpop_key.proof("POST", url, token)
-    first, _, _ = await raw_post(shop, url, good, proof=proof)
+    first, _, honest = await raw_post(shop, url, good, proof=proof)
     assert first == 201
     replayed, content_type, problem = await raw_post(shop, url, good, proof=proof)
     assert replayed == 401 and "replay" in problem["detail"]
+    # A message must name the negotiation its URL names.
+    elsewhere = json.dumps({"@context": "https://w3id.org/vrm-agent/protocol/v1",
+                            "type": "ContractNegotiationTerminationMessage",
+                            "negotiation": url + "/0123456789abcdef", "reason": ["no"]}).encode()
+    status, _, problem = await raw_post(shop, honest["id"] + "/termination", elsewhere)
+    assert status == 400 and problem["type"].endswith("wrong-negotiation")
+    # A wrong method is a problem document too.
+    wrong_method = await shop.pod.request("DELETE", url, expect_ok=False)
+    assert wrong_method.status == 405 and wrong_method.content_type == "application/problem+json"
+    honest_view = NegotiationView(honest["id"], Negotiation("", Role.CONSUMER, State.AGREED))
+    assert (await shop.vendor.status(honest_view)).state is State.AGREED  # it stands
     assert await negotiation_count(market) == before + 1  # only the one honest request
 
 

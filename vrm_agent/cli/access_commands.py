@@ -6,7 +6,7 @@ import argparse
 from datetime import timedelta
 
 from vrm_agent.cli.output import info, show, show_table
-from vrm_agent.cli.session import open_negotiations, open_pod
+from vrm_agent.cli.session import open_negotiations, open_pod, vendor_told
 from vrm_agent.config import Config
 from vrm_agent.daemon.expiry import expiry_lock, keep_until_no_grants, start_keeper
 from vrm_agent.timeutil import TimeFormatError, parse_duration, parse_time, utc_now
@@ -57,15 +57,16 @@ async def cmd_revoke(args: argparse.Namespace, config: Config) -> int:
         # The grant carries out an agreement: end the agreement, and tell the vendor.
         async with open_negotiations(config) as service:
             await service.revoke(args.id)
-        view = found[0]
+        view, told = found[0], f"; {vendor_told(service)}"
     else:
         async with open_pod(config) as session:
             view = await session.access().revoke(args.id)
+        told = ""
     if args.json:
         show(view.to_json(), as_json=True)
     else:
         print(f"Revoked {view.id}: {view.agent} no longer has access to "
-              f"{', '.join(view.resources)}")
+              f"{', '.join(view.resources)}{told}")
     return 0
 
 
@@ -105,7 +106,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     sub = grants.add_subparsers(dest="grants_command", metavar="COMMAND")
     revoke = sub.add_parser("revoke", parents=[common], help="end a grant now",
                             description="End a grant on every resource it covers.")
-    revoke.add_argument("id", help="the grant id")
+    revoke.add_argument("id", help="the grant id (a negotiation's id ends its agreement)")
     revoke.set_defaults(handler=cmd_revoke)
     keeper = sub.add_parser("keep-expiry", parents=[common])
     keeper.set_defaults(handler=cmd_keep_expiry)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from vrm_agent.cli.output import show, show_table
-from vrm_agent.cli.session import open_negotiations, open_pod
+from vrm_agent.cli.session import open_negotiations, open_pod, vendor_told
 from vrm_agent.config import Config
 from vrm_agent.errors import VrmAgentError
 from vrm_agent.ledger.store import Ledger
@@ -110,16 +110,18 @@ async def cmd_approve(args: argparse.Namespace, config: Config) -> int:
     elif record.access:
         shared = sorted({r for a in record.access for r in a.resources})
         until = max(a.until for a in record.access).isoformat(timespec="seconds")
-        print(f"Agreed with {record.vendor}: it may read {', '.join(shared)} until {until}.")
+        print(f"Agreed with {record.vendor}: it may read {', '.join(shared)} until {until}; "
+              f"{vendor_told(service)}.")
     else:
-        print(f"Offered {record.vendor} what your terms allow; it may accept.")
+        print(f"Offered {record.vendor} what your terms allow; it may accept; "
+              f"{vendor_told(service)}.")
     return 0
 
 
 async def cmd_deny(args: argparse.Namespace, config: Config) -> int:
     async with open_negotiations(config) as service:
         record = await service.deny(args.id, args.reason)
-    print(f"Declined the request from {record.vendor}; it has been told.")
+    print(f"Declined the request from {record.vendor}; {vendor_told(service)}.")
     return 0
 
 

@@ -45,7 +45,7 @@ async def open_negotiations(config: Config) -> AsyncIterator[NegotiationService]
         daemon = config.settings.get("daemon", {})
         agent_url = daemon.get("public_url") or (
             f"http://{daemon.get('host', DEFAULT_HOST)}:{daemon.get('port', DEFAULT_PORT)}/")
-        notifier = Notifier(session.pod, attempts=3)
+        notifier = Notifier(session.pod)  # the same tries as the daemon: docs/protocol.md §9
         service = NegotiationService(
             session.pod, owner=session.webid, storage=session.storage, agent_url=agent_url,
             signing_key=SigningKey.from_secret(config.signing_secret()),
@@ -54,3 +54,13 @@ async def open_negotiations(config: Config) -> AsyncIterator[NegotiationService]
             yield service
         finally:
             await notifier.drain()
+
+
+def vendor_told(service: NegotiationService) -> str:
+    """How the vendor heard of a decision, after the notifications were delivered or given up."""
+    if service.notifier.failed:
+        return ("the vendor could not be told (its callback address did not take the message); "
+                "it sees the change at the negotiation's status URL")
+    if service.notifier.delivered:
+        return "the vendor has been told"
+    return "the vendor gave no callback address; it sees the change at the status URL"

@@ -72,7 +72,9 @@ async def read_body(request: web.Request) -> bytes:
     return body
 
 
-def parse(body: bytes, expected: str) -> tuple[Message, dict[str, Any]]:
+def parse(request: web.Request, expected: str) -> tuple[Message, dict[str, Any]]:
+    """The body as a message of the expected type, about the negotiation the path names."""
+    body: bytes = request["body"]
     try:
         message = parse_message(body)
     except MalformedMessage as exc:
@@ -80,6 +82,17 @@ def parse(body: bytes, expected: str) -> tuple[Message, dict[str, Any]]:
     if message.type != expected:
         raise Refused(problem(400, "wrong-message-type", "Wrong message type",
                               f"this endpoint takes a {expected}, not a {message.type}"))
+    negotiation_id = request.match_info.get("id")
+    if negotiation_id is None and message.negotiation is not None:
+        raise Refused(problem(400, "wrong-negotiation", "Wrong negotiation",
+                              "a new request names no negotiation; answer an offer at "
+                              "<negotiation>/request"))
+    if negotiation_id is not None:
+        url = request.app[SERVICE_KEY].negotiation_url(negotiation_id)
+        if message.negotiation != url:
+            raise Refused(problem(400, "wrong-negotiation", "Wrong negotiation",
+                                  f"the message must name the negotiation it is sent to "
+                                  f"({url}) as 'negotiation'"))
     return message, json.loads(body)
 
 
@@ -117,7 +130,7 @@ def guarded(handler: Handler, *, reads_body: bool = True) -> Callable[
 
 async def start(request: web.Request, service: NegotiationService,
                 caller: AuthenticatedAgent) -> web.Response:
-    message, _ = parse(request["body"], "ContractRequestMessage")
+    message, _ = parse(request, "ContractRequestMessage")
     record = await service.request(caller.webid, message)
     log.info("request answered", extra={"negotiation": record.id, "vendor": caller.webid,
                                         "state": str(record.state)})
@@ -132,13 +145,13 @@ async def status(request: web.Request, service: NegotiationService,
 
 async def counter(request: web.Request, service: NegotiationService,
                   caller: AuthenticatedAgent) -> web.Response:
-    message, _ = parse(request["body"], "ContractRequestMessage")
+    message, _ = parse(request, "ContractRequestMessage")
     return answer(await service.counter_request(request.match_info["id"], caller.webid, message))
 
 
 async def event(request: web.Request, service: NegotiationService,
                 caller: AuthenticatedAgent) -> web.Response:
-    message, _ = parse(request["body"], "ContractNegotiationEventMessage")
+    message, _ = parse(request, "ContractNegotiationEventMessage")
     what = (message.document or {}).get("event")
     if what != "ACCEPTED":
         raise Refused(problem(400, "unknown-event", "Unknown event",
@@ -148,7 +161,7 @@ async def event(request: web.Request, service: NegotiationService,
 
 async def verification(request: web.Request, service: NegotiationService,
                        caller: AuthenticatedAgent) -> web.Response:
-    _, raw = parse(request["body"], "ContractAgreementVerificationMessage")
+    _, raw = parse(request, "ContractAgreementVerificationMessage")
     agreement = raw.get("agreement")
     if not isinstance(agreement, dict):
         raise Refused(problem(400, "malformed-message", "Malformed message",
@@ -159,15 +172,33 @@ async def verification(request: web.Request, service: NegotiationService,
 
 async def termination(request: web.Request, service: NegotiationService,
                       caller: AuthenticatedAgent) -> web.Response:
-    message, _ = parse(request["body"], "ContractNegotiationTerminationMessage")
+    message, _ = parse(request, "ContractNegotiationTerminationMessage")
     record = await service.vendor_terminates(request.match_info["id"], caller.webid,
                                              "; ".join(message.reasons) or None)
     return answer(record)
 
 
+@web.middleware
+async def routing_problems(request: web.Request, handler: Callable[
+        [web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """A wrong method or path under /negotiations is a problem document too, like every other
+    refusal vendors get."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/negotiations"):
+            raise
+        allowed = exc.headers.get("Allow")
+        detail = (f"{request.method} is not allowed here (allowed: {allowed})" if allowed
+                  else f"there is nothing at {request.path}")
+        return problem(exc.status, "no-such-endpoint", exc.reason, detail,
+                       headers={"Allow": allowed} if allowed else None)
+
+
 def install(service: NegotiationService) -> Callable[[web.Application], None]:
     def add_routes(app: web.Application) -> None:
         app[SERVICE_KEY] = service
+        app.middlewares.append(routing_problems)
         app.router.add_post("/negotiations", guarded(start))
         app.router.add_get("/negotiations/{id}", guarded(status, reads_body=False))
         app.router.add_post("/negotiations/{id}/request", guarded(counter))

@@ -24,7 +24,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -454,13 +454,14 @@ class NegotiationService:
                            agreement=dict(record.agreement or {}),
                            grant=[a.to_json() for a in record.access])
                 return record
-            offer = record.offer
+            # The proposal the person saw becomes an offer of its own, like any the terms make.
+            offer = replace(record.offer, uid=f"{record.url}#offer-{_short_id()}")
             record = record.with_changes(
-                now, negotiation=self._step(record, Event.OFFER, Role.PROVIDER))
+                now, offer=offer, negotiation=self._step(record, Event.OFFER, Role.PROVIDER))
             record = await self._store(record)
             await self._audit("TermsProffered", record, actor=self.owner,
                               description="the person agreed to part of the request")
-            self._tell(record, "ContractOfferMessage", policy=offer)
+            self._tell(record, "ContractOfferMessage", policy=offer, reason=list(record.reasons))
             return record
 
     async def deny(self, negotiation_id: str, reason: str | None = None) -> NegotiationRecord:

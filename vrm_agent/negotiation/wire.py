@@ -10,6 +10,7 @@ context as it is, so they read like the examples in docs/protocol.md.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ CONTEXT_DOCUMENT: dict[str, Any] = json.loads(
 PREFIXES = {k: v for k, v in CONTEXT_DOCUMENT["@context"].items()
             if isinstance(v, str) and v.endswith(("#", "/"))}
 MAX_MESSAGE_BYTES = 64 * 1024
+_ABSOLUTE_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+")
 ODRL_NS = Namespace("http://www.w3.org/ns/odrl/2/")
 MESSAGE_TYPES = ("ContractRequestMessage", "ContractOfferMessage", "ContractAgreementMessage",
                  "ContractNegotiationEventMessage", "ContractAgreementVerificationMessage",
@@ -284,6 +286,9 @@ def parse_message(body: bytes | str, *, limit: int = MAX_MESSAGE_BYTES) -> Messa
         assert policy is not None
         if policy.type != "Request":
             raise MalformedMessage("a ContractRequestMessage carries an odrl:Request")
+        if not _ABSOLUTE_IRI.fullmatch(policy.uid):
+            raise MalformedMessage(f"the request's uid must be an absolute IRI (a urn:uuid, "
+                                   f"say), not {policy.uid!r}")
         if not policy.permissions:
             raise MalformedMessage("a request needs at least one permission")
         for rule in policy.permissions:
