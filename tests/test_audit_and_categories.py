@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.conftest import PodEnv
-from vrm_agent.ledger.audit import AuditEvent, AuditLog
+from vrm_agent.ledger.audit import AuditEvent, AuditLog, AuditWriter
 from vrm_agent.ledger.categories import Target, load_map, save_map, targets_for
 from vrm_agent.ledger.records import ContactUnit, Preference
 from vrm_agent.ledger.store import Ledger
@@ -36,6 +36,22 @@ async def test_concurrent_appends_all_land(ledger: Ledger, pod_env: PodEnv) -> N
     assert {e["type"] for e in read} == {"AccessGranted"}
     with pytest.raises(ValueError, match="unknown audit event type"):
         await log.append(AuditEvent("Nonsense"))
+
+
+async def test_the_writer_folds_what_queues_up_into_few_patches(ledger: Ledger,
+                                                                pod_env: PodEnv) -> None:
+    writer = AuditWriter(AuditLog(ledger.pod, ledger.layout))
+    first, second = (datetime(2026, 5, d, 12, 0, tzinfo=UTC) for d in (2, 3))
+    patches = ledger.pod.request_counts["PATCH"]
+    for i in range(30):  # added at once, as 30 answers would; nobody waits for the pod
+        writer.add(AuditEvent("AccessGranted", at=first if i < 20 else second,
+                              vendor=pod_env.acme.webid, description=f"grant {i}"))
+    writer.add(AuditEvent("Nonsense"))  # a bad event is logged and lost, not raised
+    await writer.flush()
+    assert ledger.pod.request_counts["PATCH"] - patches <= 3  # not 30
+    assert writer.lost >= 1
+    log = AuditLog(ledger.pod, ledger.layout)
+    assert len(await log.events(first)) == 20 and len(await log.events(second)) == 10
 
 
 async def test_categories_map_to_the_vendors_own_resources(ledger: Ledger) -> None:

@@ -27,6 +27,8 @@ from rdflib.namespace import Namespace
 from vrm_agent.access.documents import AccessDocumentFormat, format_for
 from vrm_agent.access.errors import AccessError
 from vrm_agent.access.model import AccessMode, Grant, check_modes, expired
+from vrm_agent.access.model import next_expiry as earliest_end
+from vrm_agent.deadlines import NextDeadline
 from vrm_agent.errors import NotFound, PodError
 from vrm_agent.pod.client import PodClient, with_retry_on_conflict
 from vrm_agent.pod.rdf import TURTLE
@@ -111,7 +113,7 @@ class AccessControl:
         self._indexed: set[str] | None = None
         self._index_lock = asyncio.Lock()
         self.writes = 0  # access-control documents written, for benchmarks and tests
-        self.changed = asyncio.Event()  # set when a grant is added: the expiry loop wakes up
+        self.deadline = NextDeadline()  # the next grant to end
 
     # -- public API --------------------------------------------------------------------------
 
@@ -144,7 +146,7 @@ class AccessControl:
         for grant in grants:  # refuse before anything is written
             check_modes(grant, self.owner)
         await asyncio.gather(*(self._change(g.resource, add=[g]) for g in grants))
-        self.changed.set()
+        self.deadline.add(until)
         return group_grants(grants)[0]
 
     async def revoke(self, grant_id: str) -> GrantView:
@@ -169,10 +171,15 @@ class AccessControl:
 
     async def reconcile(self, now: datetime | None = None) -> list[GrantView]:
         """Remove every grant whose end has come; returns what was removed."""
-        now = now or datetime.now(UTC)
-        gone = expired(await self._all_grants(), now)
-        await asyncio.gather(*(self._change(g.resource, remove=[g.id]) for g in gone))
+        gone, _ = await self._expire(now or datetime.now(UTC))
         return group_grants(gone)
+
+    async def _expire(self, now: datetime) -> tuple[list[Grant], datetime | None]:
+        """One read of every grant: remove those ended, and say when the next one ends."""
+        found = await self._all_grants()
+        gone = expired(found, now)
+        await asyncio.gather(*(self._change(g.resource, remove=[g.id]) for g in gone))
+        return gone, earliest_end(g for g in found if g not in gone)
 
     async def publish(self, resource_url: str) -> None:
         """Let anyone read the resource (what the person publishes, such as the vocabulary)."""
@@ -201,19 +208,15 @@ class AccessControl:
         return min((g.expires for g in await self._all_grants()), default=None)
 
     async def run_expiry(self, *, max_sleep: float = 60.0) -> None:
-        """Reconcile now and whenever a grant ends, until cancelled (the daemon runs this)."""
+        """Remove grants when they end, until cancelled (the daemon runs this). A new grant
+        only moves the next wake-up earlier; the documents are read when a grant is due, and
+        every ``max_sleep`` seconds for grants written by another process."""
         while True:
-            with contextlib.suppress(PodError):  # an unreachable pod: try again later
-                await self.reconcile()
             upcoming = None
-            with contextlib.suppress(PodError):
-                upcoming = await self.next_expiry()
-            delay = max_sleep
-            if upcoming is not None:
-                delay = min(max_sleep, max(0.0, (upcoming - datetime.now(UTC)).total_seconds()))
-            self.changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), timeout=delay + 0.05)
+            with contextlib.suppress(PodError):  # an unreachable pod: try again later
+                _, upcoming = await self._expire(datetime.now(UTC))
+            self.deadline.reset(upcoming)
+            await self.deadline.sleep(max_sleep=max_sleep)
 
     # -- discovery ---------------------------------------------------------------------------
 

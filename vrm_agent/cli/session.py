@@ -39,8 +39,8 @@ async def open_pod(config: Config) -> AsyncIterator[PodSession]:
 
 @asynccontextmanager
 async def open_negotiations(config: Config) -> AsyncIterator[NegotiationService]:
-    """The negotiation service as a command uses it; notifications to vendors are delivered
-    before the command returns."""
+    """The negotiation service as a command uses it; audit entries are written and vendors
+    told before the command returns."""
     async with open_pod(config) as session:
         daemon = config.settings.get("daemon", {})
         agent_url = daemon.get("public_url") or (
@@ -53,6 +53,7 @@ async def open_negotiations(config: Config) -> AsyncIterator[NegotiationService]
         try:
             yield service
         finally:
+            await service.flush()
             await notifier.drain()
 
 

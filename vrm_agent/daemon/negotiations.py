@@ -7,9 +7,9 @@ through :class:`~vrm_agent.access.service.AccessControl`, signs it, stores the a
 (``vrm/agreements/<id>``, Turtle), appends every step to the audit log, and tells the vendor.
 
 An approved request costs two pod round trips on its critical path: the access-control document
-is read and written (one GET, one PUT), while the negotiation, the agreement record and the audit
-entries are written beside it, concurrently. Terms, the category map and the vendor list come
-from memory, refreshed in the background.
+is read and written (one GET, one PUT), while the negotiation and the agreement record are written
+beside it; the audit entries are queued and written after the answer. Terms, the category map and
+the vendor list come from memory, refreshed in the background (docs/performance.md has figures).
 
 The daemon and the CLI (``requests approve``, ``grants revoke``) both use this service; they meet
 only in the pod, where each write of a negotiation is conditional on the version it read.
@@ -30,9 +30,10 @@ from typing import Any
 
 from vrm_agent.access.model import AccessMode
 from vrm_agent.access.service import AccessControl, GrantNotFound
+from vrm_agent.deadlines import NextDeadline
 from vrm_agent.errors import NotFound, PodError, PreconditionFailed, VrmAgentError
 from vrm_agent.integrity import IntegrityError, SigningKey, add_proof, verify_proofs
-from vrm_agent.ledger.audit import AuditEvent, AuditLog
+from vrm_agent.ledger.audit import AuditEvent, AuditLog, AuditWriter
 from vrm_agent.ledger.categories import Target, build_map, map_graph, targets_for
 from vrm_agent.ledger.records import Vendor
 from vrm_agent.ledger.store import Ledger
@@ -149,13 +150,13 @@ class NegotiationService:
         self.notifier = notifier
         self.clock = clock or (lambda: datetime.now(UTC))
         self.terms = TermsStore(self.ledger, owner)
-        self.audit = AuditLog(pod, self.layout)
+        self.audit = AuditWriter(AuditLog(pod, self.layout))
         self._terms: list[Policy] | None = None
         self._map: dict[str, list[str]] | None = None
         self._vendor_ids: dict[str, str] = {}
         self._refreshed = 0.0
         self._locks: dict[str, asyncio.Lock] = {}
-        self.changed = asyncio.Event()  # set when an agreement starts: the expiry loop wakes
+        self.deadline = NextDeadline(self.clock)  # the next agreement to end
 
     # -- where things are --------------------------------------------------------------------
 
@@ -212,10 +213,10 @@ class NegotiationService:
         response = await self.pod.put(
             self.record_url(record.id), json.dumps(record.to_json()), content_type=JSON_LD,
             if_match=None if new else record.etag, if_none_match="*" if new else None)
-        etag = response.etag
-        if etag is None:
-            etag = (await self.pod.head(self.record_url(record.id))).etag
-        return NegotiationRecord.from_json(record.to_json(), record_id=record.id, etag=etag)
+        # CSS answers a PUT without an ETag; every later step loads the record again (with its
+        # ETag) before it writes, so no HEAD is spent on it here.
+        return NegotiationRecord.from_json(record.to_json(), record_id=record.id,
+                                           etag=response.etag)
 
     async def records(self) -> list[NegotiationRecord]:
         try:
@@ -238,16 +239,17 @@ class NegotiationService:
 
     # -- audit -------------------------------------------------------------------------------
 
-    async def _audit(self, kind: str, record: NegotiationRecord, *, actor: str | None = None,
-                     resources: Sequence[str] = (), description: str | None = None,
-                     at: datetime | None = None) -> None:
-        event = AuditEvent(kind, at=at or self.clock(), actor=actor, vendor=record.vendor,
-                           agreement=record.url, grant=record.id if resources else None,
-                           resources=resources, description=description)
-        try:
-            await self.audit.append(event)
-        except PodError as exc:  # the step happened; a lost audit line is logged, not fatal
-            log.error("audit entry not written", extra={"problem": str(exc), "type": kind})
+    def _audit(self, kind: str, record: NegotiationRecord, *, actor: str | None = None,
+               resources: Sequence[str] = (), description: str | None = None,
+               at: datetime | None = None) -> None:
+        """Queue an audit entry; it is written beside the answer, never in its way."""
+        self.audit.add(AuditEvent(kind, at=at or self.clock(), actor=actor, vendor=record.vendor,
+                                  agreement=record.url, grant=record.id if resources else None,
+                                  resources=resources, description=description))
+
+    async def flush(self) -> None:
+        """Wait for the audit entries queued so far (a command does this before it exits)."""
+        await self.audit.flush()
 
     # -- the vendor's messages ---------------------------------------------------------------
 
@@ -284,8 +286,8 @@ class NegotiationService:
         decision = decide(request, terms, vendor=record.vendor, now=now)
         decision = await self._drop_missing(decision, record.vendor)
         record = record.with_changes(now, reasons=decision.reasons, trace=decision.trace)
-        audit = [self._audit("RequestReceived", record, actor=record.vendor, at=now,
-                             description=f"asks for {len(asks_of(request))} item(s)")]
+        self._audit("RequestReceived", record, actor=record.vendor, at=now,
+                    description=f"asks for {len(asks_of(request))} item(s)")
         match decision.outcome:
             case Outcome.AGREE:
                 record = await self._agree(record, decision.granted, now, new=new,
@@ -296,16 +298,16 @@ class NegotiationService:
                 record = record.with_changes(
                     now, offer=offer, negotiation=self._step(record, Event.OFFER, Role.PROVIDER))
                 record = await self._store(record, new=new)
-                audit.append(self._audit("TermsProffered", record, actor=self.owner,
-                                         description="; ".join(decision.reasons)))
+                self._audit("TermsProffered", record, actor=self.owner,
+                            description="; ".join(decision.reasons))
             case Outcome.REFUSE:
                 record = record.with_changes(
                     now, ended="refused",
                     negotiation=self._step(record, Event.TERMINATE, Role.PROVIDER,
                                            reason="refused"))
                 record = await self._store(record, new=new)
-                audit.append(self._audit("AgreementRefused", record, actor=self.owner,
-                                         description="; ".join(decision.reasons)))
+                self._audit("AgreementRefused", record, actor=self.owner,
+                            description="; ".join(decision.reasons))
             case Outcome.ASK_PERSON:
                 proposal = offer_for(decision.granted + decision.undecided,
                                      uid=f"{record.url}#proposal", person=self.owner,
@@ -314,7 +316,6 @@ class NegotiationService:
                                       record.negotiation.history)
                 record = record.with_changes(now, offer=proposal, negotiation=waiting)
                 record = await self._store(record, new=new)
-        await asyncio.gather(*audit)
         return record
 
     async def _drop_missing(self, decision: Decision, vendor: str) -> Decision:
@@ -387,10 +388,10 @@ class NegotiationService:
             record = record.with_changes(
                 now, agreement=dict(countersigned), vendor_key=vendor_key,
                 negotiation=self._step(record, Event.FINALIZE, Role.PROVIDER))
-            record, _, _ = await asyncio.gather(
-                self._store(record), self._write_agreement_record(record, "Finalized"),
-                self._audit("AgreementReached", record, actor=vendor,
-                            description="the vendor countersigned the agreement"))
+            record, _ = await asyncio.gather(
+                self._store(record), self._write_agreement_record(record, "Finalized"))
+            self._audit("AgreementReached", record, actor=vendor,
+                        description="the vendor countersigned the agreement")
             return record
 
     def _check_countersignature(self, ours: Mapping[str, Any],
@@ -459,8 +460,8 @@ class NegotiationService:
             record = record.with_changes(
                 now, offer=offer, negotiation=self._step(record, Event.OFFER, Role.PROVIDER))
             record = await self._store(record)
-            await self._audit("TermsProffered", record, actor=self.owner,
-                              description="the person agreed to part of the request")
+            self._audit("TermsProffered", record, actor=self.owner,
+                        description="the person agreed to part of the request")
             self._tell(record, "ContractOfferMessage", policy=offer, reason=list(record.reasons))
             return record
 
@@ -505,19 +506,17 @@ class NegotiationService:
         return ended, min(upcoming, default=None)
 
     async def run_expiry(self, *, max_sleep: float = 60.0) -> None:
-        """End agreements when their time comes, until cancelled (the daemon runs this)."""
+        """End agreements when their time comes, until cancelled (the daemon runs this). A new
+        agreement only moves the next wake-up earlier; the records are read when one is due,
+        and every ``max_sleep`` seconds for agreements made by another process."""
         while True:
             upcoming: datetime | None = None
             try:
                 _, upcoming = await self.expire_due()
             except (PodError, VrmAgentError) as exc:
                 log.warning("expiry pass failed", extra={"problem": str(exc)})
-            delay = max_sleep
-            if upcoming is not None:
-                delay = min(max_sleep, max(0.0, (upcoming - self.clock()).total_seconds()))
-            self.changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), timeout=delay + 0.05)
+            self.deadline.reset(upcoming)
+            await self.deadline.sleep(max_sleep=max_sleep)
 
     # -- agreeing and ending -----------------------------------------------------------------
 
@@ -549,11 +548,10 @@ class NegotiationService:
         stored = results[len(grants)]
         assert isinstance(stored, NegotiationRecord)
         resources = sorted({r for a in access for r in a.resources})
-        await asyncio.gather(
-            self._audit("AgreementReached", stored, actor=actor or self.owner,
-                        description=description),
-            self._audit("AccessGranted", stored, actor=self.owner, resources=resources))
-        self.changed.set()
+        self._audit("AgreementReached", stored, actor=actor or self.owner,
+                    description=description)
+        self._audit("AccessGranted", stored, actor=self.owner, resources=resources)
+        self.deadline.add(min(a.until for a in access))
         return stored
 
     async def _plan_access(
@@ -634,10 +632,9 @@ class NegotiationService:
                 "expired": ("AgreementExpired", "AccessExpired")}.get(
                     how, ("AgreementRevoked" if had_agreement else "AgreementRefused",
                           "AccessRevoked"))
-        audits = [self._audit(kind[0], stored, actor=actor, description=reason)]
+        self._audit(kind[0], stored, actor=actor, description=reason)
         if removed:
-            audits.append(self._audit(kind[1], stored, actor=actor, resources=sorted(removed)))
-        await asyncio.gather(*audits)
+            self._audit(kind[1], stored, actor=actor, resources=sorted(removed))
         if notify:
             self._tell(stored, "ContractNegotiationTerminationMessage", event=how,
                        reason=[reason])

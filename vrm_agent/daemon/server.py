@@ -213,6 +213,7 @@ async def serve(
             log.info("agent stopping")
             await runner.cleanup()
             with contextlib.suppress(TimeoutError):  # a vendor that never answers: give up
-                await asyncio.wait_for(notifier.drain(), timeout=10)
+                await asyncio.wait_for(asyncio.gather(service.flush(), notifier.drain()),
+                                       timeout=10)
             log.info("agent stopped")
 

@@ -1,11 +1,15 @@
 """The audit log: every step of a negotiation and of access, appended to the person's pod.
 
-One resource per day (``vrm/audit/YYYY-MM-DD``); each event is appended with an N3 Patch that
-only inserts, so concurrent appends need no read and cannot overwrite each other.
+One resource per day (``vrm/audit/YYYY-MM-DD``); events are appended with an N3 Patch that only
+inserts, so concurrent appends need no read and cannot overwrite each other. The pod server
+applies the patches to one document one at a time, so :class:`AuditWriter` appends in the
+background, in order, and folds whatever queued up meanwhile into one patch.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,12 +18,13 @@ from datetime import UTC, datetime
 from rdflib import RDF, Graph, Literal, URIRef
 from rdflib.namespace import PROV, XSD
 
-from vrm_agent.errors import NotFound
+from vrm_agent.errors import NotFound, PodError, VrmAgentError
 from vrm_agent.ledger.layout import PodLayout
 from vrm_agent.pod.client import PodClient
 from vrm_agent.vocabulary import AUDIT_EVENT_TYPES, SCHEMA, VRM
 from vrm_agent.vocabulary.compiled import validate_graph
 
+_log = logging.getLogger("vrm_agent.ledger.audit")
 EVENT_NAMES = {str(t).rsplit("#", 1)[-1]: t for t in AUDIT_EVENT_TYPES}
 
 
@@ -54,6 +59,43 @@ class AuditEvent:
         return graph
 
 
+class AuditWriter:
+    """Appends events in the background: callers do not wait for the pod, and events that queue
+    up while a patch is under way leave together in the next one."""
+
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
+        self._pending: list[AuditEvent] = []
+        self._worker: asyncio.Task[None] | None = None
+        self.lost = 0  # events the pod refused or could not take (each one is logged)
+
+    def add(self, event: AuditEvent) -> None:
+        self._pending.append(event)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            unknown = [e for e in batch if e.type not in EVENT_NAMES]
+            if unknown:  # one bad entry must not take the others with it
+                self.lost += len(unknown)
+                _log.error("audit entries of unknown type dropped",
+                           extra={"types": [e.type for e in unknown]})
+                batch = [e for e in batch if e.type in EVENT_NAMES]
+            try:
+                await self.log.append_all(batch)
+            except (PodError, VrmAgentError, ValueError) as exc:
+                self.lost += len(batch)
+                _log.error("audit entries not written", extra={
+                    "problem": str(exc), "types": [e.type for e in batch]})
+
+    async def flush(self) -> None:
+        """Wait until every event added so far is written (or given up)."""
+        while self._worker is not None and not self._worker.done():
+            await asyncio.shield(self._worker)
+
+
 class AuditLog:
     def __init__(self, pod: PodClient, layout: PodLayout) -> None:
         self.pod = pod
@@ -63,11 +105,18 @@ class AuditLog:
         return self.layout.resource("audit", moment.astimezone(UTC).date().isoformat())
 
     async def append(self, event: AuditEvent) -> str:
-        url = self.day_url(event.at)
-        graph = event.to_graph(url)
-        validate_graph(graph)
-        await self.pod.patch(url, inserts=graph)
-        return f"{url}#e-{event.id}"
+        await self.append_all([event])
+        return f"{self.day_url(event.at)}#e-{event.id}"
+
+    async def append_all(self, events: Sequence[AuditEvent]) -> None:
+        """Several events with one patch per day they fall on."""
+        days: dict[str, Graph] = {}
+        for event in events:
+            url = self.day_url(event.at)
+            graph = event.to_graph(url)
+            validate_graph(graph)
+            days[url] = days[url] + graph if url in days else graph
+        await asyncio.gather(*(self.pod.patch(url, inserts=g) for url, g in days.items()))
 
     async def events(self, day: datetime) -> list[dict[str, str | list[str] | None]]:
         """The events of one day, oldest first, as plain data."""
