@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from aiohttp import web
 from rdflib import Graph, URIRef
@@ -157,6 +158,49 @@ def build_app(
     return app
 
 
+@asynccontextmanager
+async def assembled(
+    config: Config,
+    pod: PodClient,
+    anonymous: PodClient,
+    *,
+    public_url: str,
+    routes: list[RouteInstaller] | None = None,
+    jobs: list[BackgroundJob] | None = None,
+) -> AsyncIterator[tuple[web.Application, NegotiationService]]:
+    """The agent's application on a logged-in pod client, ready to serve: expired grants
+    removed, the agent advertised, the terms read. On leaving, queued audit entries and
+    notifications get ten seconds to go out."""
+    storage = config.settings.get("storage") or await pod.find_storage()
+    signing_key = SigningKey.from_secret(config.signing_secret())
+    owner = config.credentials().webid
+    ctx = AgentContext(
+        config=config, pod=pod, owner=owner, storage=str(storage), public_url=public_url,
+        access=AccessControl(pod, owner_webid=owner, storage=str(storage)),
+        verifier=SolidOidcVerifier(anonymous), anonymous=anonymous, signing_key=signing_key,
+    )
+    await ctx.access.reconcile()  # nothing expired survives a restart
+    await advertise(ctx)
+    notifier = Notifier(pod)
+    service = NegotiationService(
+        pod, owner=ctx.owner, storage=ctx.storage, agent_url=public_url,
+        signing_key=signing_key, access=ctx.access, notifier=notifier)
+    await service.refresh()  # the terms (the roster, for a new pod) before any request
+    ctx.extra["negotiations"] = service
+
+    async def negotiation_upkeep(_: AgentContext) -> None:
+        await asyncio.gather(service.keep_fresh(), service.run_expiry())
+
+    app = build_app(ctx, routes=[install_negotiation_routes(service), *(routes or [])],
+                    jobs=[negotiation_upkeep, *(jobs or [])])
+    try:
+        yield app, service
+    finally:
+        with contextlib.suppress(TimeoutError):  # a vendor that never answers: give up
+            await asyncio.wait_for(asyncio.gather(service.flush(), notifier.drain()),
+                                   timeout=10)
+
+
 async def serve(
     config: Config,
     *,
@@ -168,52 +212,25 @@ async def serve(
     ready: Callable[[str], None] | None = None,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop cleanly: background work cancelled, sockets closed."""
-    credentials = config.credentials()
     public_url = public_url or f"http://{host}:{port}/"
-    async with PodClient(credentials) as pod, PodClient() as anonymous:
+    async with PodClient(config.credentials()) as pod, PodClient() as anonymous:
         await pod.login()
-        storage = config.settings.get("storage") or await pod.find_storage()
-        signing_key = SigningKey.from_secret(config.signing_secret())
-        ctx = AgentContext(
-            config=config, pod=pod, owner=credentials.webid, storage=str(storage),
-            public_url=public_url,
-            access=AccessControl(pod, owner_webid=credentials.webid, storage=str(storage)),
-            verifier=SolidOidcVerifier(anonymous), anonymous=anonymous,
-            signing_key=signing_key,
-        )
-        await ctx.access.reconcile()  # nothing expired survives a restart
-        await advertise(ctx)
-        notifier = Notifier(pod)
-        service = NegotiationService(
-            pod, owner=ctx.owner, storage=ctx.storage, agent_url=public_url,
-            signing_key=signing_key, access=ctx.access,
-            notifier=notifier)
-        await service.refresh()  # the terms (the roster, for a new pod) before any request
-        ctx.extra["negotiations"] = service
-
-        async def negotiation_upkeep(_: AgentContext) -> None:
-            await asyncio.gather(service.keep_fresh(), service.run_expiry())
-
-        app = build_app(ctx, routes=[install_negotiation_routes(service), *(routes or [])],
-                        jobs=[negotiation_upkeep, *(jobs or [])])
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        log.info("agent listening", extra={"url": public_url, "owner": ctx.owner})
-        if ready:
-            ready(public_url)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            log.info("agent stopping")
-            await runner.cleanup()
-            with contextlib.suppress(TimeoutError):  # a vendor that never answers: give up
-                await asyncio.wait_for(asyncio.gather(service.flush(), notifier.drain()),
-                                       timeout=10)
-            log.info("agent stopped")
-
+        async with assembled(config, pod, anonymous, public_url=public_url, routes=routes,
+                             jobs=jobs) as (app, service):
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+            log.info("agent listening", extra={"url": public_url, "owner": service.owner})
+            if ready:
+                ready(public_url)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            try:
+                await stop.wait()
+            finally:
+                log.info("agent stopping")
+                await runner.cleanup()
+        log.info("agent stopped")
