@@ -16,10 +16,6 @@ class NextDeadline:
         self._next: datetime | None = None
         self._sooner = asyncio.Event()
 
-    @property
-    def next(self) -> datetime | None:
-        return self._next
-
     def reset(self, upcoming: datetime | None) -> None:
         """What a full pass found to be the next deadline (None: nothing due)."""
         self._next = upcoming
