@@ -26,8 +26,7 @@ from rdflib.namespace import Namespace
 
 from vrm_agent.access.documents import AccessDocumentFormat, format_for
 from vrm_agent.access.errors import AccessError
-from vrm_agent.access.model import AccessMode, Grant, check_modes, expired
-from vrm_agent.access.model import next_expiry as earliest_end
+from vrm_agent.access.model import AccessMode, Grant, check_modes, expired, next_expiry
 from vrm_agent.deadlines import NextDeadline
 from vrm_agent.errors import NotFound, PodError
 from vrm_agent.pod.client import PodClient, with_retry_on_conflict
@@ -169,17 +168,16 @@ class AccessControl:
             views = [v for v in views if v.agent == agent]
         return views
 
-    async def reconcile(self, now: datetime | None = None) -> list[GrantView]:
-        """Remove every grant whose end has come; returns what was removed."""
-        gone, _ = await self._expire(now or datetime.now(UTC))
-        return group_grants(gone)
-
-    async def _expire(self, now: datetime) -> tuple[list[Grant], datetime | None]:
-        """One read of every grant: remove those ended, and say when the next one ends."""
+    async def reconcile(
+        self, now: datetime | None = None
+    ) -> tuple[list[GrantView], datetime | None]:
+        """One read of every grant: remove those whose end has come; returns what was removed
+        and when the next grant still in force ends."""
+        now = now or datetime.now(UTC)
         found = await self._all_grants()
         gone = expired(found, now)
         await asyncio.gather(*(self._change(g.resource, remove=[g.id]) for g in gone))
-        return gone, earliest_end(g for g in found if g not in gone)
+        return group_grants(gone), next_expiry(g for g in found if g not in gone)
 
     async def publish(self, resource_url: str) -> None:
         """Let anyone read the resource (what the person publishes, such as the vocabulary)."""
@@ -204,9 +202,6 @@ class AccessControl:
 
         await with_retry_on_conflict(write)
 
-    async def next_expiry(self) -> datetime | None:
-        return min((g.expires for g in await self._all_grants()), default=None)
-
     async def run_expiry(self, *, max_sleep: float = 60.0) -> None:
         """Remove grants when they end, until cancelled (the daemon runs this). A new grant
         only moves the next wake-up earlier; the documents are read when a grant is due, and
@@ -214,7 +209,7 @@ class AccessControl:
         while True:
             upcoming = None
             with contextlib.suppress(PodError):  # an unreachable pod: try again later
-                _, upcoming = await self._expire(datetime.now(UTC))
+                _, upcoming = await self.reconcile()
             self.deadline.reset(upcoming)
             await self.deadline.sleep(max_sleep=max_sleep)
 

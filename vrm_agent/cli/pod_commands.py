@@ -64,8 +64,7 @@ async def cmd_pod_up(args: argparse.Namespace, config: Config) -> int:
     # Start-up reconciliation: nothing expired stays in force after the pod was down.
     async with open_pod(config) as session:
         access = session.access()
-        ended = await access.reconcile()
-        remaining = await access.next_expiry()
+        ended, remaining = await access.reconcile()
         vocabulary = await publish_vocabulary(session.pod, access, session.storage)
     if ended:
         info(f"Ended {len(ended)} expired grant(s).")

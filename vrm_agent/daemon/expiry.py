@@ -70,8 +70,7 @@ def start_keeper(config_path: Path) -> bool:
 async def keep_until_no_grants(access: AccessControl, *, max_sleep: float = 60.0) -> None:
     """Reconcile, then sleep until the next end, until no grant is left."""
     while True:
-        await access.reconcile()
-        upcoming = await access.next_expiry()
+        _, upcoming = await access.reconcile()
         if upcoming is None:
             return
         delay = (upcoming - datetime.now(UTC)).total_seconds()

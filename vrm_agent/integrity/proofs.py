@@ -51,15 +51,13 @@ def register_context(url: str, document: Mapping[str, Any]) -> None:
 def bundled_context(url: str) -> dict[str, Any]:
     """A context document the package ships (or another room registered), by its URL."""
     if url not in _BUNDLED:
-        raise IntegrityError(f"the JSON-LD context {url} is not one the agent knows")
+        raise IntegrityError(f"the JSON-LD context {url} is not one the agent knows; "
+                             "remote contexts are never fetched")
     return dict(_BUNDLED[url])
 
 
 def _loader(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
-    if url not in _BUNDLED:
-        raise IntegrityError(f"the JSON-LD context {url} is not one the agent knows; "
-                             "remote contexts are never fetched")
-    return {"contextUrl": None, "documentUrl": url, "document": _BUNDLED[url]}
+    return {"contextUrl": None, "documentUrl": url, "document": bundled_context(url)}
 
 
 def canonical(document: Mapping[str, Any]) -> bytes:

@@ -145,8 +145,8 @@ def _loader(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     if url not in _KNOWN:
         raise MalformedMessage(f"the JSON-LD context {url} is not one this agent knows; "
                                f"use {PROTOCOL_CONTEXT}")
-    document = CONTEXT_DOCUMENT if url != DATA_INTEGRITY_CONTEXT else bundled_context(url)
-    return {"contextUrl": None, "documentUrl": url, "document": document}
+    # Every known context is registered with the integrity room, the protocol's own included.
+    return {"contextUrl": None, "documentUrl": url, "document": bundled_context(url)}
 
 
 def _cause(error: BaseException) -> MalformedMessage | None:
