@@ -30,7 +30,8 @@ from vrm_agent.vendor import AgentInfo, Inbox, NegotiationView, VendorAgent, req
 
 pytestmark = pytest.mark.pod
 SHOPS = ("shop-agree", "shop-refuse", "shop-counter", "shop-approve", "shop-deny",
-         "shop-expire", "shop-revoke", "shop-bad", "shop-other")
+         "shop-expire", "shop-revoke", "shop-bad", "shop-other", "shop-choose", "shop-twice",
+         "shop-paths")
 VRM = "https://w3id.org/vrm-agent/ns#"
 
 
@@ -41,6 +42,7 @@ class Market:
     vendors: dict[str, PodAccount]
     email: str
     phone: str
+    work_phone: str
 
     def purchases(self, shop: str) -> str:
         return f"{self.person.pod}vrm/transactions/{shop}/"
@@ -57,6 +59,7 @@ async def market(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
         ledger = Ledger(pod, person.pod)
         email = await ledger.create(ContactUnit("email-home", "email", "carol@example.org"))
         phone = await ledger.create(ContactUnit("phone-mobile", "phone", "+49 30 1234567"))
+        work_phone = await ledger.create(ContactUnit("phone-work", "phone", "+49 30 7654321"))
         for name, account in vendors.items():
             await ledger.create(Vendor(name, name.title(), webid=account.webid))
         for shop in ("shop-counter",):
@@ -66,7 +69,7 @@ async def market(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
             await pod.put_graph(f"{person.pod}vrm/transactions/{shop}/2026", purchase)
     folder = tmp_path_factory.mktemp(f"carol-{pod_env.flavour.value}")
     agent = start_agent(pod_env, folder, account=person)
-    yield Market(person, agent, vendors, email, phone)
+    yield Market(person, agent, vendors, email, phone, work_phone)
     stop_agent(agent)
 
 
@@ -364,3 +367,69 @@ def test_the_signing_key_is_kept_private(market: Market) -> None:
     secrets = Path(str(market.agent.config).replace(".json", ".secrets.json"))
     assert "signing_key" in json.loads(secrets.read_text())
     assert secrets.stat().st_mode & 0o077 == 0
+
+
+# -- exactly what was agreed -----------------------------------------------------------------------
+
+
+@shop_named("shop-choose")
+async def test_the_person_approves_exactly_the_resources_chosen(
+        market: Market, shop: Shop, inbox: Inbox) -> None:
+    policy = request_policy(["pd:TelephoneNumber"], purpose="dpv:ResearchAndDevelopment",
+                            duration=timedelta(days=3))
+    view = await shop.vendor.request(shop.agent, policy)
+    assert view.awaiting_person
+    negotiation_id = view.url.rsplit("/", 1)[-1]
+    listed = json.loads(await asyncio.to_thread(cli, market, "requests", "--json"))
+    shown = next(row for row in listed if row["id"] == negotiation_id)
+    assert sorted(shown["asks"][0]["resources"]) == sorted([market.phone, market.work_phone])
+    refused = run_cli("requests", "approve", negotiation_id, "--only",
+                      f"{market.person.pod}vrm/terms/", "--config", str(market.agent.config))
+    assert refused.returncode != 0 and "not among the resources" in refused.stderr
+    await asyncio.to_thread(cli, market, "requests", "approve", negotiation_id, "--only",
+                            market.work_phone)
+    await inbox.wait_for(lambda n: n.negotiation == view.url, timeout=30)
+    view = await shop.vendor.verify(await shop.vendor.status(view))
+    assert view.state is State.FINALIZED
+    assert view.resources == [market.work_phone]
+    assert await status_of(shop, market.work_phone) == 200
+    assert await status_of(shop, market.phone) == 403  # shown, but not chosen
+
+
+@shop_named("shop-twice")
+async def test_a_second_agreement_on_the_same_data_and_purpose_replaces_the_first(
+        market: Market, shop: Shop, inbox: Inbox) -> None:
+    first = await shop.vendor.verify(await shop.vendor.request(shop.agent, request_policy(
+        ["pd:EmailAddress"], purpose="dpv:DeliveryOfGoods", duration=timedelta(days=7))))
+    assert first.state is State.FINALIZED
+    second = await shop.vendor.request(shop.agent, request_policy(
+        ["pd:EmailAddress"], purpose="dpv:DeliveryOfGoods", duration=timedelta(days=2)))
+    assert second.state is State.AGREED
+    assert second.document["replaces"] == [first.url]
+    told = await inbox.wait_for(lambda n: n.negotiation == first.url, timeout=30)
+    assert told.event == "replaced"
+    assert (await shop.vendor.status(first)).state is State.TERMINATED
+    grants = json.loads(await asyncio.to_thread(
+        cli, market, "grants", "--json", "--agent", market.vendors["shop-twice"].webid))
+    assert [g["agreement"] for g in grants] == [second.url]  # one agreement, not two
+    assert await status_of(shop, market.email) == 200  # no gap: the new one holds
+    await asyncio.to_thread(cli, market, "grants", "revoke", grants[0]["id"])
+    assert await status_of(shop, market.email) == 403  # and nothing else keeps it open
+
+
+@shop_named("shop-paths")
+async def test_the_storage_root_the_agents_records_and_other_pods_are_never_granted(
+        market: Market, shop: Shop) -> None:
+    pod = market.person.pod
+    server = pod.rsplit("/", 2)[0] + "/"
+    for target in (pod, f"{pod}vrm/", f"{pod}vrm/negotiations/", f"{pod}vrm/terms/",
+                   f"{pod}vrm/transactions/shop-counter/", f"{pod}../shop-agree/",
+                   f"{pod}%2e%2e/shop-agree/", f"{pod}notes/%2E%2E/", server):
+        view = await shop.vendor.request(shop.agent, request_policy(
+            [target], purpose="dpv:ResearchAndDevelopment", duration=timedelta(days=1)))
+        assert view.state is State.TERMINATED and view.event == "refused", (target,
+                                                                            view.document)
+        assert not view.awaiting_person
+    for readable in (f"{pod}vrm/negotiations/", f"{pod}vrm/terms/", f"{pod}vrm/agreements/",
+                     market.purchases("shop-counter"), market.email):
+        assert await status_of(shop, readable) == 403, readable
