@@ -29,6 +29,7 @@ class Recorder:
         self.in_flight = 0
         self.max_in_flight = 0
         self.failures_left = 0
+        self.proofs: list[str] = []
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -44,6 +45,7 @@ async def server() -> AsyncIterator[tuple[str, Recorder]]:
 
     async def flaky(request: web.Request) -> web.Response:
         recorder.calls.append(request.method)
+        recorder.proofs.append(request.headers.get("DPoP", ""))
         if recorder.failures_left > 0:
             recorder.failures_left -= 1
             return web.Response(status=503, text="busy")
@@ -88,6 +90,18 @@ async def test_idempotent_requests_are_retried_after_5xx(server: tuple[str, Reco
         graph = await client.get_graph(base + "/flaky")
     assert len(graph.graph) == 1
     assert recorder.calls == ["GET", "GET", "GET"]
+
+
+async def test_each_retry_carries_a_fresh_dpop_proof(server: tuple[str, Recorder]) -> None:
+    # A DPoP proof's jti is good for one request: a server that checks replays (a pod does)
+    # would refuse a retry that sent the same proof again.
+    base, recorder = server
+    recorder.failures_left = 2
+    async with PodClient(retries=3, backoff=0.01) as client:
+        proofs = iter(f"proof-{n}" for n in range(10))
+        await client._send("GET", base + "/flaky", {}, None, retry=True,
+                           proof=lambda: next(proofs))
+    assert recorder.proofs == ["proof-0", "proof-1", "proof-2"]
 
 
 async def test_retries_end_with_the_server_error(server: tuple[str, Recorder]) -> None:

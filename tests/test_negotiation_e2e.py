@@ -433,3 +433,29 @@ async def test_the_storage_root_the_agents_records_and_other_pods_are_never_gran
     for readable in (f"{pod}vrm/negotiations/", f"{pod}vrm/terms/", f"{pod}vrm/agreements/",
                      market.purchases("shop-counter"), market.email):
         assert await status_of(shop, readable) == 403, readable
+
+
+@shop_named("shop-other")
+async def test_a_broken_negotiation_record_is_never_fatal(market: Market, shop: Shop) -> None:
+    container = f"{market.person.pod}vrm/negotiations/"
+    junk = {"00000000000000aa": ("application/ld+json", "[1, 2, 3]"),
+            "00000000000000bb": ("application/ld+json", '{"@context": {}, "id": "x"}'),
+            "00000000000000cc": ("text/plain", "not a record")}
+    async with PodClient(market.person.credentials) as pod:
+        for name, (content_type, body) in junk.items():
+            await pod.put(container + name, body, content_type=content_type)
+    try:
+        for name in junk:
+            response = await shop.pod.request("GET", f"{shop.agent.negotiations}/{name}",
+                                              expect_ok=False)
+            assert response.status == 404, (name, response.status, response.text())
+            assert response.content_type == "application/problem+json"
+        listed = await asyncio.to_thread(cli, market, "negotiations", "--all", "--json")
+        assert all(row["id"] not in junk for row in json.loads(listed))
+        health = await shop.pod.request("GET", market.agent.url + "health", expect_ok=False,
+                                        authenticated=False)
+        assert health.status == 200
+    finally:
+        async with PodClient(market.person.credentials) as pod:
+            for name in junk:
+                await pod.delete(container + name)

@@ -211,8 +211,25 @@ class NegotiationService:
             response = await self.pod.get(self.record_url(negotiation_id), accept=JSON_LD)
         except NotFound:
             raise UnknownNegotiation(f"no negotiation {negotiation_id}") from None
-        return NegotiationRecord.from_json(json.loads(response.body),
-                                           record_id=negotiation_id, etag=response.etag)
+        except PodError as exc:
+            if exc.status is None or exc.status in (401, 403) or (
+                    exc.status >= 500 and exc.status != 501):
+                raise  # the pod is in trouble, not the record
+            response = None  # 406, or 501 from CSS: not a document it can give as JSON-LD
+        try:
+            if response is None:
+                raise MalformedMessage("it is not JSON-LD")
+            data = json.loads(response.body)
+            if not isinstance(data, dict):
+                raise MalformedMessage("it is not a JSON object")
+            return NegotiationRecord.from_json(data, record_id=negotiation_id,
+                                               etag=response.etag)
+        except (ValueError, RecursionError, MalformedMessage) as exc:
+            # Someone else wrote it, or it broke: never fatal, and never trusted.
+            log.warning("negotiation record unreadable", extra={
+                "negotiation": negotiation_id, "problem": str(exc)[:200]})
+            raise UnknownNegotiation(f"no readable negotiation {negotiation_id} (its record "
+                                     "in the pod cannot be read)") from None
 
     async def _store(self, record: NegotiationRecord, *, new: bool = False) -> NegotiationRecord:
         response = await self.pod.put(

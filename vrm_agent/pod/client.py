@@ -15,6 +15,7 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -284,11 +285,13 @@ class PodClient:
         send_auth = authenticated and self.credentials is not None
         for attempt in (1, 2):
             all_headers = CIMultiDict(headers or {})
+            proof: Callable[[], str] | None = None
             if send_auth:
                 token = await self._fresh_token(force=attempt == 2)
                 all_headers["Authorization"] = f"DPoP {token}"
-                all_headers["DPoP"] = self.dpop_key.proof(method, url, token)
-            response = await self._send(method, url, all_headers, data, retry=method in IDEMPOTENT)
+                proof = partial(self.dpop_key.proof, method, url, token)
+            response = await self._send(method, url, all_headers, data,
+                                        retry=method in IDEMPOTENT, proof=proof)
             # One transparent retry with a new token: it may have expired in flight.
             if response.status == 401 and send_auth and attempt == 1:
                 continue
@@ -318,12 +321,15 @@ class PodClient:
         return self._limits[key]
 
     async def _send(
-        self, method: str, url: str, headers: Mapping[str, str], data: bytes | None, *, retry: bool
+        self, method: str, url: str, headers: Mapping[str, str], data: bytes | None, *,
+        retry: bool, proof: Callable[[], str] | None = None,
     ) -> PodResponse:
         attempts = 1 + (self.retries if retry else 0)
         for attempt in range(attempts):
             last = attempt == attempts - 1
             self.request_counts[method] += 1
+            if proof is not None:  # a DPoP proof is good for one request: each try gets its own
+                headers = {**headers, "DPoP": proof()}
             try:
                 async with self._limit(url), self.session.request(
                     method, url, headers=headers, data=data, allow_redirects=False
