@@ -1,14 +1,23 @@
-"""RDF bodies to and from rdflib graphs, and N3 Patch documents for partial updates."""
+"""RDF bodies to and from rdflib graphs, and N3 Patch documents for partial updates.
+
+JSON-LD never reaches rdflib's own JSON-LD parser (it dereferences remote and ``file:`` contexts):
+it goes through the linked-data room, which loads bundled contexts only and bounds the work, and
+rdflib reads the resulting N-Quads.
+"""
 
 from __future__ import annotations
 
 from rdflib import Graph
+
+from vrm_agent.linkeddata.limits import DOCUMENT, InputRefused
+from vrm_agent.linkeddata.rdf import jsonld_to_triples
 
 TURTLE = "text/turtle"
 JSON_LD = "application/ld+json"
 N3 = "text/n3"
 
 _PARSERS = {TURTLE: "turtle", JSON_LD: "json-ld", N3: "n3", "application/n-triples": "nt"}
+MAX_RDF_BYTES = DOCUMENT.max_bytes
 
 
 def media_type(content_type: str | None) -> str:
@@ -25,11 +34,21 @@ def parse_graph(body: bytes | str, content_type: str, base: str) -> Graph:
     fmt = rdf_format(content_type)
     if fmt is None:
         raise ValueError(f"{media_type(content_type) or 'no content type'} is not an RDF type")
+    if len(body) > MAX_RDF_BYTES:
+        raise ValueError(f"the document is larger than {MAX_RDF_BYTES} bytes")
     graph = Graph()
+    if fmt == "json-ld":
+        try:
+            triples = jsonld_to_triples(body, base=base)
+        except InputRefused as exc:
+            raise ValueError(str(exc)) from exc
+        fmt, body = "nt", triples
     try:
         graph.parse(data=body, format=fmt, publicID=base)
     except Exception as exc:  # rdflib raises many unrelated types for bad input
-        raise ValueError(f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
+        # Only the exception's type: rdflib's texts can quote the document or name local paths.
+        raise ValueError(f"the {media_type(content_type)} body cannot be parsed "
+                         f"({type(exc).__name__})") from exc
     return graph
 
 

@@ -1,0 +1,96 @@
+"""JSON-LD from outside to RDF, within bounds and with the package's loader only.
+
+rdflib's own JSON-LD parser dereferences remote and ``file:`` contexts, so JSON-LD never goes to
+it: the JSON is parsed within bounds, pyld turns it into an RDF dataset through the bundled-only
+loader, the dataset's size (quads, blank nodes) is checked, and rdflib reads the N-Quads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyld import jsonld
+
+from vrm_agent.linkeddata.limits import DOCUMENT, Bounds, InputRefused, TooComplex, load_json
+from vrm_agent.linkeddata.loader import load_document, refusal_in
+
+
+class InvalidJsonLd(InputRefused):
+    """The JSON is not JSON-LD that can be turned into RDF."""
+
+
+Dataset = dict[str, list[dict[str, Any]]]
+
+
+def to_dataset(data: Any, *, base: str | None = None, bounds: Bounds = DOCUMENT) -> Dataset:
+    """pyld's RDF dataset of parsed JSON-LD; refuses unknown contexts and oversized results."""
+    if not isinstance(data, dict | list):
+        raise InvalidJsonLd("a JSON-LD document is an object or an array")
+    options: dict[str, Any] = {"documentLoader": load_document, "base": base or ""}
+    try:
+        dataset: Dataset = jsonld.to_rdf(data, options)
+    except RecursionError as exc:
+        raise TooComplex("the JSON-LD is nested too deeply") from exc
+    except jsonld.JsonLdError as exc:
+        refused = refusal_in(exc)
+        if refused is not None:
+            raise refused from exc
+        raise InvalidJsonLd(f"not valid JSON-LD: {jsonld_problem(exc)}") from exc
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        # pyld lets some malformed input through to plain Python errors (a relative IRI with no
+        # base, a context of the wrong shape); their text is pyld's, so it is not repeated.
+        raise InvalidJsonLd("not valid JSON-LD (an IRI or a context cannot be read)") from exc
+    check_dataset(dataset, bounds)
+    return dataset
+
+
+def check_dataset(dataset: Dataset, bounds: Bounds) -> None:
+    quads = sum(len(triples) for triples in dataset.values())
+    if quads > bounds.max_quads:
+        raise TooComplex(f"the document makes more than {bounds.max_quads} statements")
+    if blank_nodes(dataset) > bounds.max_blank_nodes:
+        raise TooComplex(f"the document has more than {bounds.max_blank_nodes} blank nodes")
+
+
+def blank_nodes(dataset: Dataset) -> int:
+    labels = {name for name in dataset if name.startswith("_:")}
+    for triples in dataset.values():
+        for triple in triples:
+            for position in ("subject", "object"):
+                term = triple.get(position) or {}
+                if term.get("type") == "blank node":
+                    labels.add(term["value"])
+    return len(labels)
+
+
+def to_nquads(dataset: Dataset) -> str:
+    return str(jsonld.JsonLdProcessor.to_nquads(dataset))
+
+
+def jsonld_to_nquads(raw: bytes | str, *, base: str | None = None,
+                     bounds: Bounds = DOCUMENT) -> str:
+    """A JSON-LD body as N-Quads (InputRefused and its kinds for anything refused)."""
+    return to_nquads(to_dataset(load_json(raw, bounds), base=base, bounds=bounds))
+
+
+def jsonld_to_triples(raw: bytes | str, *, base: str | None = None,
+                      bounds: Bounds = DOCUMENT) -> str:
+    """A JSON-LD body as N-Triples: the statements of every graph it holds, merged into one."""
+    dataset = to_dataset(load_json(raw, bounds), base=base, bounds=bounds)
+    return to_nquads({"@default": [t for triples in dataset.values() for t in triples]})
+
+
+def jsonld_problem(error: BaseException) -> str:
+    """What pyld found wrong, from the innermost JsonLdError's own message (pyld's fixed texts,
+    never a path or a loaded document), on one line."""
+    message = "the document cannot be processed"
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, jsonld.JsonLdError) and current.args \
+                and isinstance(current.args[0], str):
+            message = current.args[0]
+        current = current.__cause__ or getattr(current, "cause", None)
+    line = message.strip().splitlines()[0] if message.strip() else "unreadable"
+    return line[:160]
