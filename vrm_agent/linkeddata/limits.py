@@ -29,17 +29,22 @@ class Bounds:
     max_bytes: int
     max_depth: int
     max_nodes: int  # JSON objects and arrays together
+    max_array: int  # items in one array (pyld merges values with a quadratic duplicate check)
     max_blank_nodes: int  # after conversion to RDF, before canonicalisation
     max_quads: int
 
 
-MESSAGE = Bounds(max_bytes=64 * 1024, max_depth=32, max_nodes=4_000, max_blank_nodes=256,
-                 max_quads=8_000)
-"""A negotiation message or notification: what a vendor sends."""
+MESSAGE = Bounds(max_bytes=64 * 1024, max_depth=32, max_nodes=512, max_array=256,
+                 max_blank_nodes=256, max_quads=4_000)
+"""A negotiation message, notification or signed agreement: what a vendor sends. pyld's RDF
+conversion checks every value added to a node against those it has, so its cost grows with the
+square of the values one node collects: 512 objects keep canonicalisation well under a second."""
 
-DOCUMENT = Bounds(max_bytes=4 * 1024 * 1024, max_depth=64, max_nodes=200_000,
-                  max_blank_nodes=50_000, max_quads=400_000)
-"""A JSON-LD document read from a pod or a profile (the agent's own records are larger)."""
+DOCUMENT = Bounds(max_bytes=1024 * 1024, max_depth=64, max_nodes=100_000, max_array=50_000,
+                  max_blank_nodes=50_000, max_quads=200_000)
+"""A JSON-LD document read from a pod or a profile: converted in linear time (expansion, then
+rdflib on the context-free expanded form), so it may be larger. Pods answer in Turtle; JSON-LD
+comes from other servers, such as a vendor's WebID host."""
 
 CANONICALISATION_SECONDS = 3.0
 """Wall-clock budget for canonicalising one document off the event loop (a genuine agreement
@@ -125,6 +130,8 @@ def check_tree(data: Any, bounds: Bounds) -> None:
                 raise TooComplex(f"the JSON has more than {bounds.max_nodes} objects and arrays")
             if depth > bounds.max_depth:
                 raise InputRefused(f"the JSON is nested deeper than {bounds.max_depth} levels")
+            if isinstance(value, list) and len(value) > bounds.max_array:
+                raise TooComplex(f"a JSON array has more than {bounds.max_array} items")
             if isinstance(value, dict):
                 for key, item in value.items():
                     _valid_text(key)

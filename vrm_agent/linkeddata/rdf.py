@@ -1,15 +1,20 @@
 """JSON-LD from outside to RDF, within bounds and with the package's loader only.
 
-rdflib's own JSON-LD parser dereferences remote and ``file:`` contexts, so JSON-LD never goes to
-it: the JSON is parsed within bounds, pyld turns it into an RDF dataset through the bundled-only
-loader, the dataset's size (quads, blank nodes) is checked, and rdflib reads the N-Quads.
+rdflib's own JSON-LD parser dereferences remote and ``file:`` contexts, so it never sees a
+document with a context: the JSON is parsed within bounds, pyld expands it through the
+bundled-only loader (expansion resolves every context and leaves none), and rdflib reads the
+expanded form, which has nothing left to fetch. Both steps take linear time; pyld's own RDF
+conversion does not (see :data:`~vrm_agent.linkeddata.limits.MESSAGE`), so it is used only for
+canonicalisation, on documents within the message bounds.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pyld import jsonld
+from rdflib import Graph
 
 from vrm_agent.linkeddata.limits import DOCUMENT, Bounds, InputRefused, TooComplex, load_json
 from vrm_agent.linkeddata.loader import load_document, refusal_in
@@ -73,11 +78,52 @@ def jsonld_to_nquads(raw: bytes | str, *, base: str | None = None,
     return to_nquads(to_dataset(load_json(raw, bounds), base=base, bounds=bounds))
 
 
-def jsonld_to_triples(raw: bytes | str, *, base: str | None = None,
-                      bounds: Bounds = DOCUMENT) -> str:
-    """A JSON-LD body as N-Triples: the statements of every graph it holds, merged into one."""
-    dataset = to_dataset(load_json(raw, bounds), base=base, bounds=bounds)
-    return to_nquads({"@default": [t for triples in dataset.values() for t in triples]})
+def expand(data: Any, *, base: str | None = None) -> list[Any]:
+    """pyld's expanded form (no contexts left), through the bundled-only loader."""
+    if not isinstance(data, dict | list):
+        raise InvalidJsonLd("a JSON-LD document is an object or an array")
+    try:
+        expanded: list[Any] = jsonld.expand(data, {"documentLoader": load_document,
+                                                   "base": base or ""})
+    except RecursionError as exc:
+        raise TooComplex("the JSON-LD is nested too deeply") from exc
+    except jsonld.JsonLdError as exc:
+        refused = refusal_in(exc)
+        if refused is not None:
+            raise refused from exc
+        raise InvalidJsonLd(f"not valid JSON-LD: {jsonld_problem(exc)}") from exc
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        raise InvalidJsonLd("not valid JSON-LD (an IRI or a context cannot be read)") from exc
+    return expanded
+
+
+def _without_contexts(value: Any) -> None:
+    """Expanded JSON-LD has no contexts; a JSON literal could still hold the key, and rdflib
+    would load it, so any is refused."""
+    pending = [value]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, dict):
+            if "@context" in current or "@import" in current:
+                raise InvalidJsonLd("a JSON literal in the document carries a context")
+            pending.extend(current.values())
+        elif isinstance(current, list):
+            pending.extend(current)
+
+
+def jsonld_to_graph(raw: bytes | str, *, base: str | None = None,
+                    bounds: Bounds = DOCUMENT) -> Graph:
+    """A JSON-LD body as an rdflib graph, with nothing fetched and bounded work."""
+    expanded = expand(load_json(raw, bounds), base=base)
+    _without_contexts(expanded)
+    graph = Graph()
+    try:
+        graph.parse(data=json.dumps(expanded), format="json-ld", publicID=base)
+    except Exception as exc:  # rdflib raises many unrelated types; its text is not ours to show
+        raise InvalidJsonLd(f"not valid JSON-LD ({type(exc).__name__})") from exc
+    if len(graph) > bounds.max_quads:
+        raise TooComplex(f"the document makes more than {bounds.max_quads} statements")
+    return graph
 
 
 def jsonld_problem(error: BaseException) -> str:

@@ -27,7 +27,7 @@ from vrm_agent.linkeddata.loader import (
     load_document,
     refusal_in,
 )
-from vrm_agent.linkeddata.rdf import jsonld_problem, jsonld_to_triples
+from vrm_agent.linkeddata.rdf import jsonld_problem, jsonld_to_graph
 from vrm_agent.negotiation.durations import duration_of
 from vrm_agent.negotiation.odrl import (
     ACTIONS,
@@ -320,8 +320,7 @@ def _interpret(data: dict[str, Any], compacted: dict[str, Any]) -> Message:
 def policy_graph(policy: Policy, *, extra_types: Sequence[str] = ()) -> Graph:
     """The policy as RDF (with ``odrl:uid`` stated, as stored records carry it)."""
     document = {"@context": CONTEXT_DOCUMENT["@context"], **policy_json(policy)}
-    graph = Graph()
-    graph.parse(data=jsonld_to_triples(json.dumps(document), bounds=DOCUMENT), format="nt")
+    graph = jsonld_to_graph(json.dumps(document), bounds=DOCUMENT)
     node = URIRef(policy.uid)
     graph.add((node, ODRL_NS.uid, node))
     for extra in extra_types:

@@ -1,23 +1,25 @@
 """RDF bodies to and from rdflib graphs, and N3 Patch documents for partial updates.
 
-JSON-LD never reaches rdflib's own JSON-LD parser (it dereferences remote and ``file:`` contexts):
-it goes through the linked-data room, which loads bundled contexts only and bounds the work, and
-rdflib reads the resulting N-Quads.
+JSON-LD reaches rdflib's own JSON-LD parser (which dereferences remote and ``file:`` contexts)
+only once the linked-data room has expanded it with bundled contexts alone, so no context is left
+to load, and within bounds.
 """
 
 from __future__ import annotations
 
 from rdflib import Graph
 
-from vrm_agent.linkeddata.limits import DOCUMENT, InputRefused
-from vrm_agent.linkeddata.rdf import jsonld_to_triples
+from vrm_agent.linkeddata.limits import InputRefused
+from vrm_agent.linkeddata.rdf import jsonld_to_graph
 
 TURTLE = "text/turtle"
 JSON_LD = "application/ld+json"
 N3 = "text/n3"
 
 _PARSERS = {TURTLE: "turtle", JSON_LD: "json-ld", N3: "n3", "application/n-triples": "nt"}
-MAX_RDF_BYTES = DOCUMENT.max_bytes
+# Turtle from pods can be large (a day of audit entries); rdflib reads it in linear time. JSON-LD
+# is bounded more tightly by the linked-data room (DOCUMENT).
+MAX_RDF_BYTES = 32 * 1024 * 1024
 
 
 def media_type(content_type: str | None) -> str:
@@ -36,13 +38,12 @@ def parse_graph(body: bytes | str, content_type: str, base: str) -> Graph:
         raise ValueError(f"{media_type(content_type) or 'no content type'} is not an RDF type")
     if len(body) > MAX_RDF_BYTES:
         raise ValueError(f"the document is larger than {MAX_RDF_BYTES} bytes")
-    graph = Graph()
     if fmt == "json-ld":
         try:
-            triples = jsonld_to_triples(body, base=base)
+            return jsonld_to_graph(body, base=base)
         except InputRefused as exc:
             raise ValueError(str(exc)) from exc
-        fmt, body = "nt", triples
+    graph = Graph()
     try:
         graph.parse(data=body, format=fmt, publicID=base)
     except Exception as exc:  # rdflib raises many unrelated types for bad input
