@@ -351,6 +351,13 @@ def linked_blank_nodes(count: int) -> dict[str, Any]:
                                                  if other != label]} for label in labels]}
 
 
+def test_blank_nodes_that_cannot_be_told_apart_are_refused_at_once() -> None:
+    assert canonical(linked_blank_nodes(5))  # four alike neighbours each: still canonicalised
+    for count in (6, 7, 12):
+        with pytest.raises(IntegrityError, match="cannot be told apart"):
+            canonical(linked_blank_nodes(count))
+
+
 def test_the_blank_node_budget_is_checked_before_canonicalising() -> None:
     many = {**AGREEMENT, "permission": [{"action": "use", "duty": [{"action": "use"}]}
                                         for _ in range(MESSAGE.max_blank_nodes // 2 + 1)]}
@@ -377,17 +384,41 @@ async def test_verify_off_the_loop_gives_the_same_answers() -> None:
 
 
 async def test_a_document_that_runs_over_the_deadline_is_stopped_and_its_worker_killed() -> None:
-    attack = add_proof(AGREEMENT, SigningKey())
-    attack = {**linked_blank_nodes(8), "proof": attack["proof"]}
+    # Five alike blank nodes pass the cheap checks and take about 0.1 s: over a 1 ms deadline.
+    heavy = linked_blank_nodes(5)
+    attack = {**heavy, "proof": add_proof(AGREEMENT, SigningKey())["proof"]}
     await canonical_async(AGREEMENT)  # a warm worker, so its process can be watched
     pids = {worker.process.pid for worker in _WORKERS._idle}
     with pytest.raises(IntegrityError, match="too complex"):
-        await verify_proofs_async(attack, seconds=0.5)
+        await verify_proofs_async(attack, seconds=0.001)
     with pytest.raises(IntegrityError, match="too complex"):
-        await canonical_async(linked_blank_nodes(8), seconds=0.5)
+        await canonical_async(heavy, seconds=0.001)
     for pid in pids:  # the busy worker was killed, not left burning a core
         await asyncio.sleep(0)
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     # and the next job gets a fresh worker
     assert await canonical_async(AGREEMENT) == canonical(AGREEMENT)
+
+
+# -- the last resort ----------------------------------------------------------------------------
+
+
+async def test_an_unforeseen_error_is_a_500_problem_without_its_text() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from vrm_agent.daemon.server import last_resort
+
+    async def broken(request: web.Request) -> web.StreamResponse:
+        raise RuntimeError("/home/person/.config/vrm-agent/secret.json: no such file")
+
+    async def not_found(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPNotFound()
+
+    response = await last_resort(make_mocked_request("POST", "/negotiations"), broken)
+    assert response.status == 500
+    assert response.content_type == "application/problem+json"
+    body = json.loads(response.body)  # type: ignore[attr-defined]
+    assert body["status"] == 500 and "secret" not in json.dumps(body)
+    with pytest.raises(web.HTTPNotFound):  # aiohttp's own answers pass through
+        await last_resort(make_mocked_request("GET", "/x"), not_found)

@@ -382,6 +382,7 @@ def check_answers(target: Target, started: float, what: str) -> None:
     assert not target.failures, "\n".join(target.failures[:10])
     status, _, body = target.send("GET", "/health")
     assert status == 200, body
+    assert "unexpected error answering a request" not in target.agent.log.read_text()
 
 
 def examples(pod_env: PodEnv, share: float, per_example: int) -> int:

@@ -32,6 +32,9 @@ class Bounds:
     max_array: int  # items in one array (pyld merges values with a quadratic duplicate check)
     max_blank_nodes: int  # after conversion to RDF, before canonicalisation
     max_quads: int
+    # Blank nodes linked to one blank node that canonicalisation cannot tell apart by their own
+    # statements: it must try their permutations (seven mutually linked ones took 40 s).
+    max_alike_neighbours: int = 4
 
 
 MESSAGE = Bounds(max_bytes=64 * 1024, max_depth=32, max_nodes=512, max_array=256,

@@ -55,6 +55,47 @@ def check_dataset(dataset: Dataset, bounds: Bounds) -> None:
         raise TooComplex(f"the document makes more than {bounds.max_quads} statements")
     if blank_nodes(dataset) > bounds.max_blank_nodes:
         raise TooComplex(f"the document has more than {bounds.max_blank_nodes} blank nodes")
+    if alike_neighbours(dataset) > bounds.max_alike_neighbours:
+        raise TooComplex(f"a blank node is linked to more than {bounds.max_alike_neighbours} "
+                         "blank nodes that cannot be told apart")
+
+
+def alike_neighbours(dataset: Dataset) -> int:
+    """The most blank neighbours of one blank node that share their first-degree signature (the
+    statements about each, with itself and other blank nodes anonymised, as RDFC-1.0 hashes
+    them first). Canonicalisation permutes such groups, at factorial cost."""
+    statements: dict[str, list[tuple[Any, ...]]] = {}
+    for graph_name, triples in dataset.items():
+        graph = None if graph_name == "@default" else graph_name
+        for triple in triples:
+            terms = (_term(triple["subject"]), triple["predicate"]["value"],
+                     _term(triple["object"]), graph)
+            for label in {t for t in (terms[0], terms[2], graph) if _blank(t)}:
+                statements.setdefault(label, []).append(terms)
+
+    def signature(label: str) -> tuple[Any, ...]:
+        return tuple(sorted(tuple(("a" if t == label else "z") if _blank(t) else repr(t)
+                                  for t in terms) for terms in statements[label]))
+
+    signatures = {label: signature(label) for label in statements}
+    worst = 0
+    for label, about in statements.items():
+        neighbours = {t for terms in about for t in terms if _blank(t) and t != label}
+        counts: dict[tuple[Any, ...], int] = {}
+        for neighbour in neighbours:
+            counts[signatures[neighbour]] = counts.get(signatures[neighbour], 0) + 1
+        worst = max(worst, max(counts.values(), default=0))
+    return worst
+
+
+def _term(term: dict[str, Any]) -> Any:
+    if term.get("type") == "literal":
+        return (term.get("value"), term.get("datatype"), term.get("language"))
+    return term.get("value")
+
+
+def _blank(term: Any) -> bool:
+    return isinstance(term, str) and term.startswith("_:")
 
 
 def blank_nodes(dataset: Dataset) -> int:
