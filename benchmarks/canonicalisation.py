@@ -120,6 +120,14 @@ async def after(largest: int) -> list[tuple[str, str]]:
         rows.append((f"{nodes} linked blank nodes ({len(json.dumps(document))} bytes): "
                      "verify_proofs_async", f"{seconds:.2f} s, loop lag {lag * 1000:.0f} ms, "
                                             f"{outcome}"))
+    document = attack(5)
+    seconds, lag, outcome = await with_loop_lag(
+        lambda: verify_proofs_async(document, seconds=0.02))
+    rows.append(("5 linked blank nodes, 20 ms deadline (the worker is killed)",
+                 f"{seconds * 1000:.0f} ms, loop lag {lag * 1000:.0f} ms, {outcome}"))
+    seconds, lag, outcome = await with_loop_lag(lambda: verify_proofs_async(genuine))
+    rows.append(("genuine agreement again (a fresh worker starts first)",
+                 f"{seconds * 1000:.0f} ms, loop lag {lag * 1000:.0f} ms, {outcome}"))
     return rows
 
 
