@@ -113,12 +113,6 @@ def to_nquads(dataset: Dataset) -> str:
     return str(jsonld.JsonLdProcessor.to_nquads(dataset))
 
 
-def jsonld_to_nquads(raw: bytes | str, *, base: str | None = None,
-                     bounds: Bounds = DOCUMENT) -> str:
-    """A JSON-LD body as N-Quads (InputRefused and its kinds for anything refused)."""
-    return to_nquads(to_dataset(load_json(raw, bounds), base=base, bounds=bounds))
-
-
 def expand(data: Any, *, base: str | None = None) -> list[Any]:
     """pyld's expanded form (no contexts left), through the bundled-only loader."""
     if not isinstance(data, dict | list):
