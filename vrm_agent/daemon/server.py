@@ -124,6 +124,24 @@ async def expire_grants(ctx: AgentContext) -> None:
         await asyncio.sleep(5)
 
 
+@web.middleware
+async def last_resort(request: web.Request, handler: Callable[
+        [web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """Whatever a handler did not foresee becomes a 500 problem document with a fixed text: the
+    exception goes to the log, never to the caller (it could name local paths or pod details)."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unexpected error answering a request",
+                      extra={"method": request.method, "path": request.path})
+        body = {"type": "https://w3id.org/vrm-agent/problems/internal-error",
+                "title": "Internal error", "status": 500,
+                "detail": "the agent could not answer this request; it has been logged"}
+        return web.json_response(body, status=500, content_type="application/problem+json")
+
+
 RouteInstaller = Callable[[web.Application], None]
 BackgroundJob = Callable[[AgentContext], Awaitable[None]]
 
@@ -135,7 +153,7 @@ def build_app(
     jobs: list[BackgroundJob] | None = None,
 ) -> web.Application:
     """The application: health and discovery, plus the rooms' routes and background jobs."""
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[last_resort])
     app[CONTEXT_KEY] = ctx
     app.router.add_get("/health", health)
     app.router.add_get(DISCOVERY_PATH, discovery)

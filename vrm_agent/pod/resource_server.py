@@ -22,7 +22,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 from rdflib import URIRef
 
-from vrm_agent.errors import PodError, VrmAgentError
+from vrm_agent.errors import PodError, RdfSyntaxError, VrmAgentError
 from vrm_agent.pod.auth import htu, token_hash
 from vrm_agent.pod.client import SOLID, PodClient
 
@@ -158,6 +158,16 @@ def verify_dpop_proof(
     return key.thumbprint()
 
 
+def _why(error: PodError) -> str:
+    """A fixed reason for a failed fetch: never the error's own text, which can carry a parser's
+    message or a local path (the answer goes back to whoever sent the token)."""
+    if isinstance(error, RdfSyntaxError):
+        return "not RDF the agent can read; JSON-LD may name bundled contexts only"
+    if error.status is not None:
+        return f"HTTP {error.status}"
+    return "no answer"
+
+
 @dataclass
 class _Cached:
     value: Any
@@ -202,7 +212,7 @@ class SolidOidcVerifier:
         try:
             profile = await self._client.get_graph(webid, authenticated=False)
         except PodError as exc:
-            raise TokenRejected(f"the WebID profile cannot be read ({exc.args[0]})") from exc
+            raise TokenRejected(f"the WebID profile cannot be read ({_why(exc)})") from exc
         issuers = {str(o).rstrip("/") + "/" for o in
                    profile.graph.objects(URIRef(webid), SOLID.oidcIssuer)}
         issuers |= {i.rstrip("/") for i in issuers}  # iss may come with or without slash
@@ -222,6 +232,7 @@ class SolidOidcVerifier:
                                                accept="application/json")).json()
                 keys = KeySet.import_key_set(jwks)
             except (PodError, KeyError, TypeError, ValueError, JoseError) as exc:
-                raise TokenRejected(f"the issuer's keys cannot be had ({exc})") from exc
+                reason = _why(exc) if isinstance(exc, PodError) else "no usable JWKS"
+                raise TokenRejected(f"the issuer's keys cannot be had ({reason})") from exc
             self._keys[issuer] = _Cached(keys, time.monotonic() + self._cache_seconds)
             return keys

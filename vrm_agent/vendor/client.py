@@ -20,7 +20,7 @@ from typing import Any
 from rdflib import URIRef
 
 from vrm_agent.errors import PodError, VrmAgentError
-from vrm_agent.integrity import SigningKey, add_proof, verify_proofs
+from vrm_agent.integrity import SigningKey, add_proof, verify_proofs, verify_proofs_async
 from vrm_agent.integrity.proofs import IntegrityError
 from vrm_agent.negotiation.durations import duration_text
 from vrm_agent.negotiation.odrl import Constraint, Policy, Rule
@@ -192,12 +192,27 @@ class VendorAgent:
             signers = {p.verification_method for p in verify_proofs(view.agreement)}
         except IntegrityError as exc:
             raise VendorError(f"the agent's signature does not verify: {exc}") from exc
+        return self._add_own_proof(view, signers)
+
+    async def countersign_async(self, view: NegotiationView) -> dict[str, Any]:
+        """:meth:`countersign` with the agent's proof checked off the event loop, within a
+        deadline: the agreement comes from outside and could be built to canonicalise slowly."""
+        if view.agreement is None:
+            raise VendorError("there is no agreement to sign")
+        try:
+            signers = {p.verification_method for p in await verify_proofs_async(view.agreement)}
+        except IntegrityError as exc:
+            raise VendorError(f"the agent's signature does not verify: {exc}") from exc
+        return self._add_own_proof(view, signers)
+
+    def _add_own_proof(self, view: NegotiationView, signers: set[str]) -> dict[str, Any]:
+        assert view.agreement is not None
         if view.agent_key is not None and view.agent_key not in signers:
             raise VendorError("the agreement is not signed with the key the agent publishes")
         return add_proof(view.agreement, self.key)
 
     async def verify(self, view: NegotiationView) -> NegotiationView:
-        signed = self.countersign(view)
+        signed = await self.countersign_async(view)
         own = replace(view, negotiation=transition(view.negotiation, Event.VERIFY,
                                                    sender=Role.CONSUMER), agreement=signed)
         body = await self._send(view.url + "/agreement/verification", message_json(
