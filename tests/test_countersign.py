@@ -13,7 +13,8 @@ import pytest
 from vrm_agent.integrity import SigningKey, add_proof, verify_proofs
 from vrm_agent.negotiation.countersign import (
     CountersignatureRefused,
-    countersignature_of,
+    check_countersignature,
+    countersigned,
     same_json,
 )
 from vrm_agent.negotiation.decide import agreement_for
@@ -37,21 +38,21 @@ def ours() -> dict[str, Any]:
     return add_proof(document, AGENT_KEY, created=NOW)
 
 
-def check(agent_document: dict[str, Any], theirs: Any) -> dict[str, str]:
-    return countersignature_of(agent_document, theirs,
-                               own_key=AGENT_KEY.verification_method)
+def check(agent_document: dict[str, Any], theirs: Any) -> dict[str, Any]:
+    return check_countersignature(agent_document, theirs,
+                                  own_key=AGENT_KEY.verification_method)
 
 
 def test_an_honest_countersignature_is_accepted_and_only_its_proof_is_kept() -> None:
     signed = ours()
     theirs = add_proof(signed, VENDOR_KEY, created=NOW)
-    proof = check(signed, theirs)
-    assert proof["verificationMethod"] == VENDOR_KEY.verification_method
-    kept = {**signed, "proof": [signed["proof"], proof]}
-    assert len(verify_proofs(kept)) == 2
+    kept = check(signed, theirs)
+    assert kept == countersigned(signed, theirs["proof"][1])
+    assert [p.verification_method for p in verify_proofs(kept)] == [
+        AGENT_KEY.verification_method, VENDOR_KEY.verification_method]
     # A proof set is unordered: the vendor's proof first is the same countersignature.
     swapped = {**theirs, "proof": list(reversed(theirs["proof"]))}
-    assert check(signed, swapped) == proof
+    assert check(signed, swapped) == kept
 
 
 def remapped_attack(signed: dict[str, Any]) -> dict[str, Any]:

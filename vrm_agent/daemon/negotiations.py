@@ -32,13 +32,17 @@ from vrm_agent.access.model import AccessMode
 from vrm_agent.access.service import AccessControl, GrantNotFound
 from vrm_agent.deadlines import NextDeadline
 from vrm_agent.errors import NotFound, PodError, PreconditionFailed, VrmAgentError
-from vrm_agent.integrity import SigningKey, add_proof
+from vrm_agent.integrity import IntegrityError, SigningKey, add_proof, verify_proofs_async
 from vrm_agent.ledger.audit import AuditEvent, AuditLog, AuditWriter
 from vrm_agent.ledger.categories import Target, build_map, map_graph, targets_for
 from vrm_agent.ledger.records import Vendor
 from vrm_agent.ledger.store import Ledger
 from vrm_agent.ledger.terms import TermsStore
-from vrm_agent.negotiation.countersign import CountersignatureRefused, countersignature_of
+from vrm_agent.negotiation.countersign import (
+    CountersignatureRefused,
+    countersignature_of,
+)
+from vrm_agent.negotiation.countersign import countersigned as countersigned_by
 from vrm_agent.negotiation.decide import (
     DEFAULT_DURATION,
     Decision,
@@ -431,12 +435,9 @@ class NegotiationService:
             now = self.clock()
             negotiation = self._step(record, Event.VERIFY, Role.CONSUMER)
             record = record.with_changes(now, negotiation=negotiation)
-            # What is kept and served is the agent's own document with the vendor's proof
-            # added, never the vendor's JSON.
-            agreement = {**record.agreement,
-                         "proof": [*proofs_of(record.agreement), vendor_proof]}
             record = record.with_changes(
-                now, agreement=agreement, vendor_key=vendor_proof["verificationMethod"],
+                now, agreement=countersigned_by(record.agreement, vendor_proof),
+                vendor_key=vendor_proof["verificationMethod"],
                 negotiation=self._step(record, Event.FINALIZE, Role.PROVIDER))
             record, _ = await asyncio.gather(
                 self._store(record), self._write_agreement_record(record, "Finalized"))
@@ -446,11 +447,16 @@ class NegotiationService:
 
     async def _check_countersignature(self, ours: Mapping[str, Any],
                                       theirs: Mapping[str, Any]) -> dict[str, str]:
+        """The vendor's proof, when ``theirs`` is the agent's own agreement plus that proof and
+        it verifies; canonicalising runs off the event loop, within a deadline."""
         try:
-            return await asyncio.to_thread(
-                countersignature_of, ours, theirs, own_key=self.key.verification_method)
+            proof = countersignature_of(ours, theirs, own_key=self.key.verification_method)
+            await verify_proofs_async({**ours, "proof": proof})
         except CountersignatureRefused as exc:
             raise AgreementMismatch(str(exc)) from exc
+        except IntegrityError as exc:
+            raise AgreementMismatch(f"the vendor's proof does not verify: {exc}") from exc
+        return proof
 
     async def vendor_terminates(self, negotiation_id: str, vendor: str,
                                 reason: str | None) -> NegotiationRecord:

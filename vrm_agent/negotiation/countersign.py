@@ -74,8 +74,8 @@ def vendor_proof(proof: Any, *, own_key: str) -> dict[str, str]:
 
 def countersignature_of(ours: Mapping[str, Any], theirs: Any, *, own_key: str) -> dict[str, str]:
     """The vendor's proof from ``theirs`` if it is exactly ``ours`` (the agreement the agent
-    signed) plus one proof by the vendor that verifies over the agent's own document; raises
-    CountersignatureRefused otherwise. Canonicalises only the agent's own document."""
+    signed) plus one well-formed proof by the vendor; raises CountersignatureRefused otherwise.
+    Whether that proof verifies is :func:`countersigned`'s question (it costs canonicalising)."""
     if not isinstance(theirs, Mapping) or "@context" not in theirs:
         raise CountersignatureRefused("the verification message needs the signed agreement, "
                                       "with its @context, as 'agreement'")
@@ -94,12 +94,25 @@ def countersignature_of(ours: Mapping[str, Any], theirs: Any, *, own_key: str) -
     if len(given) != 1:
         raise CountersignatureRefused("the agreement must carry exactly one proof by the "
                                       f"vendor beside the agent's, not {len(given)}")
-    proof = vendor_proof(given[0], own_key=own_key)
+    return vendor_proof(given[0], own_key=own_key)
+
+
+def countersigned(ours: Mapping[str, Any], proof: Mapping[str, str]) -> dict[str, Any]:
+    """The agent's own document with the vendor's proof appended: what is kept and served. The
+    vendor's proof alone is what a verifier needs to check over the agent's document."""
+    return {**ours, "proof": [*proofs_in(ours), dict(proof)]}
+
+
+def check_countersignature(ours: Mapping[str, Any], theirs: Any, *,
+                           own_key: str) -> dict[str, Any]:
+    """Both checks at once, on this thread: the countersigned document to keep."""
+    proof = countersignature_of(ours, theirs, own_key=own_key)
     try:
         verify_proofs({**ours, "proof": proof})
     except IntegrityError as exc:
         raise CountersignatureRefused(f"the vendor's proof does not verify: {exc}") from exc
-    return proof
+    return countersigned(ours, proof)
 
 
-__all__ = ["CountersignatureRefused", "countersignature_of", "same_json"]
+__all__ = ["CountersignatureRefused", "check_countersignature", "countersignature_of",
+           "countersigned", "same_json"]

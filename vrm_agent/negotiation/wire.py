@@ -43,6 +43,7 @@ CONTEXT_DOCUMENT: dict[str, Any] = bundled_context(PROTOCOL_CONTEXT)
 PREFIXES = {k: v for k, v in CONTEXT_DOCUMENT["@context"].items()
             if isinstance(v, str) and v.endswith(("#", "/"))}
 MAX_MESSAGE_BYTES = MESSAGE.max_bytes
+MAX_IRI_LENGTH = 2048
 _ABSOLUTE_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+")
 ODRL_NS = Namespace("http://www.w3.org/ns/odrl/2/")
 MESSAGE_TYPES = ("ContractRequestMessage", "ContractOfferMessage", "ContractAgreementMessage",
@@ -179,7 +180,15 @@ def _iri_of(value: Any) -> str:
         value = value.get("id", value.get("@id"))
     if not isinstance(value, str) or not value:
         raise MalformedMessage(f"expected an IRI, got {value!r}")
-    return full_iri(value)
+    return absolute_iri(full_iri(value))
+
+
+def absolute_iri(value: str) -> str:
+    """The value if it is an absolute IRI that RDF can hold (no spaces, no ``<>"{}|\\^```):
+    every IRI in a message may end up in an access-control document or a Turtle record."""
+    if len(value) > MAX_IRI_LENGTH or not _ABSOLUTE_IRI.fullmatch(value):
+        raise MalformedMessage(f"{value[:80]!r} is not an absolute IRI")
+    return value
 
 
 def _right(value: Any) -> str | tuple[str, ...]:
@@ -294,8 +303,11 @@ def _interpret(data: dict[str, Any], compacted: dict[str, Any]) -> Message:
         for rule in policy.permissions:
             if not rule.targets:
                 raise MalformedMessage("every requested permission needs a target")
-            if rule.constraint("purpose") is None:
+            purpose = rule.constraint("purpose")
+            if purpose is None:
                 raise MalformedMessage("every requested permission needs a purpose constraint")
+            for value in purpose.values():
+                absolute_iri(str(value))
             elapsed = rule.constraint("elapsedTime")
             if elapsed is not None:
                 try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS
 PROOF_PAST_SECONDS = 240  # proof age accepted, as measured on CSS
 PROOF_FUTURE_SECONDS = 120
 CLOCK_LEEWAY_SECONDS = 30
+# An http(s) URL with no user information and nothing RDF cannot hold in an IRI.
+_WEB_URL = re.compile(r"https?://[^\x00-\x20\x7f<>\"{}|\\^`@/?#]+(/[^\x00-\x20\x7f<>\"{}|\\^`]*)?")
 
 
 class TokenRejected(VrmAgentError):
@@ -194,6 +197,9 @@ class SolidOidcVerifier:
         issuer, webid = claims.get("iss"), claims.get("webid")
         if not isinstance(issuer, str) or not isinstance(webid, str):
             raise TokenRejected("the access token names no issuer or WebID")
+        if not (_WEB_URL.fullmatch(webid) and _WEB_URL.fullmatch(issuer)):
+            # Checked before anything is fetched: the WebID ends up in access-control documents.
+            raise TokenRejected("the access token's WebID and issuer must be http(s) URLs")
         if issuer not in await self._trusted_issuers(webid):
             raise TokenRejected("the WebID's profile does not name the token's issuer")
         claims = verify_access_token(token, await self._issuer_keys(issuer), now=now)
