@@ -88,7 +88,7 @@ async def shop(market: Market, inbox: Inbox, request: pytest.FixtureRequest
                ) -> AsyncIterator[Shop]:
     name = request.param if hasattr(request, "param") else "shop-other"
     async with PodClient(market.vendors[name].credentials) as pod:
-        vendor = VendorAgent(pod, callback=inbox.url)
+        vendor = VendorAgent(pod, inbox=inbox)
         yield Shop(vendor, await vendor.discover(market.person.webid), pod)
 
 

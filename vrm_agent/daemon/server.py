@@ -181,7 +181,8 @@ async def assembled(
     )
     await ctx.access.reconcile()  # nothing expired survives a restart
     await advertise(ctx)
-    notifier = Notifier(pod)
+    notifier = Notifier(signing_key, storage=ctx.storage, agent_url=public_url,
+                        issuer=pod.issuer)
     service = NegotiationService(
         pod, owner=ctx.owner, storage=ctx.storage, agent_url=public_url,
         signing_key=signing_key, access=ctx.access, notifier=notifier)
