@@ -67,11 +67,12 @@ class NormalisedUrl:
         also when the path is read fully decoded and case-folded: a server may do either."""
         if self.origin != container.origin:
             return False
-        prefix = container.path if container.path.endswith("/") else container.path + "/"
-        if self.path == container.path or self.path.startswith(prefix):
-            return True
-        loose_self, loose_prefix = _loose(self.path), _loose(prefix)
-        return loose_self.startswith(loose_prefix) or loose_self == _loose(container.path)
+        # The container's own URL without its slash counts too (servers redirect it there).
+        prefix = container.path.rstrip("/") + "/"
+        for path, within in ((self.path, prefix), (_loose(self.path), _loose(prefix))):
+            if path.rstrip("/") + "/" == within or path.startswith(within):
+                return True
+        return False
 
 
 def normalise(url: str) -> NormalisedUrl:
