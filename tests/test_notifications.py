@@ -280,3 +280,23 @@ async def test_an_agent_that_publishes_no_key_is_not_trusted(inbox: Inbox) -> No
     headers = sign_request(keyless, "POST", inbox.url, body, content_type="application/ld+json")
     assert await post(inbox.url, body, headers) == 401
     assert refused(inbox, before, 401, "key not trusted")
+
+
+def test_the_example_in_the_protocol_document_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/protocol.md §3.2 shows a notification from a real run; it must stay checkable
+    (whatever today's date: its age and the clock skew are not what this checks)."""
+    from pathlib import Path
+
+    from vrm_agent.integrity import http_signatures
+    from vrm_agent.integrity.http_signatures import verify_request
+
+    monkeypatch.setattr(http_signatures, "CLOCK_SKEW", timedelta(days=365 * 100))
+
+    text = Path(__file__).parent.parent.joinpath("docs", "protocol.md").read_text()
+    example = text.split("POST /inbox HTTP/1.1\n", 1)[1].split("\n```", 1)[0]
+    head, body = example.split("\n\n", 1)
+    headers = dict(line.split(": ", 1) for line in head.splitlines())
+    keyid = headers["Signature-Input"].split('keyid="', 1)[1].split('"', 1)[0]
+    verified = verify_request("POST", "http://localhost:8799/inbox", headers, body.encode(),
+                              trusted={keyid}, max_age=timedelta(days=365 * 100))
+    assert verified.key == keyid
