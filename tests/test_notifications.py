@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 import pytest_asyncio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vrm_agent.daemon.notify import BadCallback, Notifier
 from vrm_agent.integrity.http_signatures import sign_request
@@ -300,3 +302,20 @@ def test_the_example_in_the_protocol_document_verifies(monkeypatch: pytest.Monke
     verified = verify_request("POST", "http://localhost:8799/inbox", headers, body.encode(),
                               trusted={keyid}, max_age=timedelta(days=365 * 100))
     assert verified.key == keyid
+
+
+_URL_PIECES = st.sampled_from([
+    "http://", "https://", "HTTP://", "localhost", "127.0.0.1", "[::1]", "pod.example", ".",
+    ":", "8750", "443", "/", "alice", "vrm", "..", "%2e", "%2F", "%41", "%", "@", "?", "#",
+    "\u00e9", " ", "\\", "0x7f", "[", "]", "%25", "inbox"])
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_URL_PIECES, max_size=14).map("".join) | st.text(max_size=60))
+def test_any_string_is_accepted_in_one_canonical_form_or_refused_cleanly(url: str) -> None:
+    try:
+        accepted = allowed(url)
+    except CallbackRejected:
+        return
+    assert allowed(accepted) == accepted  # canonical: checking again changes nothing
+    assert not normalise(accepted).inside(normalise(STORAGE))
