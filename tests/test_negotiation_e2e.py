@@ -20,6 +20,7 @@ import pytest_asyncio
 from rdflib import Graph, Literal, URIRef
 
 from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
+from vrm_agent.errors import NotFound
 from vrm_agent.integrity import verify_proofs
 from vrm_agent.ledger.records import ContactUnit, Vendor
 from vrm_agent.ledger.store import Ledger
@@ -91,7 +92,7 @@ async def shop(market: Market, inbox: Inbox, request: pytest.FixtureRequest
                ) -> AsyncIterator[Shop]:
     name = request.param if hasattr(request, "param") else "shop-other"
     async with PodClient(market.vendors[name].credentials) as pod:
-        vendor = VendorAgent(pod, callback=inbox.url)
+        vendor = VendorAgent(pod, inbox=inbox)
         yield Shop(vendor, await vendor.discover(market.person.webid), pod)
 
 
@@ -459,3 +460,33 @@ async def test_a_broken_negotiation_record_is_never_fatal(market: Market, shop: 
         async with PodClient(market.person.credentials) as pod:
             for name in junk:
                 await pod.delete(container + name)
+
+
+@shop_named("shop-other")
+async def test_a_callback_aimed_at_the_person_is_refused(market: Market, shop: Shop) -> None:
+    """The agent never takes a callback that would make it write into the person's pod, call
+    itself or the person's identity provider: 400 bad-callback, and nothing is stored."""
+    async def count() -> int:
+        try:
+            return await negotiation_count(market)
+        except NotFound:
+            return 0
+
+    before = await count()
+    pod = market.person.pod
+    for callback in (pod + "vrm/terms/", pod, pod.upper().replace("HTTP://", "http://"),
+                     pod + "x/../vrm/contact/", shop.agent.url + "negotiations",
+                     "http://shop.example/inbox", "https://user:pw@shop.example/inbox"):
+        body = json.dumps({
+            "@context": "https://w3id.org/vrm-agent/protocol/v1", "type": "ContractRequestMessage",
+            "callbackAddress": callback,
+            "policy": {"uid": "urn:uuid:callback-test", "type": "Request", "permission": [{
+                "action": "use", "target": ["pd:EmailAddress"],
+                "constraint": [{"leftOperand": "purpose", "operator": "eq",
+                                "rightOperand": {"id": "dpv:DeliveryOfGoods"}}]}]},
+        }).encode()
+        status, content_type, problem = await raw_post(shop, shop.agent.negotiations, body)
+        assert (status, problem.get("type", "").rsplit("/", 1)[-1]) == (400, "bad-callback"), \
+            (callback, problem)
+        assert content_type == "application/problem+json"
+    assert await count() == before

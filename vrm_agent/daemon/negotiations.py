@@ -282,13 +282,14 @@ class NegotiationService:
     async def request(self, vendor: str, message: Message) -> NegotiationRecord:
         """A ContractRequestMessage: a new negotiation, answered from the person's terms."""
         assert message.policy is not None
+        callback = self.notifier.accept_callback(message.callback)  # 400 bad-callback
         now = self.clock()
         negotiation_id = _short_id()
         negotiation = transition(Negotiation(negotiation_id, Role.PROVIDER), Event.REQUEST,
                                  sender=Role.CONSUMER)
         record = NegotiationRecord(
             negotiation_id, self.negotiation_url(negotiation_id), vendor, negotiation,
-            message.policy, now, now, message.callback,
+            message.policy, now, now, callback,
             message.consideration or message.policy.consideration)
         return await self._answer(record, message.policy, now, new=True)
 
@@ -301,7 +302,8 @@ class NegotiationService:
             now = self.clock()
             record = record.with_changes(
                 now, negotiation=self._step(record, Event.REQUEST, Role.CONSUMER),
-                request=message.policy, callback=message.callback or record.callback,
+                request=message.policy,
+                callback=self.notifier.accept_callback(message.callback) or record.callback,
                 consideration=(message.consideration or message.policy.consideration
                                or record.consideration))
             return await self._answer(record, message.policy, now)

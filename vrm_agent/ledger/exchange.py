@@ -17,7 +17,7 @@ from rdflib.namespace import PROV
 from rdflib.term import Node
 
 from vrm_agent.errors import NotFound, VrmAgentError
-from vrm_agent.ledger.store import Ledger
+from vrm_agent.ledger.store import Ledger, read_members
 from vrm_agent.vocabulary.compiled import validate_graph
 
 FORMATS = {".trig": "trig", ".jsonld": "json-ld", ".json": "json-ld", ".nq": "nquads"}
@@ -62,8 +62,9 @@ async def ledger_resources(ledger: Ledger) -> list[str]:
 async def export_ledger(ledger: Ledger) -> Dataset:
     dataset = Dataset()
     urls = await ledger_resources(ledger)
-    graphs = await asyncio.gather(*(ledger.pod.get_graph(url) for url in urls))
-    for url, resource in zip(urls, graphs, strict=True):
+    graphs, _ = await read_members(urls, ledger.pod.get_graph, what="RDF document",
+                                   reported=ledger.reported)
+    for url, resource in graphs:
         named = dataset.graph(URIRef(url))
         for triple in resource.graph:
             named.add(triple)

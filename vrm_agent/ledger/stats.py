@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -11,7 +10,7 @@ from rdflib import Graph
 
 from vrm_agent.errors import NotFound
 from vrm_agent.ledger.records import Vendor
-from vrm_agent.ledger.store import Ledger
+from vrm_agent.ledger.store import Ledger, read_members
 from vrm_agent.vocabulary import SCHEMA, VRM
 
 GROUPINGS = ("vendor", "month", "category")
@@ -62,8 +61,9 @@ async def transaction_graphs(ledger: Ledger) -> list[Graph]:
             chunks += await ledger.pod.list_container(ledger.layout.transactions(vendor_id))
         except NotFound:
             continue
-    resources = await asyncio.gather(*(ledger.pod.get_graph(c) for c in chunks))
-    return [r.graph for r in resources]
+    good, _ = await read_members(chunks, ledger.pod.get_graph, what="transaction document",
+                                 reported=ledger.reported)
+    return [resource.graph for _, resource in good]
 
 
 async def ledger_spending(ledger: Ledger, by: str) -> list[SpendingRow]:

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rdflib import URIRef
 
@@ -40,6 +40,9 @@ from vrm_agent.negotiation.wire import (
     policy_from_json,
 )
 from vrm_agent.pod.client import PodClient, PodResponse
+
+if TYPE_CHECKING:
+    from vrm_agent.vendor.inbox import Inbox
 
 VRM_AGENT = URIRef("https://w3id.org/vrm-agent/ns#agent")
 DISCOVERY_PATH = ".well-known/vrm-agent"
@@ -112,11 +115,15 @@ def request_policy(
 
 
 class VendorAgent:
+    """With an ``inbox``, notifications go there (its URL is the callback address) and every
+    agent found by :meth:`discover` is trusted to sign them with the key it publishes."""
+
     def __init__(self, pod: PodClient, *, signing_key: SigningKey | None = None,
-                 callback: str | None = None) -> None:
+                 callback: str | None = None, inbox: Inbox | None = None) -> None:
         self.pod = pod
         self.key = signing_key or SigningKey()
-        self.callback = callback
+        self.inbox = inbox
+        self.callback = callback or (inbox.url if inbox is not None else None)
 
     # -- finding the agent -------------------------------------------------------------------
 
@@ -132,12 +139,21 @@ class VendorAgent:
         url = agents[0] if agents[0].endswith("/") else agents[0] + "/"
         response = await self.pod.request("GET", url + DISCOVERY_PATH,
                                           headers={"Accept": JSON_LD}, authenticated=False)
-        document = response.json()
-        endpoint = (document.get("vrm:negotiationEndpoint") or {}).get("@id")
+        try:
+            document = response.json()
+        except PodError as exc:
+            raise VendorError(f"the agent at {url} has no readable discovery document") from exc
+        if not isinstance(document, dict):
+            raise VendorError(f"the agent at {url} has no readable discovery document")
+        endpoint = _id_of(document, "vrm:negotiationEndpoint")
         if not endpoint:
             raise VendorError(f"the agent at {url} names no negotiation endpoint")
-        key = (document.get("vrm:signingKey") or {}).get("@id")
-        return AgentInfo(url, person_webid, endpoint, key)
+        if _id_of(document, "vrm:actsFor") != person_webid:
+            raise VendorError(f"the agent at {url} does not act for {person_webid}")
+        info = AgentInfo(url, person_webid, endpoint, _id_of(document, "vrm:signingKey"))
+        if self.inbox is not None:
+            self.inbox.trust(info)
+        return info
 
     # -- the messages ------------------------------------------------------------------------
 
@@ -285,6 +301,13 @@ class VendorAgent:
         url = container + view.url.rstrip("/").rsplit("/", 1)[-1]
         await self.pod.put(url, json.dumps(document), content_type=JSON_LD)
         return url
+
+
+def _id_of(document: Mapping[str, Any], key: str) -> str | None:
+    """The IRI a discovery document names under ``key`` (``{"@id": ...}``), if any."""
+    node = document.get(key)
+    found = node.get("@id") if isinstance(node, dict) else None
+    return found if isinstance(found, str) and found else None
 
 
 def _proofs(document: Mapping[str, Any]) -> list[Any]:
