@@ -61,7 +61,15 @@ async def server() -> AsyncIterator[tuple[str, Recorder]]:
         return web.Response(text="<#me> a <http://xmlns.com/foaf/0.1/Person>.",
                             content_type="text/turtle")
 
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()  # chunked: no Content-Length to refuse it by
+        await response.prepare(request)
+        for _ in range(64):
+            await response.write(b"<#a> <#b> <#c>.\n" * 4096)
+        return response
+
     app = web.Application()
+    app.router.add_get("/endless", endless)
     app.router.add_get("/slow", slow)
     app.router.add_route("*", "/flaky", flaky)
     app.router.add_get("/broken", broken_turtle)
@@ -112,6 +120,14 @@ async def test_retries_end_with_the_server_error(server: tuple[str, Recorder]) -
             await client.get(base + "/flaky")
     assert caught.value.status == 503 and caught.value.server_message == "busy"
     assert len(recorder.calls) == 3
+
+
+async def test_an_answer_larger_than_the_bound_is_refused(server: tuple[str, Recorder]) -> None:
+    base, _ = server
+    async with PodClient(max_body=1024 * 1024, retries=0) as client:
+        with pytest.raises(PodError, match="larger than"):
+            await client.get(base + "/endless")
+        assert (await client.get(base + "/slow")).status == 200  # the client stays usable
 
 
 async def test_post_is_not_retried(server: tuple[str, Recorder]) -> None:

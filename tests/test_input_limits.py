@@ -422,3 +422,17 @@ async def test_an_unforeseen_error_is_a_500_problem_without_its_text() -> None:
     assert body["status"] == 500 and "secret" not in json.dumps(body)
     with pytest.raises(web.HTTPNotFound):  # aiohttp's own answers pass through
         await last_resort(make_mocked_request("GET", "/x"), not_found)
+
+
+@pytest.mark.parametrize("context", ["http://localhost:1/ctx", "file:///etc/passwd", "ctx.jsonld"])
+def test_an_imported_json_ld_file_cannot_make_the_agent_fetch(tmp_path: Path,
+                                                               context: str) -> None:
+    from vrm_agent.ledger.exchange import ExchangeError, read_export
+
+    hostile = tmp_path / "ledger.jsonld"
+    hostile.write_text(json.dumps({"@context": context, "@id": "http://x/a", "p": "v"}))
+    with pytest.raises(ExchangeError, match="not a readable JSON-LD file"):
+        read_export(hostile)
+    fine = tmp_path / "fine.jsonld"
+    fine.write_text(json.dumps({"@id": "http://x/a", "http://x/p": "v"}))
+    assert len(read_export(fine)) == 1

@@ -251,6 +251,10 @@ class NegotiationService:
             return []
         ids = [m.rsplit("/", 1)[-1] for m in members if not m.endswith("/")]
         found = await asyncio.gather(*(self.load(i) for i in ids), return_exceptions=True)
+        trouble = next((r for r in found if isinstance(r, BaseException)
+                        and not isinstance(r, UnknownNegotiation)), None)
+        if trouble is not None:
+            raise trouble  # the pod, not a record: listing less would mislead the person
         return sorted((r for r in found if isinstance(r, NegotiationRecord)),
                       key=lambda r: r.created)
 

@@ -31,7 +31,7 @@ from vrm_agent.errors import PodError, VrmAgentError
 from vrm_agent.integrity import SigningKey
 from vrm_agent.integrity.proofs import DATA_INTEGRITY_CONTEXT, bundled_context
 from vrm_agent.negotiation.wire import CONTEXT_DOCUMENT, PROTOCOL_CONTEXT
-from vrm_agent.pod.client import PodClient
+from vrm_agent.pod.client import PUBLIC_MAX_BODY, PodClient
 from vrm_agent.pod.resource_server import SolidOidcVerifier
 from vrm_agent.vocabulary.http import add_vocabulary_routes
 
@@ -298,7 +298,8 @@ async def serve(
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop cleanly: background work cancelled, sockets closed."""
     public_url = public_url or f"http://{host}:{port}/"
-    async with PodClient(config.credentials()) as pod, PodClient() as anonymous:
+    async with PodClient(config.credentials()) as pod, \
+            PodClient(max_body=PUBLIC_MAX_BODY) as anonymous:
         await pod.login()
         async with assembled(config, pod, anonymous, public_url=public_url, routes=routes,
                              jobs=jobs) as (app, service):

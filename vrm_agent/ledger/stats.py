@@ -35,7 +35,12 @@ def spending(graphs: list[Graph], names: dict[str, str], by: str) -> list[Spendi
     totals: dict[tuple[str, str], list[Decimal]] = defaultdict(list)
     for graph in graphs:
         for tx in graph.subjects(SCHEMA.orderDate, None):
-            price = Decimal(str(graph.value(tx, SCHEMA.price)))
+            try:  # a record someone else wrote may lack a price: it adds nothing
+                price = Decimal(str(graph.value(tx, SCHEMA.price)))
+            except ArithmeticError:
+                continue
+            if not price.is_finite():
+                continue
             if graph.value(tx, VRM.refund) is not None and bool(
                     graph.value(tx, VRM.refund).toPython()):  # type: ignore[union-attr]
                 price = -price

@@ -132,7 +132,7 @@ def expand(data: Any, *, base: str | None = None) -> list[Any]:
     return expanded
 
 
-def _without_contexts(value: Any) -> None:
+def refuse_embedded_contexts(value: Any) -> None:
     """Expanded JSON-LD has no contexts; a JSON literal could still hold the key, and rdflib
     would load it, so any is refused."""
     pending = [value]
@@ -150,7 +150,7 @@ def jsonld_to_graph(raw: bytes | str, *, base: str | None = None,
                     bounds: Bounds = DOCUMENT) -> Graph:
     """A JSON-LD body as an rdflib graph, with nothing fetched and bounded work."""
     expanded = expand(load_json(raw, bounds), base=base)
-    _without_contexts(expanded)
+    refuse_embedded_contexts(expanded)
     graph = Graph()
     try:
         graph.parse(data=json.dumps(expanded), format="json-ld", publicID=base)

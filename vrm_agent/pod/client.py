@@ -122,12 +122,18 @@ def _server_message(body: bytes) -> str | None:
     return first[:300] + ("..." if len(first) > 300 else "")
 
 
+DEFAULT_MAX_BODY = 64 * 1024 * 1024  # far above any one resource the agent writes
+PUBLIC_MAX_BODY = 2 * 1024 * 1024  # WebID profiles, issuer configurations and keys
+
+
 class PodClient:
     """Talks to Solid pods as one agent (or anonymously when no credentials are given).
 
     Use as ``async with PodClient(credentials) as pod: ...``. ``concurrency`` bounds the requests in
     flight to one pod (one origin); ``retries`` is how often an idempotent request is tried again
-    after a connection error or a 5xx answer.
+    after a connection error or a 5xx answer. ``max_body`` bounds what one answer may bring:
+    a server the client is pointed at by a stranger (a WebID profile, an issuer) could send
+    without end.
     """
 
     def __init__(
@@ -139,8 +145,10 @@ class PodClient:
         backoff: float = 0.2,
         timeout: float = 30.0,
         dpop_key: DpopKey | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self.credentials = credentials
+        self.max_body = max_body
         self.concurrency = concurrency
         self.retries = retries
         self.backoff = backoff
@@ -334,7 +342,7 @@ class PodClient:
                 async with self._limit(url), self.session.request(
                     method, url, headers=headers, data=data, allow_redirects=False
                 ) as raw:
-                    body = await raw.read()
+                    body = await self._bounded_body(raw, method, url)
                     links = Links.parse(raw.headers.getall("Link", []), str(raw.url))
                     response = PodResponse(
                         method, str(raw.url), raw.status, raw.headers, body, links
@@ -352,6 +360,19 @@ class PodClient:
                     return response
             await asyncio.sleep(self.backoff * (2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")
+
+    async def _bounded_body(self, raw: aiohttp.ClientResponse, method: str, url: str) -> bytes:
+        if (raw.content_length or 0) > self.max_body:
+            raise PodError(f"the answer is larger than {self.max_body} bytes", method=method,
+                           url=url, status=raw.status)
+        chunks, size = [], 0
+        async for chunk in raw.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > self.max_body:
+                raise PodError(f"the answer is larger than {self.max_body} bytes",
+                               method=method, url=url, status=raw.status)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     # -- resources ---------------------------------------------------------------------------
 
