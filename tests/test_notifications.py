@@ -161,6 +161,21 @@ async def test_a_signed_notification_from_a_trusted_agent_is_kept(inbox: Inbox) 
     assert kept.sender == "https://pod.example/alice/profile/card#me"
 
 
+async def test_an_inbox_behind_a_proxy_checks_signatures_against_its_public_url() -> None:
+    public = "https://vendor.example/inbox"
+    async with Inbox(public_url=public) as box:
+        box.trust(agent_info())
+        listening = f"http://localhost:{box.port}{box.path}"
+        body = notification("http://agent.test/negotiations/proxied")
+        signed_for_public = sign_request(AGENT_KEY, "POST", public, body,
+                                         content_type="application/ld+json")
+        assert await post(listening, body, signed_for_public) == 202
+        signed_for_listening = sign_request(AGENT_KEY, "POST", listening, body,
+                                            content_type="application/ld+json")
+        assert await post(listening, body, signed_for_listening) == 401
+        assert box.url == public
+
+
 async def test_the_notifier_signs_what_the_inbox_accepts(inbox: Inbox) -> None:
     inbox.trust(agent_info())
     notifier = Notifier(AGENT_KEY, storage=STORAGE, agent_url=AGENT, issuer=ISSUER,

@@ -41,8 +41,12 @@ class Notification:
 class Inbox:
     """An aiohttp server for notifications; :meth:`wait_for` blocks until a matching one."""
 
-    def __init__(self, *, host: str = "localhost", port: int = 0, path: str = "/inbox") -> None:
+    def __init__(self, *, host: str = "localhost", port: int = 0, path: str = "/inbox",
+                 public_url: str | None = None) -> None:
+        """``public_url``: the address agents are given when it differs from where this
+        server listens (behind an HTTPS proxy); signatures are checked against it."""
         self.host, self.port, self.path = host, port, path
+        self.public_url = public_url
         self.received: list[Notification] = []
         self.refusals: list[str] = []  # why each refused notification was refused
         self._arrived = asyncio.Condition()
@@ -52,7 +56,7 @@ class Inbox:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}{self.path}"
+        return self.public_url or f"http://{self.host}:{self.port}{self.path}"
 
     def trust(self, agent: AgentInfo) -> None:
         """Accept notifications signed with ``agent``'s published key about its negotiations."""
