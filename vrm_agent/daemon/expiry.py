@@ -1,25 +1,29 @@
 """Ending grants on time when no daemon runs: a small detached keeper process.
 
 ``vrm-agent share`` starts it when it is not running yet; it reconciles at start (nothing
-expired stays in force after a restart), sleeps until the next grant ends, and leaves when no
-grant remains. One keeper per config: an exclusive lock on a file beside the config decides, and
+expired stays in force after a restart), then works from the grant index exactly as the daemon's
+loop does (agreements end, vendors are told, every expiry is in the audit log), and leaves when
+no grant remains. One keeper per config: an exclusive lock on a file beside the config decides, and
 the daemon holds the same lock while it runs its own expiry loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from vrm_agent.access.service import AccessControl
+from vrm_agent.access.service import INDEX_POLL_SECONDS
+from vrm_agent.daemon.negotiations import NegotiationService
+from vrm_agent.errors import PodError, VrmAgentError
+
+log = logging.getLogger("vrm_agent.daemon.expiry")
 
 
 def lock_path(config_path: Path) -> Path:
@@ -67,14 +71,28 @@ def start_keeper(config_path: Path) -> bool:
     return True
 
 
-async def keep_until_no_grants(access: AccessControl, *, max_sleep: float = 60.0) -> None:
-    """Reconcile, then sleep until the next end, until no grant is left."""
+async def keep_until_no_grants(service: NegotiationService, *,
+                               poll: float = INDEX_POLL_SECONDS) -> None:
+    """End grants and agreements on time, as the daemon does, until no grant is left: the due
+    ones come from the grant index, read again (conditionally) every ``poll`` seconds so a grant
+    another process adds is seen at once. Grants the index does not know are looked for once,
+    at start."""
+    access = service.access
+    started = False
     while True:
-        _, upcoming = await access.reconcile()
-        if upcoming is None:
-            return
-        delay = (upcoming - datetime.now(UTC)).total_seconds()
-        await asyncio.sleep(min(max_sleep, max(0.0, delay)) + 0.05)
+        upcoming = None
+        try:
+            if not started:
+                await service.expire_due()
+                await access.reconcile()
+                started = True
+            _, upcoming = await service.expire_due()
+            if not (await access.index()).entries:
+                return
+        except (PodError, VrmAgentError) as exc:  # the pod is down: the grants still end
+            log.warning("expiry pass failed", extra={"problem": str(exc)})
+        access.deadline.reset(upcoming)
+        await access.deadline.sleep(max_sleep=poll)
 
 
 def keeper_pid(config_path: Path) -> int | None:

@@ -29,7 +29,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from vrm_agent.access.model import AccessMode
-from vrm_agent.access.service import AccessControl, GrantNotFound
+from vrm_agent.access.service import (
+    INDEX_POLL_SECONDS,
+    AccessControl,
+    GrantNotFound,
+    GrantView,
+)
 from vrm_agent.deadlines import NextDeadline
 from vrm_agent.errors import NotFound, PodError, PreconditionFailed, VrmAgentError
 from vrm_agent.integrity import IntegrityError, SigningKey, add_proof, verify_proofs
@@ -157,6 +162,7 @@ class NegotiationService:
         self._refreshed = 0.0
         self._locks: dict[str, asyncio.Lock] = {}
         self.deadline = NextDeadline(self.clock)  # the next agreement to end
+        access.audited_elsewhere = self._carries_agreement  # its audit entries are ours
 
     # -- where things are --------------------------------------------------------------------
 
@@ -485,38 +491,64 @@ class NegotiationService:
 
     # -- expiry ------------------------------------------------------------------------------
 
+    def _negotiation_of(self, grant: GrantView) -> str | None:
+        """The negotiation a grant carries out: its id is the negotiation's (``ID`` or
+        ``ID-n``) and its agreement is that negotiation, whatever port the agent ran on."""
+        negotiation_id = grant.id.split("-", 1)[0]
+        if (grant.agreement and negotiation_id.isalnum()
+                and grant.agreement.endswith(f"/negotiations/{negotiation_id}")):
+            return negotiation_id
+        return None
+
+    def _carries_agreement(self, grant: GrantView) -> bool:
+        return self._negotiation_of(grant) is not None
+
     async def expire_due(self) -> tuple[list[NegotiationRecord], datetime | None]:
         """End every agreement whose time is up (the grants go with them, the vendor is told);
-        returns those ended and the next end still to come."""
+        returns those ended and the next end still to come. The due grants come from the grant
+        index (one conditional GET); only the records of due agreements are read."""
         now = self.clock()
-        ended, upcoming = [], []
-        for record in await self.records():
-            until = record.until
-            if record.state not in IN_FORCE or until is None:
-                continue
-            if until > now:
-                upcoming.append(until)
-                continue
-            # StepNotAllowed: it ended meanwhile (revoked, say).
-            async with self._lock(record.id):
+        index = await self.access.index()
+        due: dict[str, list[GrantView]] = {}
+        left: list[GrantView] = []  # grants of no agreement, or of one that goes on
+        for grant in index.due(now):
+            negotiation_id = self._negotiation_of(grant)
+            if negotiation_id is None:
+                left.append(grant)
+            else:
+                due.setdefault(negotiation_id, []).append(grant)
+        ended = []
+        for negotiation_id, grants in due.items():
+            async with self._lock(negotiation_id):
+                try:
+                    record = await self.load(negotiation_id)
+                except UnknownNegotiation:
+                    left += grants
+                    continue
+                until = record.until
+                if record.state not in IN_FORCE or until is None or until > now:
+                    left += grants  # one of its grants ends before the others, or it ended
+                    continue
+                # StepNotAllowed: it ended meanwhile (revoked, say).
                 with contextlib.suppress(StepNotAllowed):
-                    ended.append(await self._end(await self.load(record.id), "expired",
-                                                 actor=None,
+                    ended.append(await self._end(record, "expired", actor=None,
                                                  reason="the agreement reached its end"))
-        return ended, min(upcoming, default=None)
+        await self.access.end(left, how="expired", audit=True)
+        return ended, index.next_end(now)
 
-    async def run_expiry(self, *, max_sleep: float = 60.0) -> None:
-        """End agreements when their time comes, until cancelled (the daemon runs this). A new
-        agreement only moves the next wake-up earlier; the records are read when one is due,
-        and every ``max_sleep`` seconds for agreements made by another process."""
+    async def run_expiry(self, *, max_sleep: float = INDEX_POLL_SECONDS) -> None:
+        """End agreements and grants when their time comes, until cancelled (the daemon and the
+        expiry keeper run this). The loop wakes at the next end it knows, and every ``max_sleep``
+        seconds to see whether another process added a grant (a conditional GET of the
+        index, answered 304 while nothing changed)."""
         while True:
             upcoming: datetime | None = None
             try:
                 _, upcoming = await self.expire_due()
             except (PodError, VrmAgentError) as exc:
                 log.warning("expiry pass failed", extra={"problem": str(exc)})
-            self.deadline.reset(upcoming)
-            await self.deadline.sleep(max_sleep=max_sleep)
+            self.access.deadline.reset(upcoming)
+            await self.access.deadline.sleep(max_sleep=max_sleep)
 
     # -- agreeing and ending -----------------------------------------------------------------
 
