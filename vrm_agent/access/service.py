@@ -201,11 +201,13 @@ class AccessControl:
                     raise result
                 log.warning("grant not removed", extra={"grant": view.id,
                                                         "problem": str(result)})
-        await self._index_delete([v.id for v in ended])
-        self._gone.update(v.id for v in ended)
+        # Logged as soon as access has ended: a process stopped before the index entry goes
+        # ends the grant again next time, and an expiry's stable event id keeps it one line.
         for view in ended:
             if audit if audit is not None else not self.audited_elsewhere(view):
                 self._audit(how, view)
+        await self._index_delete([v.id for v in ended])
+        self._gone.update(v.id for v in ended)
         return ended
 
     async def expire_due(
