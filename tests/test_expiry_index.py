@@ -41,6 +41,7 @@ from vrm_agent.negotiation.wire import Message
 from vrm_agent.pod.client import PodClient
 from vrm_agent.podserver import AccountApi, PodAccount
 from vrm_agent.vendor import request_policy
+from vrm_agent.vocabulary.compiled import validate_graph
 
 INDEX = "http://pod.example/alice/vrm/grants"
 ACME = "http://pod.example/acme/profile/card#me"
@@ -67,6 +68,11 @@ def test_an_entry_reads_back_as_written() -> None:
     assert index.documents == {"http://pod.example/alice/a": "http://pod.example/a.acl"}
     assert set(index.entry_triples("g1")) <= set(graph)
     assert len(index.entry_triples("g1")) == len(graph) - 1  # all but the document triple
+
+
+def test_an_entry_conforms_to_the_grant_shape() -> None:
+    validate_graph(entry_graph(INDEX, view(agreement="http://a.example/negotiations/x"), {},
+                               created=WHEN))
 
 
 def test_due_and_next_end() -> None:
