@@ -37,7 +37,7 @@ from vrm_agent.podserver import AccountApi, Flavour, PodAccount
 from vrm_agent.podserver.process import free_port
 from vrm_agent.vendor import VendorAgent, request_policy
 
-GRANT_SECONDS = 3
+GRANT_SECONDS = 5
 BODY = '<#it> <http://schema.org/name> "shared".'
 
 

@@ -46,7 +46,7 @@ from vrm_agent.vocabulary.compiled import validate_graph
 INDEX = "http://pod.example/alice/vrm/grants"
 ACME = "http://pod.example/acme/profile/card#me"
 WHEN = datetime(2030, 1, 1, tzinfo=UTC)
-RECORDS = 2000  # negotiation records put in the pod before the second expiry pass
+RECORDS = 1000  # negotiation records put in the pod before the second expiry pass
 
 
 def view(grant_id: str = "g1", *, resources: tuple[str, ...] = ("http://pod.example/alice/a",),

@@ -114,9 +114,10 @@ class AccessControl:
         self.writes = 0  # access-control documents written, for benchmarks and tests
         self.deadline = NextDeadline()  # the next grant to end
         self.audit = AuditWriter(AuditLog(pod, PodLayout(self.storage)))
-        # Grants whose audit entries the layer above writes itself (the negotiation service
-        # writes those of its agreements beside its own), so no event is logged twice.
-        self.audited_elsewhere: Callable[[GrantView], bool] = lambda view: False
+        # Grants the layer above audits and ends itself (the negotiation service: those of its
+        # agreements, whose records must end with them), so no event is logged twice and no
+        # agreement is left in force in its record after its grants are gone.
+        self.handled_elsewhere: Callable[[GrantView], bool] = lambda view: False
 
     # -- public API --------------------------------------------------------------------------
 
@@ -163,7 +164,7 @@ class AccessControl:
                 await self.end([view], how="revoked", audit=False)
             raise failure
         self.deadline.add(until)
-        if not self.audited_elsewhere(view):
+        if not self.handled_elsewhere(view):
             self._audit("granted", view, at=now)
         return view
 
@@ -204,20 +205,27 @@ class AccessControl:
         # Logged as soon as access has ended: a process stopped before the index entry goes
         # ends the grant again next time, and an expiry's stable event id keeps it one line.
         for view in ended:
-            if audit if audit is not None else not self.audited_elsewhere(view):
+            if audit if audit is not None else not self.handled_elsewhere(view):
                 self._audit(how, view)
         await self._index_delete([v.id for v in ended])
         self._gone.update(v.id for v in ended)
         return ended
 
+    def mark_ended(self, grant_ids: Iterable[str]) -> None:
+        """These grants are known to have ended: a later revoke of one answers GrantNotFound
+        without looking for it in every governed document."""
+        self._gone.update(grant_ids)
+
     async def expire_due(
         self, now: datetime | None = None
     ) -> tuple[list[GrantView], datetime | None]:
         """End every grant whose time has come, from the index alone (one conditional GET
-        while nothing is due); returns those ended and when the next one ends."""
+        while nothing is due); returns those ended and when the next one ends. Grants handled
+        elsewhere are left to the layer above (NegotiationService.expire_due)."""
         now = now or datetime.now(UTC)
         index = await self.index()
-        ended = await self.end(index.due(now), how="expired")
+        due = [v for v in index.due(now) if not self.handled_elsewhere(v)]
+        ended = await self.end(due, how="expired")
         return ended, index.next_end(now)
 
     async def grants(

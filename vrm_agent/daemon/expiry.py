@@ -9,6 +9,7 @@ the daemon holds the same lock while it runs its own expiry loop.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import logging
@@ -78,21 +79,26 @@ async def keep_until_no_grants(service: NegotiationService, *,
     another process adds is seen at once. Grants the index does not know are looked for once,
     at start."""
     access = service.access
-    started = False
-    while True:
-        upcoming = None
-        try:
-            if not started:
-                await service.expire_due()
-                await access.reconcile()
-                started = True
-            _, upcoming = await service.expire_due()
-            if not (await access.index()).entries:
-                return
-        except (PodError, VrmAgentError) as exc:  # the pod is down: the grants still end
-            log.warning("expiry pass failed", extra={"problem": str(exc)})
-        access.deadline.reset(upcoming)
-        await access.deadline.sleep(max_sleep=poll)
+    # The look through every document runs beside the loop, so a grant that ends soon after
+    # the keeper starts does not wait for it.
+    startup = asyncio.create_task(access.reconcile())
+    try:
+        while True:
+            upcoming = None
+            try:
+                _, upcoming = await service.expire_due()
+                if startup.done() and not (await access.index()).entries:
+                    return
+            except (PodError, VrmAgentError) as exc:  # the pod is down: the grants still end
+                log.warning("expiry pass failed", extra={"problem": str(exc)})
+            if startup.done() and not startup.cancelled() and startup.exception():
+                log.warning("start-up look through the documents failed",
+                            extra={"problem": str(startup.exception())})
+                startup = asyncio.create_task(access.reconcile())
+            access.deadline.reset(upcoming)
+            await access.deadline.sleep(max_sleep=poll)
+    finally:
+        startup.cancel()
 
 
 def keeper_pid(config_path: Path) -> int | None:

@@ -162,7 +162,7 @@ class NegotiationService:
         self._refreshed = 0.0
         self._locks: dict[str, asyncio.Lock] = {}
         self.deadline = NextDeadline(self.clock)  # the next agreement to end
-        access.audited_elsewhere = self._carries_agreement  # its audit entries are ours
+        access.handled_elsewhere = self._carries_agreement  # their audit and expiry are ours
 
     # -- where things are --------------------------------------------------------------------
 
@@ -506,34 +506,31 @@ class NegotiationService:
     async def expire_due(self) -> tuple[list[NegotiationRecord], datetime | None]:
         """End every agreement whose time is up (the grants go with them, the vendor is told);
         returns those ended and the next end still to come. The due grants come from the grant
-        index (one conditional GET); only the records of due agreements are read."""
+        index (one conditional GET) and end first, all at once; only then are the records of
+        their agreements read, and no other."""
         now = self.clock()
         index = await self.access.index()
-        due: dict[str, list[GrantView]] = {}
-        left: list[GrantView] = []  # grants of no agreement, or of one that goes on
-        for grant in index.due(now):
-            negotiation_id = self._negotiation_of(grant)
-            if negotiation_id is None:
-                left.append(grant)
-            else:
-                due.setdefault(negotiation_id, []).append(grant)
+        due = index.due(now)
+        # Each is logged as expired by the access layer (one line, whoever else sees it).
+        await self.access.end(due, how="expired", audit=True)
+        agreements = sorted({i for i in map(self._negotiation_of, due) if i is not None})
         ended = []
-        for negotiation_id, grants in due.items():
+        for negotiation_id in agreements:
             async with self._lock(negotiation_id):
                 try:
                     record = await self.load(negotiation_id)
                 except UnknownNegotiation:
-                    left += grants
                     continue
                 until = record.until
                 if record.state not in IN_FORCE or until is None or until > now:
-                    left += grants  # one of its grants ends before the others, or it ended
-                    continue
+                    continue  # one of its grants ends before the others, or it ended already
+                # Every grant of the agreement has ended by now (none ends after `until`): the
+                # revokes in _end need not look for them in the documents.
+                self.access.mark_ended(record.grant_ids)
                 # StepNotAllowed: it ended meanwhile (revoked, say).
                 with contextlib.suppress(StepNotAllowed):
                     ended.append(await self._end(record, "expired", actor=None,
                                                  reason="the agreement reached its end"))
-        await self.access.end(left, how="expired", audit=True)
         return ended, index.next_end(now)
 
     async def run_expiry(self, *, max_sleep: float = INDEX_POLL_SECONDS) -> None:

@@ -196,7 +196,7 @@ async def assembled(
     try:
         await service.expire_due()
         await ctx.access.reconcile()
-    except (PodError, VrmAgentError) as exc:  # the expiry loop tries again within a second
+    except (PodError, VrmAgentError) as exc:  # the expiry loop goes on within a second
         log.warning("start-up expiry pass failed", extra={"problem": str(exc)})
     await service.refresh()  # the terms (the roster, for a new pod) before any request
     ctx.extra["negotiations"] = service
