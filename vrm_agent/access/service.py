@@ -110,6 +110,7 @@ class AccessControl:
         self._queues: dict[str, _Queue] = {}
         self._index: GrantIndex | None = None
         self._index_lock = asyncio.Lock()
+        self._locating: dict[str, asyncio.Task[None]] = {}
         self._gone: set[str] = set()  # grants this process ended: a later revoke need not look
         self.writes = 0  # access-control documents written, for benchmarks and tests
         self.deadline = NextDeadline()  # the next grant to end
@@ -469,7 +470,21 @@ class AccessControl:
             if fresh.problems:
                 log.warning("grant index entries skipped", extra={"problems": fresh.problems})
             self._index = fresh
+            self._locate_ahead(fresh)
             return fresh
+
+    def _locate_ahead(self, index: GrantIndex) -> None:
+        """Find the documents of grants another process made now, in the background, so that
+        ending them later is only the document's read and write."""
+        for resource in {r for v in index.entries.values() for r in v.resources}:
+            if resource not in self._locations and resource not in self._locating:
+                task = asyncio.create_task(self._locate_quietly(resource))
+                self._locating[resource] = task
+                task.add_done_callback(lambda _, r=resource: self._locating.pop(r, None))
+
+    async def _locate_quietly(self, resource: str) -> None:
+        with contextlib.suppress(PodError, AccessError):
+            await self.locate(resource)
 
     async def _index_insert(self, view: GrantView, documents: dict[str, str], *,
                             created: datetime | None = None) -> None:
