@@ -268,6 +268,35 @@ async def test_the_loop_ends_access_after_until_and_logs_it_once(
         assert len(expired) == 1 and expired[0]["resources"] == [shared]
 
 
+@pytest.mark.pod
+@pytest.mark.asyncio(loop_scope="session")
+async def test_concurrent_grants_share_few_index_patches_and_all_land(
+        pod_env: PodEnv, dora: Person) -> None:
+    url = dora.account.pod + "notes/popular"
+    later = datetime.now(UTC) + timedelta(hours=1)
+    async with PodClient(dora.account.credentials) as pod, \
+            PodClient(dora.account.credentials) as other_pod:
+        await pod.put(url, '<#it> <http://schema.org/name> "p".', content_type="text/turtle")
+        # Two processes' worth of managers, each with its own client.
+        first, second = (AccessControl(p, owner_webid=dora.account.webid,
+                                       storage=dora.account.pod) for p in (pod, other_pod))
+        await first.locate(url)
+        await second.locate(url)
+        patches = pod.request_counts["PATCH"]
+        views = await asyncio.gather(*(
+            manager.grant(f"{pod_env.server.base_url}vendor-{i}/profile/card#me", [url],
+                          ["Read"], until=later)
+            for i, manager in enumerate([first] * 40 + [second] * 10)))
+        # 40 grants by one manager: a few index patches, not 40 (audit appends included).
+        assert pod.request_counts["PATCH"] - patches <= 10
+        fresh = AccessControl(pod, owner_webid=dora.account.webid, storage=dora.account.pod)
+        assert {v.id for v in views} <= set((await fresh.index()).entries)
+        await asyncio.gather(*(first.revoke(v.id) for v in views))
+        assert not {v.id for v in views} & set((await fresh.index()).entries)
+        await first.flush()
+        await second.flush()
+
+
 # -- the CLI and the daemon as real processes --------------------------------------------------
 
 

@@ -111,6 +111,8 @@ class AccessControl:
         self._index: GrantIndex | None = None
         self._index_lock = asyncio.Lock()
         self._locating: dict[str, asyncio.Task[None]] = {}
+        self._index_pending: list[tuple[Graph, asyncio.Future[None]]] = []
+        self._index_writer: asyncio.Task[None] | None = None
         self._gone: set[str] = set()  # grants this process ended: a later revoke need not look
         self.writes = 0  # access-control documents written, for benchmarks and tests
         self.deadline = NextDeadline()  # the next grant to end
@@ -488,16 +490,40 @@ class AccessControl:
 
     async def _index_insert(self, view: GrantView, documents: dict[str, str], *,
                             created: datetime | None = None) -> None:
-        """One insert-only patch: concurrent grants from several processes cannot overwrite
-        each other's entries."""
+        """Insert-only patches: concurrent grants from several processes cannot overwrite
+        each other's entries. The pod applies patches to one document one at a time, so the
+        entries that queue up while a patch is under way leave together in the next one."""
         graph = entry_graph(self.index_url, view, documents, created=created)
-        await self.pod.patch(self.index_url, inserts=graph)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._index_pending.append((graph, done))
+        if self._index_writer is None or self._index_writer.done():
+            self._index_writer = asyncio.create_task(self._drain_index_inserts())
+        await done
         async with self._index_lock:
             if self._index is not None:  # the ETag is now stale: the next read gets it all
                 known = dict(self._index.documents) | documents
                 self._index = replace(self._index, graph=self._index.graph + graph,
                                       entries={**self._index.entries, view.id: view},
                                       documents=known)
+
+    async def _drain_index_inserts(self) -> None:
+        while self._index_pending:
+            batch, self._index_pending = self._index_pending, []
+            combined = Graph()
+            for graph, _ in batch:
+                combined += graph
+            try:
+                await self.pod.patch(self.index_url, inserts=combined)
+            except BaseException as exc:  # every waiter learns of the failure
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
 
     async def _index_delete(self, grant_ids: Sequence[str]) -> None:
         """Delete these entries' exact triples; an entry another process deleted meanwhile
