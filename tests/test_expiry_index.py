@@ -378,6 +378,30 @@ async def test_a_share_made_while_the_daemon_runs_is_ended_by_the_daemon(
 
 @pytest.mark.pod
 @pytest.mark.asyncio(loop_scope="session")
+async def test_with_no_daemon_the_keeper_ends_a_share_and_logs_it(
+        pod_env: PodEnv, dora: Person, dora_config: Path, vendor: PodClient) -> None:
+    url = dora.account.pod + "notes/kept"
+    async with PodClient(dora.account.credentials) as pod:
+        await pod.put(url, '<#it> <http://schema.org/name> "k".', content_type="text/turtle")
+    granted_at = datetime.now(UTC)
+    grant = await asyncio.to_thread(cli, dora_config, "share", url, "--with",
+                                    pod_env.acme.webid, "--for", "3s")
+    assert isinstance(grant, dict)
+    assert await status(vendor, url) == 200
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and await status(vendor, url) == 200:
+        await asyncio.sleep(0.2)
+    assert await status(vendor, url) == 403
+    expires = datetime.fromisoformat(str(grant["expires"]).replace("Z", "+00:00"))
+    assert datetime.now(UTC) >= expires
+    events = await audit_events(dora, granted_at, str(grant["id"]),
+                                {"AccessGranted", "AccessExpired"})
+    assert {"AccessGranted", "AccessExpired"} <= set(events), events
+    assert events["AccessGranted"]["actor"] == dora.account.webid
+
+
+@pytest.mark.pod
+@pytest.mark.asyncio(loop_scope="session")
 async def test_grants_never_lists_a_grant_past_its_end(
         pod_env: PodEnv, dora: Person, dora_config: Path) -> None:
     url = dora.account.pod + "notes/past-end"
