@@ -191,6 +191,7 @@ async def assembled(
     service = NegotiationService(
         pod, owner=ctx.owner, storage=ctx.storage, agent_url=public_url,
         signing_key=signing_key, access=ctx.access, notifier=notifier)
+    await service.refresh()  # the terms (the roster, for a new pod) before any request
     # Nothing expired survives a restart: due agreements end (their vendors are told), then
     # grants the index does not know are found in the documents.
     try:
@@ -198,7 +199,6 @@ async def assembled(
         await ctx.access.reconcile()
     except (PodError, VrmAgentError) as exc:  # the expiry loop goes on within a second
         log.warning("start-up expiry pass failed", extra={"problem": str(exc)})
-    await service.refresh()  # the terms (the roster, for a new pod) before any request
     ctx.extra["negotiations"] = service
 
     async def negotiation_upkeep(_: AgentContext) -> None:
