@@ -174,10 +174,10 @@ class AccessControl:
     async def revoke(self, grant_id: str) -> GrantView:
         """End a grant on every resource it covers; its access ends with the next request.
         Only the documents the index names for it are read and written."""
+        if grant_id in self._gone:
+            raise GrantNotFound(f"no grant {grant_id} is in force (it has ended)")
         index = await self.index()
         view = index.entries.get(grant_id)
-        if view is None and grant_id in self._gone:
-            raise GrantNotFound(f"no grant {grant_id} is in force (it has ended)")
         if view is None:
             # Not in the index (written before there was one, or its entry was lost): look
             # in every governed document.
@@ -188,11 +188,12 @@ class AccessControl:
         await self.end([view], how="revoked")
         return view
 
-    async def end(self, views: Sequence[GrantView], *, how: str,
-                  audit: bool | None = None) -> list[GrantView]:
+    async def end(self, views: Sequence[GrantView], *, how: str, audit: bool | None = None,
+                  keep_entries: bool = False) -> list[GrantView]:
         """Remove these grants from their documents, then their index entries; ``how`` is
         "revoked" or "expired". Returns those ended; one whose document could not be written
-        keeps its entry, so the next pass tries again."""
+        keeps its entry, so the next pass tries again. With ``keep_entries`` the entries stay
+        until :meth:`forget` (the caller has more to do first, and must be able to retry)."""
         if not views:
             return []
         results = await asyncio.gather(*(
@@ -210,9 +211,14 @@ class AccessControl:
         for view in ended:
             if audit if audit is not None else not self.handled_elsewhere(view):
                 self._audit(how, view)
-        await self._index_delete([v.id for v in ended])
         self._gone.update(v.id for v in ended)
+        if not keep_entries:
+            await self._index_delete([v.id for v in ended])
         return ended
+
+    async def forget(self, grant_ids: Sequence[str]) -> None:
+        """Delete the index entries of grants that have ended."""
+        await self._index_delete(grant_ids)
 
     def mark_ended(self, grant_ids: Iterable[str]) -> None:
         """These grants are known to have ended: a later revoke of one answers GrantNotFound

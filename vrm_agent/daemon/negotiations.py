@@ -507,30 +507,40 @@ class NegotiationService:
         """End every agreement whose time is up (the grants go with them, the vendor is told);
         returns those ended and the next end still to come. The due grants come from the grant
         index (one conditional GET) and end first, all at once; only then are the records of
-        their agreements read, and no other."""
+        their agreements read, and no other. The index entries of an agreement's grants go
+        once its record has ended, so a pass that fails halfway is taken up by the next."""
         now = self.clock()
         index = await self.access.index()
-        due = index.due(now)
-        # Each is logged as expired by the access layer (one line, whoever else sees it).
-        await self.access.end(due, how="expired", audit=True)
-        agreements = sorted({i for i in map(self._negotiation_of, due) if i is not None})
+        due: dict[str | None, list[GrantView]] = {}
+        for grant in index.due(now):
+            due.setdefault(self._negotiation_of(grant), []).append(grant)
+        # Access ends first. Each grant is logged as expired by the access layer: one line,
+        # however often and by whichever process it is seen.
+        await asyncio.gather(
+            self.access.end(due.pop(None, []), how="expired", audit=True),
+            self.access.end([g for grants in due.values() for g in grants], how="expired",
+                            audit=True, keep_entries=True))
         ended = []
-        for negotiation_id in agreements:
+        for negotiation_id, grants in sorted(due.items(), key=lambda item: str(item[0])):
+            assert negotiation_id is not None
             async with self._lock(negotiation_id):
-                try:
+                with contextlib.suppress(UnknownNegotiation):
                     record = await self.load(negotiation_id)
-                except UnknownNegotiation:
-                    continue
-                until = record.until
-                if record.state not in IN_FORCE or until is None or until > now:
-                    continue  # one of its grants ends before the others, or it ended already
-                # Every grant of the agreement has ended by now (none ends after `until`): the
-                # revokes in _end need not look for them in the documents.
-                self.access.mark_ended(record.grant_ids)
-                # StepNotAllowed: it ended meanwhile (revoked, say).
-                with contextlib.suppress(StepNotAllowed):
-                    ended.append(await self._end(record, "expired", actor=None,
-                                                 reason="the agreement reached its end"))
+                    until = record.until
+                    if record.state in IN_FORCE and until is not None and until <= now:
+                        # Every grant of the agreement has ended (none ends after `until`):
+                        # the revokes in _end need not look for them.
+                        self.access.mark_ended(record.grant_ids)
+                        if self._terms is None:
+                            with contextlib.suppress(PodError, VrmAgentError):
+                                await self._ready()  # the agreement record names its terms
+                        # StepNotAllowed: it ended meanwhile (revoked, say).
+                        with contextlib.suppress(StepNotAllowed):
+                            ended.append(await self._end(
+                                record, "expired", actor=None,
+                                reason="the agreement reached its end"))
+                # Ended now, ended before, unknown, or one grant ending before the others.
+                await self.access.forget([g.id for g in grants])
         return ended, index.next_end(now)
 
     async def run_expiry(self, *, max_sleep: float = INDEX_POLL_SECONDS) -> None:
