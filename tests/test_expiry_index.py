@@ -145,9 +145,11 @@ async def status(client: PodClient, url: str) -> int:
 
 def service_for(pod: PodClient, person: Person) -> NegotiationService:
     access = AccessControl(pod, owner_webid=person.account.webid, storage=person.account.pod)
+    key, agent_url = SigningKey(), "http://localhost:8750/"
+    notifier = Notifier(key, storage=person.account.pod, agent_url=agent_url, issuer=pod.issuer)
     return NegotiationService(pod, owner=person.account.webid, storage=person.account.pod,
-                              agent_url="http://localhost:8750/", signing_key=SigningKey(),
-                              access=access, notifier=Notifier(pod))
+                              agent_url=agent_url, signing_key=key, access=access,
+                              notifier=notifier)
 
 
 def ask(purpose: str, seconds: float) -> Message:
