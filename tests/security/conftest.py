@@ -407,7 +407,7 @@ def allowed(victim: Victim, *places: str) -> list[str]:
     return [victim.pod + place for place in places]
 
 
-async def settle(seconds: float = 1.5) -> None:
+async def settle(seconds: float = 1.0) -> None:
     """Give the agent's background writes (audit entries after the answer) time to land, so a
     snapshot taken after an attack sees them."""
     await asyncio.sleep(seconds)

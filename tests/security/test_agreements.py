@@ -147,16 +147,17 @@ async def test_blank_node_bomb_in_the_countersignature_does_not_freeze_the_agent
     answer = await sent
     done = time.monotonic() - started
     await poller
-    # A /health asked while the bomb was in the agent's hands must be answered before the
-    # bomb is, unless it was asked in the last moment before the bomb's answer.
-    unanswered = [(asked, answered) for asked, answered in polls
-                  if asked < done - 1.0 and (answered is None or answered > done)]
+    # /health answers while the bomb is processed: no /health request waits for most of the
+    # bomb's processing (one that does waited for the event loop the bomb held).
+    stalled = [(asked, answered) for asked, answered in polls
+               if (answered is None and asked < done - 1.0)
+               or (answered is not None and answered - asked > max(1.0, 0.5 * done))]
     print(f"\nblank-node bomb ({len(body)} bytes): answered {answer.status} after {done:.1f} s; "
           f"/health polls (asked, answered): "
           f"{[(round(a, 2), round(b, 2) if b else None) for a, b in polls][:12]}")
-    assert not unanswered, (
-        f"/health asked at {unanswered[0][0]:.1f} s did not answer while the bomb was "
-        f"processed (the bomb's answer came at {done:.1f} s)")
+    assert not stalled, (
+        f"/health asked at {stalled[0][0]:.1f} s waited until {stalled[0][1]} s while the bomb "
+        f"was processed (the bomb's answer came at {done:.1f} s)")
     assert answer.status in (400, 413, 422) and answer.is_problem(), answer
     served = (await attacker.send("GET", view.url)).json
     assert served["state"] == "AGREED"
@@ -253,3 +254,18 @@ async def test_a_vendor_cannot_act_on_another_vendors_negotiation(
     assert (await attacker.send("GET", view.url)).json["state"] == "AGREED"
     assert await bolt.reads(victim.email) == 403
     assert not unexpected(before, after, allowed(victim, *AUDIT_ONLY))
+
+
+async def test_vendor_text_cannot_drive_the_persons_terminal(victim: Victim,
+                                                            attacker: Attacker) -> None:
+    """What a vendor writes (its consideration) reaches the person's terminal through
+    ``requests``: control characters there could hide or fake what the person approves."""
+    hostile = "free\x1b[2K\r\x1b[32mAPPROVED by your terms\x1b[0m\x07\x1b]0;title\x07"
+    asked = await attacker.request(victim, request_policy(
+        ["pd:TelephoneNumber"], purpose="dpv:ResearchAndDevelopment", consideration=hostile))
+    assert asked.status == 202, asked
+    listed = await asyncio.to_thread(victim.cli_ok, "requests")
+    shown = await asyncio.to_thread(victim.cli_ok, "negotiations", "show",
+                                    asked.json["id"].rsplit("/", 1)[-1])
+    for output in (listed, shown):
+        assert not any(ch in output for ch in "\x1b\x07\r"), repr(output[-300:])
