@@ -274,13 +274,8 @@ async def attacker(vendor_account: PodAccount) -> AsyncIterator[Attacker]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def acme(pod_env: PodEnv) -> AsyncIterator[Attacker]:
-    async with PodClient(pod_env.acme.credentials) as pod:
-        yield Attacker(pod_env.acme, pod, VendorAgent(pod))
-
-
-@pytest_asyncio.fixture(loop_scope="session")
 async def bolt(pod_env: PodEnv) -> AsyncIterator[Attacker]:
+    """bolt, a vendor the person buys from (its purchases are in the person's pod)."""
     async with PodClient(pod_env.bolt.credentials) as pod:
         yield Attacker(pod_env.bolt, pod, VendorAgent(pod))
 
