@@ -9,6 +9,7 @@ cases known to have broken the agent, and their neighbours.)
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from typing import Any
@@ -168,7 +169,9 @@ AT_EVERY_ENDPOINT = {
     "not UTF-8", "graph of two messages"}
 # Not JSON by RFC 8259, or an odd but harmless value: refusing them is right, reading them
 # leniently is no hole (the request is then answered by the terms like any other).
-LENIENT = {"NaN", "a huge number", "consideration an object"}
+# (A duration on a request the terms refuse is never used; the next test uses one.)
+LENIENT = {"NaN", "a huge number", "consideration an object", "callback a number",
+           "duration overflowing the calendar"}
 
 
 def bad(answer: Answer, name: str = "") -> bool:
@@ -207,6 +210,27 @@ async def test_malformed_messages_get_problem_documents_on_every_endpoint(
         f"{name}: {', '.join(places)}" for name, places in by_case.items())
     assert (await attacker.send("GET", url)).json["state"] == "OFFERED"
     assert not unexpected(before, after, allowed(victim, *REFUSAL_TRACES))
+
+
+async def test_a_duration_past_the_calendar_breaks_neither_the_agent_nor_the_cli(
+        victim: Victim, attacker: Attacker) -> None:
+    """A request the person is asked about, for longer than the calendar reaches: refused at
+    once, or approved without a crash (the end is then bounded)."""
+    body = with_duration("P999999999D")
+    body["policy"]["permission"][0]["constraint"][0]["rightOperand"] = {
+        "id": "dpv:ResearchAndDevelopment"}
+    body["policy"]["permission"][0]["target"] = ["pd:TelephoneNumber"]
+    answer = await attacker.send("POST", victim.negotiations, body)
+    assert answer.status < 500 and (answer.status < 400 or answer.is_problem()), answer
+    if answer.status == 202:
+        approved = await asyncio.to_thread(victim.cli, "requests", "approve",
+                                           answer.json["id"].rsplit("/", 1)[-1])
+        assert "Traceback" not in approved.stderr and approved.stderr.count("\n") <= 1, \
+            approved.stderr
+        status = await attacker.send("GET", answer.json["id"])
+        assert status.status == 200, status
+    health = await raw_request("GET", victim.agent.url + "health", None, {})
+    assert health.status == 200
 
 
 async def test_malformed_countersignatures_get_problem_documents(
