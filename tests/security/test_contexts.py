@@ -12,6 +12,7 @@ context, not a broken set-up.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import Counter
@@ -202,3 +203,33 @@ async def test_message_contexts_are_never_loaded(victim: Victim, attacker: Attac
         assert answer.is_problem(400), f"{name}: {answer}"
         assert "root:" not in answer.text, f"{name}: a local file's content came back"
     assert sum(stranger.context_hits.values()) == 0, dict(stranger.context_hits)
+
+
+async def test_files_the_person_imports_load_no_context(victim: Victim,
+                                                        stranger: StrangerIdentity,
+                                                        tmp_path: Path) -> None:
+    """A ledger export or a terms file made elsewhere is JSON-LD from outside too."""
+    owner = await victim.owner()
+    before = await snapshot(owner, victim.pod)
+    local = tmp_path / "local-context.jsonld"
+    local.write_text(json.dumps({"@context": {"n": "https://example.org/n#"}}))
+    outcomes = {}
+    for name, context in {"ledger-remote": stranger.context_url("ledger-remote"),
+                          "ledger-file": local.as_uri(),
+                          "terms-remote": stranger.context_url("terms-remote")}.items():
+        document = tmp_path / f"{name}.jsonld"
+        document.write_text(json.dumps({
+            "@context": context, "@id": f"{victim.pod}vrm/vendors/x#it", "n:name": "x",
+            "type": "Offer", "uid": "urn:uuid:0b6e8a3c-1d0f-4bde-9d1c-2f4e0c1a7a10",
+            "permission": [{"action": "use"}]}))
+        args = (("import", "ledger", str(document)) if name.startswith("ledger")
+                else ("terms", "add", str(document), "--name", "imported"))
+        result = await asyncio.to_thread(victim.cli, *args)
+        outcomes[name] = (result.returncode, result.stderr.strip()[-200:])
+        assert "Traceback" not in result.stderr, result.stderr
+    after = await snapshot(owner, victim.pod)
+    await owner.close()
+    assert sum(stranger.context_hits.values()) == 0, (
+        f"contexts fetched: {dict(stranger.context_hits)}; {outcomes}")
+    assert all(code != 0 for code, _ in outcomes.values()), outcomes
+    assert not unexpected(before, after, allowed(victim, "vrm/audit/"))
