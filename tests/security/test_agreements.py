@@ -211,7 +211,9 @@ async def test_requests_approve_grants_only_what_the_person_was_shown(
     await asyncio.to_thread(victim.cli_ok, "requests", "approve", negotiation_id)
     readable = [url for url in (victim.email, victim.email_work)
                 if await attacker.reads(url) == 200]
-    not_shown = [url for url in readable if url not in shown]
+    # Shown as a URL, or by its place in the pod (vrm/contact/email-home).
+    not_shown = [url for url in readable
+                 if url not in shown and url.removeprefix(victim.pod) not in shown]
     assert not not_shown, f"the person was shown {shown.strip()}; the vendor now reads {readable}"
 
 
