@@ -29,6 +29,7 @@ class Recorder:
         self.in_flight = 0
         self.max_in_flight = 0
         self.failures_left = 0
+        self.proofs: list[str] = []
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -44,6 +45,7 @@ async def server() -> AsyncIterator[tuple[str, Recorder]]:
 
     async def flaky(request: web.Request) -> web.Response:
         recorder.calls.append(request.method)
+        recorder.proofs.append(request.headers.get("DPoP", ""))
         if recorder.failures_left > 0:
             recorder.failures_left -= 1
             return web.Response(status=503, text="busy")
@@ -59,7 +61,15 @@ async def server() -> AsyncIterator[tuple[str, Recorder]]:
         return web.Response(text="<#me> a <http://xmlns.com/foaf/0.1/Person>.",
                             content_type="text/turtle")
 
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()  # chunked: no Content-Length to refuse it by
+        await response.prepare(request)
+        for _ in range(64):
+            await response.write(b"<#a> <#b> <#c>.\n" * 4096)
+        return response
+
     app = web.Application()
+    app.router.add_get("/endless", endless)
     app.router.add_get("/slow", slow)
     app.router.add_route("*", "/flaky", flaky)
     app.router.add_get("/broken", broken_turtle)
@@ -90,6 +100,18 @@ async def test_idempotent_requests_are_retried_after_5xx(server: tuple[str, Reco
     assert recorder.calls == ["GET", "GET", "GET"]
 
 
+async def test_each_retry_carries_a_fresh_dpop_proof(server: tuple[str, Recorder]) -> None:
+    # A DPoP proof's jti is good for one request: a server that checks replays (a pod does)
+    # would refuse a retry that sent the same proof again.
+    base, recorder = server
+    recorder.failures_left = 2
+    async with PodClient(retries=3, backoff=0.01) as client:
+        proofs = iter(f"proof-{n}" for n in range(10))
+        await client._send("GET", base + "/flaky", {}, None, retry=True,
+                           proof=lambda: next(proofs))
+    assert recorder.proofs == ["proof-0", "proof-1", "proof-2"]
+
+
 async def test_retries_end_with_the_server_error(server: tuple[str, Recorder]) -> None:
     base, recorder = server
     recorder.failures_left = 10
@@ -98,6 +120,14 @@ async def test_retries_end_with_the_server_error(server: tuple[str, Recorder]) -
             await client.get(base + "/flaky")
     assert caught.value.status == 503 and caught.value.server_message == "busy"
     assert len(recorder.calls) == 3
+
+
+async def test_an_answer_larger_than_the_bound_is_refused(server: tuple[str, Recorder]) -> None:
+    base, _ = server
+    async with PodClient(max_body=1024 * 1024, retries=0) as client:
+        with pytest.raises(PodError, match="larger than"):
+            await client.get(base + "/endless")
+        assert (await client.get(base + "/slow")).status == 200  # the client stays usable
 
 
 async def test_post_is_not_retried(server: tuple[str, Recorder]) -> None:

@@ -20,6 +20,7 @@ import pytest_asyncio
 from rdflib import Graph, Literal, URIRef
 
 from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
+from vrm_agent.errors import NotFound
 from vrm_agent.integrity import verify_proofs
 from vrm_agent.ledger.records import ContactUnit, Vendor
 from vrm_agent.ledger.store import Ledger
@@ -30,7 +31,8 @@ from vrm_agent.vendor import AgentInfo, Inbox, NegotiationView, VendorAgent, req
 
 pytestmark = pytest.mark.pod
 SHOPS = ("shop-agree", "shop-refuse", "shop-counter", "shop-approve", "shop-deny",
-         "shop-expire", "shop-revoke", "shop-bad", "shop-other")
+         "shop-expire", "shop-revoke", "shop-bad", "shop-other", "shop-choose", "shop-twice",
+         "shop-paths")
 VRM = "https://w3id.org/vrm-agent/ns#"
 
 
@@ -41,6 +43,7 @@ class Market:
     vendors: dict[str, PodAccount]
     email: str
     phone: str
+    work_phone: str
 
     def purchases(self, shop: str) -> str:
         return f"{self.person.pod}vrm/transactions/{shop}/"
@@ -57,6 +60,7 @@ async def market(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
         ledger = Ledger(pod, person.pod)
         email = await ledger.create(ContactUnit("email-home", "email", "carol@example.org"))
         phone = await ledger.create(ContactUnit("phone-mobile", "phone", "+49 30 1234567"))
+        work_phone = await ledger.create(ContactUnit("phone-work", "phone", "+49 30 7654321"))
         for name, account in vendors.items():
             await ledger.create(Vendor(name, name.title(), webid=account.webid))
         for shop in ("shop-counter",):
@@ -66,7 +70,7 @@ async def market(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
             await pod.put_graph(f"{person.pod}vrm/transactions/{shop}/2026", purchase)
     folder = tmp_path_factory.mktemp(f"carol-{pod_env.flavour.value}")
     agent = start_agent(pod_env, folder, account=person)
-    yield Market(person, agent, vendors, email, phone)
+    yield Market(person, agent, vendors, email, phone, work_phone)
     stop_agent(agent)
 
 
@@ -88,7 +92,7 @@ async def shop(market: Market, inbox: Inbox, request: pytest.FixtureRequest
                ) -> AsyncIterator[Shop]:
     name = request.param if hasattr(request, "param") else "shop-other"
     async with PodClient(market.vendors[name].credentials) as pod:
-        vendor = VendorAgent(pod, callback=inbox.url)
+        vendor = VendorAgent(pod, inbox=inbox)
         yield Shop(vendor, await vendor.discover(market.person.webid), pod)
 
 
@@ -364,3 +368,125 @@ def test_the_signing_key_is_kept_private(market: Market) -> None:
     secrets = Path(str(market.agent.config).replace(".json", ".secrets.json"))
     assert "signing_key" in json.loads(secrets.read_text())
     assert secrets.stat().st_mode & 0o077 == 0
+
+
+# -- exactly what was agreed -----------------------------------------------------------------------
+
+
+@shop_named("shop-choose")
+async def test_the_person_approves_exactly_the_resources_chosen(
+        market: Market, shop: Shop, inbox: Inbox) -> None:
+    policy = request_policy(["pd:TelephoneNumber"], purpose="dpv:ResearchAndDevelopment",
+                            duration=timedelta(days=3))
+    view = await shop.vendor.request(shop.agent, policy)
+    assert view.awaiting_person
+    negotiation_id = view.url.rsplit("/", 1)[-1]
+    listed = json.loads(await asyncio.to_thread(cli, market, "requests", "--json"))
+    shown = next(row for row in listed if row["id"] == negotiation_id)
+    assert sorted(shown["asks"][0]["resources"]) == sorted([market.phone, market.work_phone])
+    refused = run_cli("requests", "approve", negotiation_id, "--only",
+                      f"{market.person.pod}vrm/terms/", "--config", str(market.agent.config))
+    assert refused.returncode != 0 and "not among the resources" in refused.stderr
+    await asyncio.to_thread(cli, market, "requests", "approve", negotiation_id, "--only",
+                            market.work_phone)
+    await inbox.wait_for(lambda n: n.negotiation == view.url, timeout=30)
+    view = await shop.vendor.verify(await shop.vendor.status(view))
+    assert view.state is State.FINALIZED
+    assert view.resources == [market.work_phone]
+    assert await status_of(shop, market.work_phone) == 200
+    assert await status_of(shop, market.phone) == 403  # shown, but not chosen
+
+
+@shop_named("shop-twice")
+async def test_a_second_agreement_on_the_same_data_and_purpose_replaces_the_first(
+        market: Market, shop: Shop, inbox: Inbox) -> None:
+    first = await shop.vendor.verify(await shop.vendor.request(shop.agent, request_policy(
+        ["pd:EmailAddress"], purpose="dpv:DeliveryOfGoods", duration=timedelta(days=7))))
+    assert first.state is State.FINALIZED
+    second = await shop.vendor.request(shop.agent, request_policy(
+        ["pd:EmailAddress"], purpose="dpv:DeliveryOfGoods", duration=timedelta(days=2)))
+    assert second.state is State.AGREED
+    assert second.document["replaces"] == [first.url]
+    told = await inbox.wait_for(lambda n: n.negotiation == first.url, timeout=30)
+    assert told.event == "replaced"
+    assert (await shop.vendor.status(first)).state is State.TERMINATED
+    grants = json.loads(await asyncio.to_thread(
+        cli, market, "grants", "--json", "--agent", market.vendors["shop-twice"].webid))
+    assert [g["agreement"] for g in grants] == [second.url]  # one agreement, not two
+    assert await status_of(shop, market.email) == 200  # no gap: the new one holds
+    await asyncio.to_thread(cli, market, "grants", "revoke", grants[0]["id"])
+    assert await status_of(shop, market.email) == 403  # and nothing else keeps it open
+
+
+@shop_named("shop-paths")
+async def test_the_storage_root_the_agents_records_and_other_pods_are_never_granted(
+        market: Market, shop: Shop) -> None:
+    pod = market.person.pod
+    server = pod.rsplit("/", 2)[0] + "/"
+    for target in (pod, f"{pod}vrm/", f"{pod}vrm/negotiations/", f"{pod}vrm/terms/",
+                   f"{pod}vrm/transactions/shop-counter/", f"{pod}../shop-agree/",
+                   f"{pod}%2e%2e/shop-agree/", f"{pod}notes/%2E%2E/", server):
+        view = await shop.vendor.request(shop.agent, request_policy(
+            [target], purpose="dpv:ResearchAndDevelopment", duration=timedelta(days=1)))
+        assert view.state is State.TERMINATED and view.event == "refused", (target,
+                                                                            view.document)
+        assert not view.awaiting_person
+    for readable in (f"{pod}vrm/negotiations/", f"{pod}vrm/terms/", f"{pod}vrm/agreements/",
+                     market.purchases("shop-counter"), market.email):
+        assert await status_of(shop, readable) == 403, readable
+
+
+@shop_named("shop-other")
+async def test_a_broken_negotiation_record_is_never_fatal(market: Market, shop: Shop) -> None:
+    container = f"{market.person.pod}vrm/negotiations/"
+    junk = {"00000000000000aa": ("application/ld+json", "[1, 2, 3]"),
+            "00000000000000bb": ("application/ld+json", '{"@context": {}, "id": "x"}'),
+            "00000000000000cc": ("text/plain", "not a record")}
+    async with PodClient(market.person.credentials) as pod:
+        for name, (content_type, body) in junk.items():
+            await pod.put(container + name, body, content_type=content_type)
+    try:
+        for name in junk:
+            response = await shop.pod.request("GET", f"{shop.agent.negotiations}/{name}",
+                                              expect_ok=False)
+            assert response.status == 404, (name, response.status, response.text())
+            assert response.content_type == "application/problem+json"
+        listed = await asyncio.to_thread(cli, market, "negotiations", "--all", "--json")
+        assert all(row["id"] not in junk for row in json.loads(listed))
+        health = await shop.pod.request("GET", market.agent.url + "health", expect_ok=False,
+                                        authenticated=False)
+        assert health.status == 200
+    finally:
+        async with PodClient(market.person.credentials) as pod:
+            for name in junk:
+                await pod.delete(container + name)
+
+
+@shop_named("shop-other")
+async def test_a_callback_aimed_at_the_person_is_refused(market: Market, shop: Shop) -> None:
+    """The agent never takes a callback that would make it write into the person's pod, call
+    itself or the person's identity provider: 400 bad-callback, and nothing is stored."""
+    async def count() -> int:
+        try:
+            return await negotiation_count(market)
+        except NotFound:
+            return 0
+
+    before = await count()
+    pod = market.person.pod
+    for callback in (pod + "vrm/terms/", pod, pod.upper().replace("HTTP://", "http://"),
+                     pod + "x/../vrm/contact/", shop.agent.url + "negotiations",
+                     "http://shop.example/inbox", "https://user:pw@shop.example/inbox"):
+        body = json.dumps({
+            "@context": "https://w3id.org/vrm-agent/protocol/v1", "type": "ContractRequestMessage",
+            "callbackAddress": callback,
+            "policy": {"uid": "urn:uuid:callback-test", "type": "Request", "permission": [{
+                "action": "use", "target": ["pd:EmailAddress"],
+                "constraint": [{"leftOperand": "purpose", "operator": "eq",
+                                "rightOperand": {"id": "dpv:DeliveryOfGoods"}}]}]},
+        }).encode()
+        status, content_type, problem = await raw_post(shop, shop.agent.negotiations, body)
+        assert (status, problem.get("type", "").rsplit("/", 1)[-1]) == (400, "bad-callback"), \
+            (callback, problem)
+        assert content_type == "application/problem+json"
+    assert await count() == before

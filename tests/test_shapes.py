@@ -4,7 +4,6 @@ with a violation that names the offending property. No network, no pod."""
 from __future__ import annotations
 
 import re
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -424,13 +423,11 @@ def thousand_transactions() -> Graph:
     return graph
 
 
-def test_a_chunk_of_a_thousand_transactions_validates_quickly() -> None:
+def test_a_chunk_of_a_thousand_transactions_validates() -> None:
+    # How long it takes is measured by benchmarks/validation.py, not asserted here.
     graph = thousand_transactions()
-    start = time.perf_counter()
     validate(graph)
-    elapsed = time.perf_counter() - start
-    # About 0.4 s on the reference machine; the bound only catches an order-of-magnitude slip.
-    assert elapsed < 5, f"validating 1,000 transactions took {elapsed:.2f} s"
+    assert violations(graph) == []
 
 
 def test_a_bad_transaction_among_a_thousand_is_found() -> None:

@@ -127,3 +127,22 @@ def test_shapes_the_compiler_cannot_run_are_refused() -> None:
     # The agreement shape uses sh:or / sh:node: it must go to pyshacl, not be half-checked.
     with pytest.raises(NotCompilable):
         compiled_checks(shapes_graph(), str(VRM.AgreementRecord))
+
+
+def test_spending_skips_a_transaction_without_a_usable_price() -> None:
+    # Transactions in the pod may have been written by another tool: one without a price, or
+    # with NaN, adds nothing rather than stopping 'stats'.
+    from rdflib import Literal, URIRef
+
+    from vrm_agent.ledger.stats import spending
+    from vrm_agent.vocabulary import SCHEMA
+
+    graph = Graph()
+    for name, price in (("t1", None), ("t2", "NaN"), ("t3", "not a number"), ("t4", "2.50")):
+        tx = URIRef(f"http://pod/alice/vrm/transactions/acme/2025#{name}")
+        graph.add((tx, SCHEMA.orderDate, Literal("2025-01-02")))
+        graph.add((tx, SCHEMA.priceCurrency, Literal("EUR")))
+        if price is not None:
+            graph.add((tx, SCHEMA.price, Literal(price)))
+    [row] = spending([graph], {}, "month")
+    assert (row.key, row.count, row.total) == ("2025-01", 1, Decimal("2.50"))

@@ -91,20 +91,34 @@ async def cmd_terms_remove(args: argparse.Namespace, config: Config) -> int:
 async def cmd_requests(args: argparse.Namespace, config: Config) -> int:
     async with open_negotiations(config) as service:
         pending = await service.pending()
+    if args.json:
+        show_table([{
+            "id": p.id, "vendor": p.vendor, "received": p.received.isoformat(timespec="seconds"),
+            "asks": [{"target": a.target, "action": a.action, "purpose": a.purpose,
+                      "duration": duration_text(a.duration) if a.duration else None,
+                      "resources": list(p.resources.get(a.target, ()))} for a in p.asks],
+            "offers": p.consideration,
+        } for p in pending], (), as_json=True)
+        return 0
     rows = [{
         "id": p.id, "vendor": p.vendor, "received": p.received.isoformat(timespec="seconds"),
         "asks": "; ".join(f"{short(a.target)} {a.action} for {short(a.purpose)}"
                           + (f" ({duration_text(a.duration)})" if a.duration else "")
+                          + (f": {' '.join(p.resources[a.target])}"
+                             if p.resources.get(a.target) else "")
                           for a in p.asks),
         "offers": p.consideration,
     } for p in pending]
-    show_table(rows, ("id", "vendor", "received", "asks", "offers"), as_json=args.json)
+    show_table(rows, ("id", "vendor", "received", "asks", "offers"), as_json=False)
+    if rows:
+        print("Approving shares exactly the resources listed; choose some of them with "
+              "'requests approve ID --only URL ...'.")
     return 0
 
 
 async def cmd_approve(args: argparse.Namespace, config: Config) -> int:
     async with open_negotiations(config) as service:
-        record = await service.approve(args.id)
+        record = await service.approve(args.id, args.only)
     if args.json:
         show(record.view(), as_json=True)
     elif record.access:
@@ -188,8 +202,13 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
         "told at once.")
     requests.set_defaults(handler=cmd_requests)
     rsub = requests.add_subparsers(dest="requests_command", metavar="COMMAND")
-    approve = rsub.add_parser("approve", parents=[common], help="agree to a request")
+    approve = rsub.add_parser(
+        "approve", parents=[common], help="agree to a request",
+        description="Share exactly the resources 'requests' listed for this request, or only "
+        "those named with --only (leaving out a whole item offers the vendor the rest).")
     approve.add_argument("id")
+    approve.add_argument("--only", nargs="+", metavar="URL",
+                         help="share only these of the listed resources")
     approve.set_defaults(handler=cmd_approve)
     deny = rsub.add_parser("deny", parents=[common], help="decline a request")
     deny.add_argument("id")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,16 +13,35 @@ from vrm_agent.cli.output import info, show
 from vrm_agent.cli.session import open_pod
 from vrm_agent.config import Config, default_data_dir
 from vrm_agent.daemon.expiry import start_keeper
+from vrm_agent.errors import AuthenticationError
 from vrm_agent.pod.auth import ClientCredentials
 from vrm_agent.pod.client import PodClient
 from vrm_agent.podserver.embedded import DEFAULT_POD_NAME, EmbeddedPod, prepare
 from vrm_agent.vocabulary.publish import publish_vocabulary
 
 
+def token_webid(access_token: str) -> str | None:
+    """The ``webid`` claim of a Solid-OIDC access token (a JWT), read without verifying it:
+    the token comes straight from the issuer the WebID names, over the connection we opened."""
+    try:
+        payload = access_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    webid = claims.get("webid") if isinstance(claims, dict) else None
+    return webid if isinstance(webid, str) else None
+
+
 async def identity(credentials: ClientCredentials) -> dict[str, Any]:
-    """Log in for real and say who we are: WebID, issuer, storage."""
+    """Log in for real and say who we are: WebID, issuer, storage. The credentials must be the
+    WebID's own: the issuer's token has to name that WebID."""
     async with PodClient(credentials) as pod:
         await pod.login()
+        owner = token_webid(await pod.access_token())
+        if owner != credentials.webid:
+            raise AuthenticationError(
+                f"these credentials belong to {owner or 'no WebID'}, not to {credentials.webid}; "
+                "nothing was stored")
         storage = await pod.find_storage()
         return {"webid": credentials.webid, "issuer": pod.issuer, "storage": storage}
 

@@ -45,11 +45,13 @@ async def open_negotiations(config: Config) -> AsyncIterator[NegotiationService]
         daemon = config.settings.get("daemon", {})
         agent_url = daemon.get("public_url") or (
             f"http://{daemon.get('host', DEFAULT_HOST)}:{daemon.get('port', DEFAULT_PORT)}/")
-        notifier = Notifier(session.pod)  # the same tries as the daemon: docs/protocol.md §9
+        key = SigningKey.from_secret(config.signing_secret())
+        await session.pod.access_token()  # logged in: the issuer is known
+        notifier = Notifier(key, storage=session.storage, agent_url=agent_url,
+                            issuer=session.pod.issuer)  # the daemon's rules: docs/protocol.md §9
         service = NegotiationService(
             session.pod, owner=session.webid, storage=session.storage, agent_url=agent_url,
-            signing_key=SigningKey.from_secret(config.signing_secret()),
-            access=session.access(), notifier=notifier)
+            signing_key=key, access=session.access(), notifier=notifier)
         try:
             yield service
         finally:

@@ -72,7 +72,7 @@ async def cmd_vendor_demo(args: argparse.Namespace, config: Config) -> int:
              + "".join(f"; {k}: {v}" for k, v in extra.items()))
 
     async with PodClient(credentials) as pod, Inbox(port=args.inbox_port) as inbox:
-        vendor = VendorAgent(pod, callback=inbox.url)
+        vendor = VendorAgent(pod, inbox=inbox)
         agent = await vendor.discover(person)
         step(f"found {person}'s agent at {agent.url}")
         policy = request_policy(args.ask, purpose=args.purpose,

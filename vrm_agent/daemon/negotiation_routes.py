@@ -18,7 +18,13 @@ from vrm_agent.daemon.context import AgentContext, context_of
 from vrm_agent.daemon.negotiations import NegotiationError, NegotiationService
 from vrm_agent.errors import PodError
 from vrm_agent.negotiation.records import NegotiationRecord
-from vrm_agent.negotiation.wire import MAX_MESSAGE_BYTES, MalformedMessage, Message, parse_message
+from vrm_agent.negotiation.wire import (
+    MAX_MESSAGE_BYTES,
+    MalformedMessage,
+    Message,
+    load_message_json,
+    parse_message,
+)
 from vrm_agent.pod.resource_server import ALGORITHMS, AuthenticatedAgent, TokenRejected
 
 log = logging.getLogger("vrm_agent.daemon.negotiations")
@@ -62,14 +68,20 @@ async def authenticate(request: web.Request) -> AuthenticatedAgent:
 
 
 async def read_body(request: web.Request) -> bytes:
+    too_large = Refused(problem(413, "too-large", "Message too large",
+                                f"messages are at most {MAX_MESSAGE_BYTES} bytes"))
     if request.content_length is not None and request.content_length > MAX_MESSAGE_BYTES:
-        raise Refused(problem(413, "too-large", "Message too large",
-                              f"messages are at most {MAX_MESSAGE_BYTES} bytes"))
-    body = await request.content.read(MAX_MESSAGE_BYTES + 1)
+        raise too_large
+    body = bytearray()
+    # read(n) returns what has arrived, not n bytes: read until the end or one byte too many.
+    while len(body) <= MAX_MESSAGE_BYTES:
+        chunk = await request.content.read(MAX_MESSAGE_BYTES + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
     if len(body) > MAX_MESSAGE_BYTES:
-        raise Refused(problem(413, "too-large", "Message too large",
-                              f"messages are at most {MAX_MESSAGE_BYTES} bytes"))
-    return body
+        raise too_large
+    return bytes(body)
 
 
 def parse(request: web.Request, expected: str) -> tuple[Message, dict[str, Any]]:
@@ -93,7 +105,7 @@ def parse(request: web.Request, expected: str) -> tuple[Message, dict[str, Any]]
             raise Refused(problem(400, "wrong-negotiation", "Wrong negotiation",
                                   f"the message must name the negotiation it is sent to "
                                   f"({url}) as 'negotiation'"))
-    return message, json.loads(body)
+    return message, load_message_json(body)
 
 
 def answer(record: NegotiationRecord, *, created: bool = False) -> web.Response:
@@ -122,8 +134,10 @@ def guarded(handler: Handler, *, reads_body: bool = True) -> Callable[
             return problem(exc.status, exc.slug, exc.title, str(exc))
         except PodError as exc:
             log.error("pod error while negotiating", extra={"problem": str(exc)})
+            # The pod's own answer stays in the log: it is the person's, not the vendor's.
             return problem(503, "pod-unavailable", "The person's pod is unavailable",
-                           f"the agent could not reach the pod: {exc}")
+                           "the agent could not read or write the person's pod; try again "
+                           "later", headers={"Retry-After": "30"})
 
     return run
 

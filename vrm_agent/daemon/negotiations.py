@@ -24,7 +24,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,12 +32,17 @@ from vrm_agent.access.model import AccessMode
 from vrm_agent.access.service import AccessControl, GrantNotFound
 from vrm_agent.deadlines import NextDeadline
 from vrm_agent.errors import NotFound, PodError, PreconditionFailed, VrmAgentError
-from vrm_agent.integrity import IntegrityError, SigningKey, add_proof, verify_proofs
+from vrm_agent.integrity import IntegrityError, SigningKey, add_proof, verify_proofs_async
 from vrm_agent.ledger.audit import AuditEvent, AuditLog, AuditWriter
 from vrm_agent.ledger.categories import Target, build_map, map_graph, targets_for
 from vrm_agent.ledger.records import Vendor
 from vrm_agent.ledger.store import Ledger
 from vrm_agent.ledger.terms import TermsStore
+from vrm_agent.negotiation.countersign import (
+    CountersignatureRefused,
+    countersignature_of,
+)
+from vrm_agent.negotiation.countersign import countersigned as countersigned_by
 from vrm_agent.negotiation.decide import (
     DEFAULT_DURATION,
     Decision,
@@ -61,11 +66,12 @@ from vrm_agent.negotiation.records import (
     NegotiationRecord,
     agreement_document,
     agreement_record_graph,
-    content_hash,
     proofs_of,
 )
+from vrm_agent.negotiation.targets import ShareableArea, TargetRefused, shareable_target
 from vrm_agent.negotiation.wire import (
     PROTOCOL_CONTEXT,
+    MalformedMessage,
     Message,
     message_json,
     policy_from_json,
@@ -121,6 +127,7 @@ class PendingRequest:
     asks: tuple[Ask, ...]
     consideration: str | None
     trace: tuple[str, ...]
+    resources: Mapping[str, tuple[str, ...]]  # per asked target, what approving would share
 
 
 def _short_id() -> str:
@@ -157,6 +164,8 @@ class NegotiationService:
         self._refreshed = 0.0
         self._locks: dict[str, asyncio.Lock] = {}
         self.deadline = NextDeadline(self.clock)  # the next agreement to end
+        self.area = ShareableArea(self.layout.storage, self.layout.root)
+        self._vendor_locks: dict[str, asyncio.Lock] = {}
 
     # -- where things are --------------------------------------------------------------------
 
@@ -206,8 +215,25 @@ class NegotiationService:
             response = await self.pod.get(self.record_url(negotiation_id), accept=JSON_LD)
         except NotFound:
             raise UnknownNegotiation(f"no negotiation {negotiation_id}") from None
-        return NegotiationRecord.from_json(json.loads(response.body),
-                                           record_id=negotiation_id, etag=response.etag)
+        except PodError as exc:
+            if exc.status is None or exc.status in (401, 403) or (
+                    exc.status >= 500 and exc.status != 501):
+                raise  # the pod is in trouble, not the record
+            response = None  # 406, or 501 from CSS: not a document it can give as JSON-LD
+        try:
+            if response is None:
+                raise MalformedMessage("it is not JSON-LD")
+            data = json.loads(response.body)
+            if not isinstance(data, dict):
+                raise MalformedMessage("it is not a JSON object")
+            return NegotiationRecord.from_json(data, record_id=negotiation_id,
+                                               etag=response.etag)
+        except (ValueError, RecursionError, MalformedMessage) as exc:
+            # Someone else wrote it, or it broke: never fatal, and never trusted.
+            log.warning("negotiation record unreadable", extra={
+                "negotiation": negotiation_id, "problem": str(exc)[:200]})
+            raise UnknownNegotiation(f"no readable negotiation {negotiation_id} (its record "
+                                     "in the pod cannot be read)") from None
 
     async def _store(self, record: NegotiationRecord, *, new: bool = False) -> NegotiationRecord:
         response = await self.pod.put(
@@ -225,6 +251,10 @@ class NegotiationService:
             return []
         ids = [m.rsplit("/", 1)[-1] for m in members if not m.endswith("/")]
         found = await asyncio.gather(*(self.load(i) for i in ids), return_exceptions=True)
+        trouble = next((r for r in found if isinstance(r, BaseException)
+                        and not isinstance(r, UnknownNegotiation)), None)
+        if trouble is not None:
+            raise trouble  # the pod, not a record: listing less would mislead the person
         return sorted((r for r in found if isinstance(r, NegotiationRecord)),
                       key=lambda r: r.created)
 
@@ -256,13 +286,14 @@ class NegotiationService:
     async def request(self, vendor: str, message: Message) -> NegotiationRecord:
         """A ContractRequestMessage: a new negotiation, answered from the person's terms."""
         assert message.policy is not None
+        callback = self.notifier.accept_callback(message.callback)  # 400 bad-callback
         now = self.clock()
         negotiation_id = _short_id()
         negotiation = transition(Negotiation(negotiation_id, Role.PROVIDER), Event.REQUEST,
                                  sender=Role.CONSUMER)
         record = NegotiationRecord(
             negotiation_id, self.negotiation_url(negotiation_id), vendor, negotiation,
-            message.policy, now, now, message.callback,
+            message.policy, now, now, callback,
             message.consideration or message.policy.consideration)
         return await self._answer(record, message.policy, now, new=True)
 
@@ -275,7 +306,8 @@ class NegotiationService:
             now = self.clock()
             record = record.with_changes(
                 now, negotiation=self._step(record, Event.REQUEST, Role.CONSUMER),
-                request=message.policy, callback=message.callback or record.callback,
+                request=message.policy,
+                callback=self.notifier.accept_callback(message.callback) or record.callback,
                 consideration=(message.consideration or message.policy.consideration
                                or record.consideration))
             return await self._answer(record, message.policy, now)
@@ -284,7 +316,7 @@ class NegotiationService:
                       new: bool = False) -> NegotiationRecord:
         terms = await self._ready()
         decision = decide(request, terms, vendor=record.vendor, now=now)
-        decision = await self._drop_missing(decision, record.vendor)
+        decision, found = await self._drop_unshareable(decision, record.vendor)
         record = record.with_changes(now, reasons=decision.reasons, trace=decision.trace)
         self._audit("RequestReceived", record, actor=record.vendor, at=now,
                     description=f"asks for {len(asks_of(request))} item(s)")
@@ -309,26 +341,47 @@ class NegotiationService:
                 self._audit("AgreementRefused", record, actor=self.owner,
                             description="; ".join(decision.reasons))
             case Outcome.ASK_PERSON:
-                proposal = offer_for(decision.granted + decision.undecided,
-                                     uid=f"{record.url}#proposal", person=self.owner,
+                items = decision.granted + decision.undecided
+                proposal = offer_for(items, uid=f"{record.url}#proposal", person=self.owner,
                                      vendor=record.vendor)
                 waiting = Negotiation(record.id, Role.PROVIDER, State.REQUESTED, True, None,
                                       record.negotiation.history)
-                record = record.with_changes(now, offer=proposal, negotiation=waiting)
+                # The person approves exactly the resources listed now, never ones found later.
+                proposed = {a.target: tuple(t.url for t in found[a.target]) for a in items}
+                record = record.with_changes(now, offer=proposal, negotiation=waiting,
+                                             proposed=proposed)
                 record = await self._store(record, new=new)
         return record
 
-    async def _drop_missing(self, decision: Decision, vendor: str) -> Decision:
-        """Items on data the person does not hold are refused rather than agreed or asked."""
-        wanted = {a.target for a in decision.granted + decision.undecided}
-        found = await asyncio.gather(*(self._targets(t, vendor) for t in wanted))
-        missing = {t for t, targets in zip(wanted, found, strict=True) if not targets}
+    async def _drop_unshareable(
+        self, decision: Decision, vendor: str,
+    ) -> tuple[Decision, dict[str, list[Target]]]:
+        """Items on targets never shared (outside the storage, the agent's own records, the
+        storage root) and on data the person does not hold are refused rather than agreed or
+        asked; returns the decision and the resources behind each remaining target."""
+        wanted = sorted({a.target for a in decision.granted + decision.undecided})
+        refused: dict[str, str] = {}
+        for target in wanted:
+            if not target.startswith(PD):
+                try:
+                    shareable_target(target, self.area)
+                except TargetRefused as exc:
+                    refused[target] = str(exc)
+        for why in sorted(set(refused.values())):
+            decision = without_targets(decision, {t for t, w in refused.items() if w == why},
+                                       why)
+        wanted = [t for t in wanted if t not in refused]
+        found = dict(zip(wanted, await asyncio.gather(
+            *(self._targets(t, vendor) for t in wanted)), strict=True))
+        missing = {t for t, targets in found.items() if not targets}
         if missing and time.monotonic() - self._refreshed > 1.0:
             # The ledger may have grown since the last refresh: look again before refusing.
             await self.refresh()
-            found = await asyncio.gather(*(self._targets(t, vendor) for t in missing))
-            missing = {t for t, targets in zip(missing, found, strict=True) if not targets}
-        return without_targets(decision, missing, "the person holds no such data to share")
+            again = await asyncio.gather(*(self._targets(t, vendor) for t in missing))
+            found.update(zip(missing, again, strict=True))
+            missing = {t for t, targets in found.items() if not targets}
+        decision = without_targets(decision, missing, "the person holds no such data to share")
+        return decision, found
 
     async def _targets(self, target: str, vendor: str) -> list[Target]:
         """The pod resources behind one agreed target (a pd: category or a resource URL)."""
@@ -340,10 +393,12 @@ class NegotiationService:
             # Purchases are shared per vendor: one the ledger does not know has none.
             candidates = [t for t in mapped
                           if vendor_id or not t.url.startswith(self.layout.transactions())]
-        elif target.startswith(self.layout.storage) and not target.startswith(self.layout.root):
-            candidates = [Target(target, members=target.endswith("/"))]
         else:
-            return []  # outside the pod, or the agent's own records: never shared
+            try:
+                url = shareable_target(target, self.area)
+            except TargetRefused:
+                return []  # outside the pod, or the agent's own records: never shared
+            candidates = [Target(url, members=url.endswith("/"))]
         present = await asyncio.gather(*(self._exists(t.url) for t in candidates))
         return [t for t, ok in zip(candidates, present, strict=True) if ok]
 
@@ -372,6 +427,7 @@ class NegotiationService:
                 now, negotiation=self._step(record, Event.ACCEPT, Role.CONSUMER))
             assert record.offer is not None
             return await self._agree(record, tuple(asks_of(record.offer)), now,
+                                     chosen=record.proposed,
                                      description="the vendor accepted the person's offer")
 
     async def verify(self, negotiation_id: str, vendor: str,
@@ -381,12 +437,13 @@ class NegotiationService:
             record = await self.owned(negotiation_id, vendor)
             if record.agreement is None or record.state is not State.AGREED:
                 raise StepNotAllowed(f"there is no agreement to verify in state {record.state}")
-            vendor_key = self._check_countersignature(record.agreement, countersigned)
+            vendor_proof = await self._check_countersignature(record.agreement, countersigned)
             now = self.clock()
             negotiation = self._step(record, Event.VERIFY, Role.CONSUMER)
             record = record.with_changes(now, negotiation=negotiation)
             record = record.with_changes(
-                now, agreement=dict(countersigned), vendor_key=vendor_key,
+                now, agreement=countersigned_by(record.agreement, vendor_proof),
+                vendor_key=vendor_proof["verificationMethod"],
                 negotiation=self._step(record, Event.FINALIZE, Role.PROVIDER))
             record, _ = await asyncio.gather(
                 self._store(record), self._write_agreement_record(record, "Finalized"))
@@ -394,26 +451,18 @@ class NegotiationService:
                         description="the vendor countersigned the agreement")
             return record
 
-    def _check_countersignature(self, ours: Mapping[str, Any],
-                                theirs: Mapping[str, Any]) -> str:
-        if not isinstance(theirs, Mapping) or "@context" not in theirs:
-            raise AgreementMismatch("the verification message needs the signed agreement, "
-                                    "with its @context, as 'agreement'")
+    async def _check_countersignature(self, ours: Mapping[str, Any],
+                                      theirs: Mapping[str, Any]) -> dict[str, str]:
+        """The vendor's proof, when ``theirs`` is the agent's own agreement plus that proof and
+        it verifies; canonicalising runs off the event loop, within a deadline."""
         try:
-            verify_proofs(theirs)
-            same = content_hash(theirs) == content_hash(ours)
+            proof = countersignature_of(ours, theirs, own_key=self.key.verification_method)
+            await verify_proofs_async({**ours, "proof": proof})
+        except CountersignatureRefused as exc:
+            raise AgreementMismatch(str(exc)) from exc
         except IntegrityError as exc:
-            raise AgreementMismatch(f"the agreement's proofs do not verify: {exc}") from exc
-        if not same:
-            raise AgreementMismatch("the countersigned agreement is not the agreement reached")
-        methods = [str(p.get("verificationMethod")) for p in proofs_of(theirs)]
-        ours_signed = {str(p.get("proofValue")) for p in proofs_of(ours)}
-        if not ours_signed <= {str(p.get("proofValue")) for p in proofs_of(theirs)}:
-            raise AgreementMismatch("the agent's own proof is missing from the agreement")
-        others = [m for m in methods if m != self.key.verification_method]
-        if not others:
-            raise AgreementMismatch("the agreement carries no proof by the vendor")
-        return others[0]
+            raise AgreementMismatch(f"the vendor's proof does not verify: {exc}") from exc
+        return proof
 
     async def vendor_terminates(self, negotiation_id: str, vendor: str,
                                 reason: str | None) -> NegotiationRecord:
@@ -427,7 +476,7 @@ class NegotiationService:
     async def pending(self) -> list[PendingRequest]:
         return [PendingRequest(r.id, r.vendor, r.created,
                                tuple(asks_of(r.offer)) if r.offer else (), r.consideration,
-                               r.trace)
+                               r.trace, dict(r.proposed or {}))
                 for r in await self.records()
                 if r.negotiation.awaiting_person and r.state is State.REQUESTED]
 
@@ -438,25 +487,43 @@ class NegotiationService:
                                  f"(state {record.state})")
         return record
 
-    async def approve(self, negotiation_id: str) -> NegotiationRecord:
-        """The person agrees to what the terms left open (what they refused stays refused)."""
+    async def approve(self, negotiation_id: str,
+                      only: Sequence[str] | None = None) -> NegotiationRecord:
+        """The person agrees to what the terms left open (what they refused stays refused):
+        to exactly the resources they were shown, or to the ones of those they name in
+        ``only``. Leaving out a whole item turns the answer into an offer of the rest."""
         async with self._lock(negotiation_id):
             record = await self._waiting(negotiation_id)
             now = self.clock()
             assert record.offer is not None
-            asks = tuple(asks_of(record.offer))
+            shown = record.proposed
+            chosen = dict(shown) if shown is not None else None
+            if only is not None:
+                choices = {u for urls in (shown or {}).values() for u in urls}
+                unknown = sorted(set(only) - choices)
+                if unknown:
+                    raise StepNotAllowed(
+                        f"{', '.join(unknown)} is not among the resources of this request; "
+                        f"choose from: {', '.join(sorted(choices)) or '(none)'}")
+                chosen = {t: tuple(u for u in urls if u in only)
+                          for t, urls in (shown or {}).items()}
+            asks = tuple(a for a in asks_of(record.offer)
+                         if chosen is None or chosen.get(a.target))
+            if not asks:
+                raise StepNotAllowed("nothing would be shared; use 'requests deny' to decline")
             resumed = Negotiation(record.id, Role.PROVIDER, State.REQUESTED, False, None,
                                   record.negotiation.history)
-            record = record.with_changes(now, negotiation=resumed)
+            record = record.with_changes(now, negotiation=resumed, proposed=chosen)
             if _same_items(asks, tuple(asks_of(record.request))):
-                record = await self._agree(record, asks, now, actor=self.owner,
+                record = await self._agree(record, asks, now, actor=self.owner, chosen=chosen,
                                            description="the person agreed")
                 self._tell(record, "ContractAgreementMessage",
                            agreement=dict(record.agreement or {}),
                            grant=[a.to_json() for a in record.access])
                 return record
             # The proposal the person saw becomes an offer of its own, like any the terms make.
-            offer = replace(record.offer, uid=f"{record.url}#offer-{_short_id()}")
+            offer = offer_for(asks, uid=f"{record.url}#offer-{_short_id()}", person=self.owner,
+                              vendor=record.vendor)
             record = record.with_changes(
                 now, offer=offer, negotiation=self._step(record, Event.OFFER, Role.PROVIDER))
             record = await self._store(record)
@@ -522,9 +589,64 @@ class NegotiationService:
 
     async def _agree(self, record: NegotiationRecord, asks: Sequence[Ask], now: datetime, *,
                      new: bool = False, actor: str | None = None,
+                     chosen: Mapping[str, Sequence[str]] | None = None,
                      description: str) -> NegotiationRecord:
-        """Grant exactly what is agreed, sign it, and record it; all writes at once."""
-        plans = await self._plan_access(record.id, record.vendor, asks, now)
+        """Grant exactly what is agreed, sign it, and record it; all writes at once. An earlier
+        agreement of the same vendor on the same resource for the same purpose is replaced:
+        it ends once the new one is in force, and both say so."""
+        async with self._vendor_locks.setdefault(record.vendor, asyncio.Lock()):
+            plans = await self._plan_access(record.id, record.vendor, asks, now, chosen)
+            resources = {r for _, urls in plans.values() for r in urls}
+            # Looked up beside the writes, so an agreement that replaces none costs no more.
+            earlier, stored = await asyncio.gather(
+                self._overlapping(record, resources, {a.purpose for a in asks}),
+                self._put_in_force(record, plans, asks, now, new=new, actor=actor,
+                                   description=description))
+            if earlier:
+                stored = await self._store(stored.with_changes(
+                    now, replaces=tuple(r.url for r in earlier),
+                    reasons=(*stored.reasons,
+                             *(f"replaces the earlier agreement {r.url}" for r in earlier))))
+            for old in earlier:
+                with contextlib.suppress(StepNotAllowed, UnknownNegotiation):
+                    async with self._lock(old.id):
+                        await self._end(await self.load(old.id), "replaced", actor=self.owner,
+                                        reason=f"replaced by the agreement {stored.url}")
+            return stored
+
+    async def _overlapping(self, record: NegotiationRecord, resources: set[str],
+                           purposes: set[str | None]) -> list[NegotiationRecord]:
+        """The vendor's agreements in force on any of these resources for any of these
+        purposes (found through the grants in force, so only those records are read)."""
+        try:
+            views = await self.access.grants(agent=record.vendor)
+        except PodError as exc:  # the new agreement stands; the person can revoke the old one
+            log.warning("earlier agreements not checked", extra={"problem": str(exc)})
+            return []
+        ids = {view.id.split("-", 1)[0] for view in views
+               if view.agreement and view.agreement != record.url
+               and resources & set(view.resources)}
+        found = await asyncio.gather(*(self.load(i) for i in sorted(ids)),
+                                     return_exceptions=True)
+        earlier = []
+        for old in found:
+            if not isinstance(old, NegotiationRecord) or old.vendor != record.vendor or \
+                    old.state not in IN_FORCE or old.agreement is None:
+                continue
+            body = {k: v for k, v in old.agreement.items() if k not in ("@context", "proof",
+                                                                          "grant")}
+            try:
+                old_purposes = {a.purpose for a in asks_of(policy_from_json(body))}
+            except MalformedMessage:
+                continue
+            if old_purposes & purposes:
+                earlier.append(old)
+        return earlier
+
+    async def _put_in_force(self, record: NegotiationRecord,
+                            plans: Mapping[tuple[datetime, bool], tuple[str, list[str]]],
+                            asks: Sequence[Ask], now: datetime, *, new: bool,
+                            actor: str | None, description: str) -> NegotiationRecord:
         access = tuple(GrantedAccess(tuple(resources), until)
                        for (until, _), (_, resources) in plans.items())
         agreement = agreement_for(asks, uid=f"urn:uuid:{uuid.uuid4()}", person=self.owner,
@@ -556,11 +678,17 @@ class NegotiationService:
 
     async def _plan_access(
         self, negotiation_id: str, vendor: str, asks: Sequence[Ask], now: datetime,
+        chosen: Mapping[str, Sequence[str]] | None = None,
     ) -> dict[tuple[datetime, bool], tuple[str, list[str]]]:
-        """(end, containers?) -> (grant id, resources): one grant per distinct end and kind."""
+        """(end, containers?) -> (grant id, resources): one grant per distinct end and kind.
+        With ``chosen`` (what the person approved), exactly those resources per target."""
         plans: dict[tuple[datetime, bool], tuple[str, list[str]]] = {}
         readable = [a for a in asks if a.action in USE_INCLUDES]
-        found = await asyncio.gather(*(self._targets(a.target, vendor) for a in readable))
+        if chosen is not None:
+            found = [[Target(url, members=url.endswith("/")) for url in chosen.get(a.target, ())]
+                     for a in readable]
+        else:
+            found = await asyncio.gather(*(self._targets(a.target, vendor) for a in readable))
         for ask, targets in zip(readable, found, strict=True):
             until = (now + (ask.duration or DEFAULT_DURATION)).replace(microsecond=0)
             for target in targets:

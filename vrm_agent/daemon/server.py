@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import aiohttp
 from aiohttp import web
 from rdflib import Graph, URIRef
 
@@ -25,11 +27,11 @@ from vrm_agent.daemon.expiry import expiry_lock
 from vrm_agent.daemon.negotiation_routes import install as install_negotiation_routes
 from vrm_agent.daemon.negotiations import NegotiationService
 from vrm_agent.daemon.notify import Notifier
-from vrm_agent.errors import PodError
+from vrm_agent.errors import PodError, VrmAgentError
 from vrm_agent.integrity import SigningKey
 from vrm_agent.integrity.proofs import DATA_INTEGRITY_CONTEXT, bundled_context
 from vrm_agent.negotiation.wire import CONTEXT_DOCUMENT, PROTOCOL_CONTEXT
-from vrm_agent.pod.client import PodClient
+from vrm_agent.pod.client import PUBLIC_MAX_BODY, PodClient
 from vrm_agent.pod.resource_server import SolidOidcVerifier
 from vrm_agent.vocabulary.http import add_vocabulary_routes
 
@@ -92,18 +94,82 @@ async def integrity_context(request: web.Request) -> web.Response:
                              headers={"Cache-Control": "max-age=86400"})
 
 
-async def advertise(ctx: AgentContext) -> None:
-    """Point the owner's WebID profile to this agent, so vendors can find it from the WebID."""
-    triple = Graph()
-    triple.add((URIRef(ctx.owner), URIRef(VRM + "agent"), URIRef(ctx.public_url)))
+class AnotherAgentRuns(VrmAgentError):
+    """The person's profile advertises another agent that is running for them."""
+
+
+ADVERTISE_EVERY = 30.0  # seconds between checks of the advertisement (daemon.advertise_every)
+_PEER_TIMEOUT = aiohttp.ClientTimeout(total=3)
+
+
+async def agent_answers_for(url: str, owner: str) -> bool:
+    """Whether an agent runs at ``url`` for ``owner``: its ``/health`` answers and its
+    discovery document acts for ``owner``. Plain, short requests: no credentials, no
+    redirects, a bounded read."""
+    base = url if url.endswith("/") else url + "/"
+    try:
+        async with aiohttp.ClientSession(timeout=_PEER_TIMEOUT, trust_env=False,
+                                         cookie_jar=aiohttp.DummyCookieJar()) as session:
+            async with session.get(base + "health", allow_redirects=False) as response:
+                if response.status not in (200, 503):  # 503: up, but its pod is not
+                    return False
+            async with session.get(base + DISCOVERY_PATH.lstrip("/"), allow_redirects=False,
+                                   headers={"Accept": "application/ld+json"}) as response:
+                if response.status != 200:
+                    return False
+                document = json.loads(await response.content.read(65536))
+    except (aiohttp.ClientError, TimeoutError, ValueError, UnicodeDecodeError):
+        return False
+    acts_for = document.get("vrm:actsFor") if isinstance(document, dict) else None
+    return isinstance(acts_for, dict) and acts_for.get("@id") == owner
+
+
+async def advertise(ctx: AgentContext, *, at_start: bool = True) -> bool:
+    """Point the owner's WebID profile to this agent, so vendors can find it from the WebID;
+    True when the profile had to be changed.
+
+    Only one agent advertises itself at a time: at start, when the profile names another agent
+    that answers for the same person, this one refuses (:class:`AnotherAgentRuns`) and
+    changes nothing. An advertisement that names no running agent is taken over. Later
+    (``at_start=False``) the running agent puts its advertisement back whatever it finds."""
+    owner = URIRef(ctx.owner)
+    ours = URIRef(ctx.public_url)
     profile_doc = ctx.owner.split("#", 1)[0]
     current = await ctx.pod.get_graph(profile_doc)
-    if (URIRef(ctx.owner), URIRef(VRM + "agent"), URIRef(ctx.public_url)) in current.graph:
-        return
+    advertised = set(current.graph.objects(owner, URIRef(VRM + "agent")))
+    if advertised == {ours}:
+        return False
+    others = sorted(str(a) for a in advertised if a != ours)
+    if at_start:
+        running = await asyncio.gather(*(agent_answers_for(o, ctx.owner) for o in others))
+        taken = [o for o, up in zip(others, running, strict=True) if up]
+        if taken:
+            raise AnotherAgentRuns(
+                f"another agent for {ctx.owner} is running at {taken[0]} (the WebID profile "
+                "names it); stop it first, or use that one")
+    else:
+        log.warning("advertisement changed; putting it back",
+                    extra={"found": others, "url": ctx.public_url})
+    triple = Graph()
+    triple.add((owner, URIRef(VRM + "agent"), ours))
     stale = Graph()
-    for old in current.graph.objects(URIRef(ctx.owner), URIRef(VRM + "agent")):
-        stale.add((URIRef(ctx.owner), URIRef(VRM + "agent"), old))
+    for old in advertised - {ours}:
+        stale.add((owner, URIRef(VRM + "agent"), old))
     await ctx.pod.patch(profile_doc, inserts=triple, deletes=stale or None)
+    return True
+
+
+async def keep_advertised(ctx: AgentContext) -> None:
+    """Check the advertisement every ``daemon.advertise_every`` seconds (30 by default) and
+    repair it when someone changed it while this agent runs."""
+    every = float(ctx.config.settings.get("daemon", {}).get("advertise_every", ADVERTISE_EVERY))
+    while True:
+        await asyncio.sleep(every)
+        try:
+            if await advertise(ctx, at_start=False):
+                log.info("advertisement repaired", extra={"url": ctx.public_url})
+        except (PodError, VrmAgentError) as exc:
+            log.warning("advertisement not checked", extra={"problem": str(exc)})
 
 
 async def keep_token_fresh(pod: PodClient, every: float = 60.0) -> None:
@@ -124,6 +190,24 @@ async def expire_grants(ctx: AgentContext) -> None:
         await asyncio.sleep(5)
 
 
+@web.middleware
+async def last_resort(request: web.Request, handler: Callable[
+        [web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """Whatever a handler did not foresee becomes a 500 problem document with a fixed text: the
+    exception goes to the log, never to the caller (it could name local paths or pod details)."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unexpected error answering a request",
+                      extra={"method": request.method, "path": request.path})
+        body = {"type": "https://w3id.org/vrm-agent/problems/internal-error",
+                "title": "Internal error", "status": 500,
+                "detail": "the agent could not answer this request; it has been logged"}
+        return web.json_response(body, status=500, content_type="application/problem+json")
+
+
 RouteInstaller = Callable[[web.Application], None]
 BackgroundJob = Callable[[AgentContext], Awaitable[None]]
 
@@ -135,7 +219,7 @@ def build_app(
     jobs: list[BackgroundJob] | None = None,
 ) -> web.Application:
     """The application: health and discovery, plus the rooms' routes and background jobs."""
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[last_resort])
     app[CONTEXT_KEY] = ctx
     app.router.add_get("/health", health)
     app.router.add_get(DISCOVERY_PATH, discovery)
@@ -179,9 +263,10 @@ async def assembled(
         access=AccessControl(pod, owner_webid=owner, storage=str(storage)),
         verifier=SolidOidcVerifier(anonymous), anonymous=anonymous, signing_key=signing_key,
     )
+    await advertise(ctx)  # first: a second agent for the person stops here, having done nothing
     await ctx.access.reconcile()  # nothing expired survives a restart
-    await advertise(ctx)
-    notifier = Notifier(pod)
+    notifier = Notifier(signing_key, storage=ctx.storage, agent_url=public_url,
+                        issuer=pod.issuer)
     service = NegotiationService(
         pod, owner=ctx.owner, storage=ctx.storage, agent_url=public_url,
         signing_key=signing_key, access=ctx.access, notifier=notifier)
@@ -192,7 +277,7 @@ async def assembled(
         await asyncio.gather(service.keep_fresh(), service.run_expiry())
 
     app = build_app(ctx, routes=[install_negotiation_routes(service), *(routes or [])],
-                    jobs=[negotiation_upkeep, *(jobs or [])])
+                    jobs=[negotiation_upkeep, keep_advertised, *(jobs or [])])
     try:
         yield app, service
     finally:
@@ -213,7 +298,8 @@ async def serve(
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop cleanly: background work cancelled, sockets closed."""
     public_url = public_url or f"http://{host}:{port}/"
-    async with PodClient(config.credentials()) as pod, PodClient() as anonymous:
+    async with PodClient(config.credentials()) as pod, \
+            PodClient(max_body=PUBLIC_MAX_BODY) as anonymous:
         await pod.login()
         async with assembled(config, pod, anonymous, public_url=public_url, routes=routes,
                              jobs=jobs) as (app, service):

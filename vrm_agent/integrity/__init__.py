@@ -9,17 +9,25 @@ from vrm_agent.integrity.keys import SigningKey, public_key_of
 from vrm_agent.integrity.proofs import (
     DATA_INTEGRITY_CONTEXT,
     IntegrityError,
+    VerifiedDocument,
     VerifiedProof,
     add_proof,
+    canonical_async,
+    verify_document_async,
     verify_proofs,
+    verify_proofs_async,
 )
 
 __all__ = [
     "DATA_INTEGRITY_CONTEXT",
     "IntegrityError",
     "SigningKey",
+    "VerifiedDocument",
     "VerifiedProof",
     "add_proof",
+    "canonical_async",
     "public_key_of",
+    "verify_document_async",
     "verify_proofs",
+    "verify_proofs_async",
 ]

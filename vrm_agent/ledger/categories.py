@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from rdflib import RDF, Graph, URIRef
 
-from vrm_agent.errors import NotFound
+from vrm_agent.errors import NotFound, VrmAgentError
 from vrm_agent.ledger.records import ContactUnit, Preference
-from vrm_agent.ledger.store import Ledger
+from vrm_agent.ledger.store import Ledger, broken_member, log
 from vrm_agent.vocabulary import DPV, PD, VRM
 
 PURCHASE_CATEGORIES = (PD.Purchase, PD.PurchasesAndSpendingHabit)
@@ -70,6 +70,12 @@ async def load_map(ledger: Ledger) -> dict[str, list[str]]:
     try:
         graph = (await ledger.pod.get_graph(url)).graph
     except NotFound:
+        return await save_map(ledger)
+    except VrmAgentError as exc:  # a broken map is made again from the ledger
+        if not broken_member(exc):
+            raise
+        log.warning(f"warning: the category map {url} cannot be read; made again ({exc})",
+                    extra={"resource": url})
         return await save_map(ledger)
     mapping: dict[str, list[str]] = defaultdict(list)
     for node in graph.subjects(RDF.type, VRM.DataCategoryMapping):

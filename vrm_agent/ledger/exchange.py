@@ -8,6 +8,7 @@ the same storage gives back an isomorphic ledger.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,9 @@ from rdflib.namespace import PROV
 from rdflib.term import Node
 
 from vrm_agent.errors import NotFound, VrmAgentError
-from vrm_agent.ledger.store import Ledger
+from vrm_agent.ledger.store import Ledger, read_members
+from vrm_agent.linkeddata.limits import InputRefused
+from vrm_agent.linkeddata.rdf import expand, refuse_embedded_contexts
 from vrm_agent.vocabulary.compiled import validate_graph
 
 FORMATS = {".trig": "trig", ".jsonld": "json-ld", ".json": "json-ld", ".nq": "nquads"}
@@ -62,8 +65,9 @@ async def ledger_resources(ledger: Ledger) -> list[str]:
 async def export_ledger(ledger: Ledger) -> Dataset:
     dataset = Dataset()
     urls = await ledger_resources(ledger)
-    graphs = await asyncio.gather(*(ledger.pod.get_graph(url) for url in urls))
-    for url, resource in zip(urls, graphs, strict=True):
+    graphs, _ = await read_members(urls, ledger.pod.get_graph, what="RDF document",
+                                   reported=ledger.reported)
+    for url, resource in graphs:
         named = dataset.graph(URIRef(url))
         for triple in resource.graph:
             named.add(triple)
@@ -86,12 +90,31 @@ def read_export(path: Path) -> Dataset:
     fmt = format_for(path)
     dataset = Dataset()
     try:
-        dataset.parse(str(path), format=fmt)
+        if fmt == "json-ld":
+            dataset.parse(data=_expanded_json(path), format=fmt)
+        else:
+            dataset.parse(str(path), format=fmt)
     except FileNotFoundError:
         raise ExchangeError(f"no such file: {path}") from None
+    except ExchangeError:
+        raise
     except Exception as exc:  # rdflib's parsers raise many types for bad input
-        raise ExchangeError(f"{path.name} is not a readable {fmt} file: {exc}") from exc
+        raise ExchangeError(f"{path.name} is not a readable {fmt} file "
+                            f"({type(exc).__name__})") from exc
     return dataset
+
+
+def _expanded_json(path: Path) -> str:
+    """A JSON-LD file in expanded form, through the bundled-only loader: a file to import may
+    come from anywhere, and rdflib's own parser would fetch whatever contexts it names."""
+    try:
+        data = json.loads(path.read_bytes())
+        expanded = expand(data)
+        refuse_embedded_contexts(expanded)
+    except (ValueError, RecursionError, InputRefused) as exc:
+        problem = str(exc) if isinstance(exc, InputRefused) else "not JSON"
+        raise ExchangeError(f"{path.name} is not a readable JSON-LD file: {problem}") from exc
+    return json.dumps(expanded)
 
 
 def _rebaser(old: str, new: str) -> Callable[[Node], Node]:

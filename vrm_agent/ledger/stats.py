@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -11,7 +10,7 @@ from rdflib import Graph
 
 from vrm_agent.errors import NotFound
 from vrm_agent.ledger.records import Vendor
-from vrm_agent.ledger.store import Ledger
+from vrm_agent.ledger.store import Ledger, read_members
 from vrm_agent.vocabulary import SCHEMA, VRM
 
 GROUPINGS = ("vendor", "month", "category")
@@ -36,7 +35,12 @@ def spending(graphs: list[Graph], names: dict[str, str], by: str) -> list[Spendi
     totals: dict[tuple[str, str], list[Decimal]] = defaultdict(list)
     for graph in graphs:
         for tx in graph.subjects(SCHEMA.orderDate, None):
-            price = Decimal(str(graph.value(tx, SCHEMA.price)))
+            try:  # a record someone else wrote may lack a price: it adds nothing
+                price = Decimal(str(graph.value(tx, SCHEMA.price)))
+            except ArithmeticError:
+                continue
+            if not price.is_finite():
+                continue
             if graph.value(tx, VRM.refund) is not None and bool(
                     graph.value(tx, VRM.refund).toPython()):  # type: ignore[union-attr]
                 price = -price
@@ -62,8 +66,9 @@ async def transaction_graphs(ledger: Ledger) -> list[Graph]:
             chunks += await ledger.pod.list_container(ledger.layout.transactions(vendor_id))
         except NotFound:
             continue
-    resources = await asyncio.gather(*(ledger.pod.get_graph(c) for c in chunks))
-    return [r.graph for r in resources]
+    good, _ = await read_members(chunks, ledger.pod.get_graph, what="transaction document",
+                                 reported=ledger.reported)
+    return [resource.graph for _, resource in good]
 
 
 async def ledger_spending(ledger: Ledger, by: str) -> list[SpendingRow]:

@@ -3,19 +3,99 @@
 Every write is validated against the published SHACL shapes before it leaves the agent; an
 invalid record raises :class:`~vrm_agent.vocabulary.validation.ShapeViolation` naming the
 offending property, and nothing is written.
+
+Every read is validated too. Anyone with write access to the pod may put something in the
+agent's containers, so listing a container never fails because of one member: a member that is
+not RDF, not a record of the kind, or gone by the time it is read is skipped and reported (a
+warning in the log: a JSON line from the daemon, one line on stderr from a command). Only a pod
+that cannot answer (unreachable, refusing the agent's login, 5xx) is an error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
 from rdflib import Graph
 
-from vrm_agent.errors import NotFound, PreconditionFailed, VrmAgentError
+from vrm_agent.errors import (
+    AuthenticationError,
+    NotFound,
+    PodError,
+    PodUnreachable,
+    PreconditionFailed,
+    RdfSyntaxError,
+    Unauthorized,
+    VrmAgentError,
+)
 from vrm_agent.ledger.layout import PodLayout
 from vrm_agent.ledger.records import R
 from vrm_agent.pod.client import PodClient
 from vrm_agent.vocabulary.compiled import validate_graph
+
+log = logging.getLogger("vrm_agent.ledger")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A container member that was not read: where, and why (one line)."""
+
+    url: str
+    reason: str
+
+
+def broken_member(exc: BaseException, *, listed: bool = False) -> bool:
+    """Whether reading a member failed because of the member (foreign, broken, vanished,
+    unreadable to the agent) rather than because the pod cannot answer.
+
+    ``listed``: the container was just listed with the same credentials, so a 401 is about the
+    member: CSS 7 answers 401 when asked for RDF of a resource that is not RDF (JSON, text).
+    """
+    if isinstance(exc, Unauthorized) and listed:
+        return True
+    if isinstance(exc, PodUnreachable | Unauthorized | AuthenticationError):
+        return False
+    if isinstance(exc, RdfSyntaxError):
+        return True
+    if isinstance(exc, PodError):
+        return exc.status is not None and 400 <= exc.status < 500
+    return isinstance(exc, VrmAgentError | ValueError | TypeError | KeyError | AttributeError
+                      | IndexError | RecursionError)
+
+
+async def read_members(
+    urls: Sequence[str], read: Callable[[str], Awaitable[T]], *, what: str,
+    reported: set[str] | None = None,
+) -> tuple[list[tuple[str, T]], list[Skipped]]:
+    """Read each member of a container just listed; those that fail because of themselves
+    are skipped, logged (once per
+    URL when ``reported`` remembers them) and returned beside the good ones. Any other
+    failure (the pod) is raised."""
+    results = await asyncio.gather(*(read(u) for u in urls), return_exceptions=True)
+    good: list[tuple[str, T]] = []
+    skipped: list[Skipped] = []
+    for url, result in zip(urls, results, strict=True):
+        if not isinstance(result, BaseException):
+            good.append((url, result))
+        elif broken_member(result, listed=True):
+            reason = ("not RDF (the pod refuses to serve it as RDF)"
+                      if isinstance(result, Unauthorized) else
+                      str(result).splitlines()[0][:200] if str(result) else
+                      type(result).__name__)
+            skipped.append(Skipped(url, reason))
+            if reported is not None:
+                if url in reported:
+                    continue
+                reported.add(url)
+            log.warning(f"warning: skipped {url}: not a valid {what} ({reason})",
+                        extra={"resource": url, "problem": reason})
+        else:
+            raise result
+    return good, skipped
 
 
 class RecordExists(VrmAgentError):
@@ -30,6 +110,8 @@ class Ledger:
     def __init__(self, pod: PodClient, storage: str) -> None:
         self.pod = pod
         self.layout = PodLayout(storage)
+        self.skipped: dict[str, list[Skipped]] = {}  # by kind: what the last list() skipped
+        self.reported: set[str] = set()  # skipped members already logged
 
     def url_of(self, record_type: type[R], record_id: str) -> str:
         return self.layout.resource(record_type.kind, record_id)
@@ -75,15 +157,26 @@ class Ledger:
         return record_type.from_graph(resource.graph, url, self.layout)  # type: ignore[return-value]
 
     async def ids(self, record_type: type[R]) -> set[str]:
+        container = self.layout.container(record_type.kind)
         try:
-            members = await self.pod.list_container(self.layout.container(record_type.kind))
+            members = await self.pod.list_container(container)
         except NotFound:
             return set()
-        return {m.rsplit("/", 1)[-1] for m in members if not m.endswith("/")}
+        # Direct children only: a listing names nothing else, and nothing else is ours.
+        return {m[len(container):] for m in members if m.startswith(container)
+                and "/" not in m[len(container):] and m != container}
 
     async def list(self, record_type: type[R]) -> list[R]:
-        ids = sorted(await self.ids(record_type))
-        return list(await asyncio.gather(*(self.get(record_type, i) for i in ids)))
+        """Every record of the kind; members that are not one are skipped (:attr:`skipped`)."""
+        urls = [self.url_of(record_type, i) for i in sorted(await self.ids(record_type))]
+
+        async def read(url: str) -> R:
+            return await self.get(record_type, url.rsplit("/", 1)[-1])
+
+        good, skipped = await read_members(urls, read, what=record_type.__name__.lower(),
+                                           reported=self.reported)
+        self.skipped[record_type.kind] = skipped
+        return [record for _, record in good]
 
     async def delete(self, record_type: type[R], record_id: str) -> None:
         try:

@@ -7,14 +7,13 @@ standard term it copies with ``vrm:rosterTerm``. A pod with no terms yet gets th
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import replace
 
 from rdflib import URIRef
 
 from vrm_agent.errors import NotFound, VrmAgentError
-from vrm_agent.ledger.store import Ledger
+from vrm_agent.ledger.store import Ledger, Skipped, read_members
 from vrm_agent.negotiation.odrl import Policy
 from vrm_agent.negotiation.terms import ROSTER, TERMS_BASE
 from vrm_agent.negotiation.wire import policy_from_graph, policy_graph
@@ -32,6 +31,7 @@ class TermsStore:
         self.ledger = ledger
         self.owner = owner
         self.container = ledger.layout.container("terms")
+        self.skipped: list[Skipped] = []  # what the last all() could not read
 
     def url_of(self, slug: str) -> str:
         if not _SLUG.fullmatch(slug):
@@ -55,10 +55,17 @@ class TermsStore:
     async def get(self, slug: str) -> Policy:
         url = self.url_of(slug)
         try:
-            graph = (await self.ledger.pod.get_graph(url)).graph
+            return await self._read(url)
         except NotFound:
             raise TermsError(f"there are no terms named {slug!r}") from None
-        return policy_from_graph(graph, url + "#it")
+
+    async def _read(self, url: str) -> Policy:
+        """The policy stored at ``url``; it must be an ODRL policy with rules."""
+        graph = (await self.ledger.pod.get_graph(url)).graph
+        policy = policy_from_graph(graph, url + "#it")
+        if not policy.rules:
+            raise TermsError("it holds no policy with rules")
+        return policy
 
     async def slugs(self) -> list[str] | None:
         """The names of the stored terms; None when the person has never had any."""
@@ -66,19 +73,35 @@ class TermsStore:
             members = await self.ledger.pod.list_container(self.container)
         except NotFound:
             return None
-        return sorted(m.rsplit("/", 1)[-1] for m in members if not m.endswith("/"))
+        return sorted(m[len(self.container):] for m in members if m.startswith(self.container)
+                      and "/" not in m[len(self.container):] and m != self.container)
 
     async def all(self) -> dict[str, Policy]:
-        """Every stored policy by name; the starter roster is written first if there is none."""
+        """Every stored policy by name; the starter roster is written first if there is none.
+        A member that is not a policy (not RDF, no rules, a name that is no terms name) is
+        skipped and reported (:attr:`skipped`), never fatal."""
         slugs = await self.slugs()
         if slugs is None:
             await self.seed()
             slugs = sorted(ROSTER)
-        policies = await asyncio.gather(*(self.get(s) for s in slugs))
-        return dict(zip(slugs, policies, strict=True))
+        urls = [self.container + s for s in slugs]
+
+        async def read(url: str) -> Policy:
+            slug = url[len(self.container):]
+            if not _SLUG.fullmatch(slug):
+                raise TermsError(f"{slug!r} is not a terms name")
+            return await self._read(url)
+
+        good, self.skipped = await read_members(urls, read, what="terms policy",
+                                                reported=self.ledger.reported)
+        return {url[len(self.container):]: policy for url, policy in good}
 
     async def seed(self) -> None:
-        await asyncio.gather(*(self.add_roster(name) for name in ROSTER))
+        # One at a time: the first write creates vrm/terms/ (and maybe vrm/), and on CSS (ACP,
+        # file backend) a pod root was seen to lose its pim:Storage type after a burst of
+        # first writes; a one-time cost of four round trips.
+        for name in ROSTER:
+            await self.add_roster(name)
 
     async def add_roster(self, name: str) -> Policy:
         if name not in ROSTER:

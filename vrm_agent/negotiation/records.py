@@ -49,6 +49,7 @@ _RECORD_TERMS = {
     "createdAt": {"@id": "dct:created", "@type": "xsd:dateTime"},
     "modifiedAt": {"@id": "dct:modified", "@type": "xsd:dateTime"},
     "vendorKey": {"@id": "vrmp:vendorKey", "@type": "@id"},
+    "proposed": {"@id": "vrmp:proposedResources", "@container": "@set"},
 }
 STORED_CONTEXT: list[Any] = [CONTEXT_DOCUMENT["@context"],
                              bundled_context(DATA_INTEGRITY_CONTEXT)["@context"], _RECORD_TERMS]
@@ -94,6 +95,10 @@ class NegotiationRecord:
     trace: tuple[str, ...] = ()
     ended: str | None = None  # refused, revoked, expired, terminated
     vendor_key: str | None = None  # the verification method of the vendor's countersignature
+    # What the person is shown for each item waiting for them (target -> pod resources), and
+    # then exactly what they chose: an approval grants these and nothing found later.
+    proposed: Mapping[str, tuple[str, ...]] | None = None
+    replaces: tuple[str, ...] = ()  # earlier agreements this one replaced (same resource, purpose)
     etag: str | None = field(default=None, compare=False)
 
     @property
@@ -127,6 +132,8 @@ class NegotiationRecord:
             out["grant"] = [a.to_json() for a in self.access]
         if self.reasons and "reason" not in out:
             out["reason"] = list(self.reasons)
+        if self.replaces:
+            out["replaces"] = list(self.replaces)
         if self.ended:
             out["event"] = self.ended
         return out
@@ -151,6 +158,10 @@ class NegotiationRecord:
             "grant": [a.to_json() for a in self.access] or None,
             "grantId": list(self.grant_ids) or None, "reason": list(self.reasons) or None,
             "trace": list(self.trace) or None, "ended": self.ended, "vendorKey": self.vendor_key,
+            "proposed": ([{"target": t, "resource": list(urls)}
+                          for t, urls in sorted(self.proposed.items())]
+                         if self.proposed is not None else None),
+            "replaces": list(self.replaces) or None,
         }
         out.update({k: v for k, v in optional.items() if v is not None})
         return out
@@ -175,11 +186,23 @@ class NegotiationRecord:
                 {"@context": AGREEMENT_CONTEXTS, **agreement} if agreement else None,
                 tuple(GrantedAccess.from_json(g) for g in grants),
                 tuple(data.get("grantId", [])), tuple(data.get("reason", [])),
-                tuple(data.get("trace", [])), data.get("ended"), data.get("vendorKey"), etag,
+                tuple(data.get("trace", [])), data.get("ended"), data.get("vendorKey"),
+                _proposed(data.get("proposed")), tuple(data.get("replaces", [])), etag,
             )
-        except (KeyError, ValueError, TypeError, MalformedMessage) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError, MalformedMessage) as exc:
             raise MalformedMessage(f"the stored negotiation {record_id} cannot be read: "
                                    f"{exc}") from exc
+
+
+def _proposed(value: Any) -> dict[str, tuple[str, ...]] | None:
+    if value is None:
+        return None
+    out: dict[str, tuple[str, ...]] = {}
+    for item in value if isinstance(value, list) else [value]:
+        resources = item.get("resource", [])
+        out[str(item["target"])] = tuple(
+            str(r) for r in (resources if isinstance(resources, list) else [resources]))
+    return out
 
 
 def _time(value: str) -> datetime:

@@ -2,8 +2,9 @@
 
 Incoming messages are expanded and compacted again against the protocol context with pyld, so a
 vendor may send any equivalent JSON-LD (full IRIs, other term names, the ODRL context). Only the
-contexts bundled here are ever loaded; any other remote context is refused, as is a body that is
-too large, not JSON, or lacks what its message type needs. Outgoing messages use the protocol
+contexts the package ships are ever loaded (vrm_agent.linkeddata); any other context is refused,
+as is a body that is too large, nested too deeply, not JSON, or lacks what its message type
+needs. Outgoing messages use the protocol
 context as it is, so they read like the examples in docs/protocol.md.
 """
 
@@ -12,15 +13,21 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pyld import jsonld
 from rdflib import RDF, Graph, Namespace, URIRef
 
 from vrm_agent.errors import VrmAgentError
-from vrm_agent.integrity.proofs import DATA_INTEGRITY_CONTEXT, bundled_context, register_context
+from vrm_agent.linkeddata.limits import DOCUMENT, MESSAGE, InputRefused, load_json
+from vrm_agent.linkeddata.loader import (
+    PROTOCOL_CONTEXT,
+    bundled_context,
+    load_document,
+    refusal_in,
+)
+from vrm_agent.linkeddata.rdf import jsonld_problem, jsonld_to_graph
 from vrm_agent.negotiation.durations import duration_of
 from vrm_agent.negotiation.odrl import (
     ACTIONS,
@@ -32,24 +39,16 @@ from vrm_agent.negotiation.odrl import (
     Rule,
 )
 
-PROTOCOL_CONTEXT = "https://w3id.org/vrm-agent/protocol/v1"
-ODRL_CONTEXT = "http://www.w3.org/ns/odrl.jsonld"
-CONTEXT_DOCUMENT: dict[str, Any] = json.loads(
-    (Path(__file__).parent / "contexts" / "protocol-v1.jsonld").read_text())
+CONTEXT_DOCUMENT: dict[str, Any] = bundled_context(PROTOCOL_CONTEXT)
 PREFIXES = {k: v for k, v in CONTEXT_DOCUMENT["@context"].items()
             if isinstance(v, str) and v.endswith(("#", "/"))}
-MAX_MESSAGE_BYTES = 64 * 1024
+MAX_MESSAGE_BYTES = MESSAGE.max_bytes
+MAX_IRI_LENGTH = 2048
 _ABSOLUTE_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+")
 ODRL_NS = Namespace("http://www.w3.org/ns/odrl/2/")
 MESSAGE_TYPES = ("ContractRequestMessage", "ContractOfferMessage", "ContractAgreementMessage",
                  "ContractNegotiationEventMessage", "ContractAgreementVerificationMessage",
                  "ContractNegotiationTerminationMessage")
-
-# The protocol context defines every ODRL term the protocol uses with ODRL's own IRIs, so a
-# message written against the ODRL context reads the same through it.
-register_context(PROTOCOL_CONTEXT, CONTEXT_DOCUMENT)
-register_context(ODRL_CONTEXT, CONTEXT_DOCUMENT)
-_KNOWN = {PROTOCOL_CONTEXT, ODRL_CONTEXT, DATA_INTEGRITY_CONTEXT}
 
 
 class MalformedMessage(VrmAgentError):
@@ -141,41 +140,29 @@ def message_json(message_type: str, **fields: Any) -> dict[str, Any]:
 # -- reading -----------------------------------------------------------------------------------
 
 
-def _loader(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
-    if url not in _KNOWN:
-        raise MalformedMessage(f"the JSON-LD context {url} is not one this agent knows; "
-                               f"use {PROTOCOL_CONTEXT}")
-    # Every known context is registered with the integrity room, the protocol's own included.
-    return {"contextUrl": None, "documentUrl": url, "document": bundled_context(url)}
-
-
-def _cause(error: BaseException) -> MalformedMessage | None:
-    pending: list[BaseException | None] = [error]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, MalformedMessage):
-            return current
-        pending += [getattr(current, "cause", None), current.__cause__, current.__context__]
-    return None
+def _refused(error: BaseException) -> MalformedMessage:
+    refused = refusal_in(error)
+    if refused is not None:
+        return MalformedMessage(str(refused))
+    if isinstance(error, jsonld.JsonLdError):
+        return MalformedMessage(f"not valid JSON-LD: {jsonld_problem(error)}")
+    # pyld lets some malformed input through as plain Python errors; their text is not ours.
+    return MalformedMessage("not valid JSON-LD (an IRI, a context or a value cannot be read)")
 
 
 def normalise(data: Mapping[str, Any]) -> dict[str, Any]:
     """Any JSON-LD form of a message, compacted against the protocol context."""
     try:
-        expanded = jsonld.expand(dict(data), {"documentLoader": _loader})
+        expanded = jsonld.expand(dict(data), {"documentLoader": load_document})
         compacted = jsonld.compact(expanded, {"@context": CONTEXT_DOCUMENT["@context"]},
-                                   {"documentLoader": _loader})
-    except jsonld.JsonLdError as exc:
-        cause = _cause(exc)
-        if cause is not None:
-            raise cause from exc
-        raise MalformedMessage(f"not valid JSON-LD: {str(exc).splitlines()[0]}") from exc
+                                   {"documentLoader": load_document})
+    except (jsonld.JsonLdError, InputRefused, RecursionError, ValueError, TypeError, KeyError,
+            AttributeError, IndexError) as exc:
+        raise _refused(exc) from exc
     if "@graph" in compacted:
-        nodes = [n for n in compacted["@graph"] if n.get("type") in MESSAGE_TYPES]
+        graph = compacted["@graph"]
+        nodes = [n for n in (graph if isinstance(graph, list) else [graph])
+                 if isinstance(n, dict) and _one(n.get("type")) in MESSAGE_TYPES]
         if len(nodes) != 1:
             raise MalformedMessage("the body must hold exactly one message")
         compacted = nodes[0]
@@ -193,7 +180,15 @@ def _iri_of(value: Any) -> str:
         value = value.get("id", value.get("@id"))
     if not isinstance(value, str) or not value:
         raise MalformedMessage(f"expected an IRI, got {value!r}")
-    return full_iri(value)
+    return absolute_iri(full_iri(value))
+
+
+def absolute_iri(value: str) -> str:
+    """The value if it is an absolute IRI that RDF can hold (no spaces, no ``<>"{}|\\^```):
+    every IRI in a message may end up in an access-control document or a Turtle record."""
+    if len(value) > MAX_IRI_LENGTH or not _ABSOLUTE_IRI.fullmatch(value):
+        raise MalformedMessage(f"{value[:80]!r} is not an absolute IRI")
+    return value
 
 
 def _right(value: Any) -> str | tuple[str, ...]:
@@ -262,18 +257,32 @@ def policy_from_json(data: Any) -> Policy:
                   str(_one(data["consideration"])) if data.get("consideration") else None)
 
 
-def parse_message(body: bytes | str, *, limit: int = MAX_MESSAGE_BYTES) -> Message:
-    raw = body.encode("utf-8") if isinstance(body, str) else body
-    if len(raw) > limit:
-        raise MalformedMessage(f"the message is larger than {limit} bytes")
+def load_message_json(body: bytes | str, *, limit: int = MAX_MESSAGE_BYTES) -> Any:
+    """The body as JSON, within the message bounds (size, depth, nodes, valid Unicode)."""
+    bounds = MESSAGE if limit == MESSAGE.max_bytes else replace(MESSAGE, max_bytes=limit)
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise MalformedMessage(f"the body is not JSON: {exc}") from exc
+        return load_json(body, bounds)
+    except InputRefused as exc:
+        raise MalformedMessage(str(exc)) from exc
+
+
+def parse_message(body: bytes | str, *, limit: int = MAX_MESSAGE_BYTES) -> Message:
+    data = load_message_json(body, limit=limit)
     if not isinstance(data, dict) or "@context" not in data:
         raise MalformedMessage(f"a message is a JSON-LD object with an @context "
                                f"(use {PROTOCOL_CONTEXT})")
     compacted = normalise(data)
+    try:
+        return _interpret(data, compacted)
+    except MalformedMessage:
+        raise
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError, RecursionError) as exc:
+        # A shape the checks above did not foresee (a list where an object belongs, say).
+        raise MalformedMessage("the message's structure cannot be read as a "
+                               "negotiation message") from exc
+
+
+def _interpret(data: dict[str, Any], compacted: dict[str, Any]) -> Message:
     message_type = _term(compacted.get("type"), MESSAGE_TYPES, "message type")
     policy = policy_from_json(compacted["policy"]) if "policy" in compacted else None
     if message_type in ("ContractRequestMessage", "ContractOfferMessage") and policy is None:
@@ -294,8 +303,11 @@ def parse_message(body: bytes | str, *, limit: int = MAX_MESSAGE_BYTES) -> Messa
         for rule in policy.permissions:
             if not rule.targets:
                 raise MalformedMessage("every requested permission needs a target")
-            if rule.constraint("purpose") is None:
+            purpose = rule.constraint("purpose")
+            if purpose is None:
                 raise MalformedMessage("every requested permission needs a purpose constraint")
+            for value in purpose.values():
+                absolute_iri(str(value))
             elapsed = rule.constraint("elapsedTime")
             if elapsed is not None:
                 try:
@@ -320,8 +332,7 @@ def parse_message(body: bytes | str, *, limit: int = MAX_MESSAGE_BYTES) -> Messa
 def policy_graph(policy: Policy, *, extra_types: Sequence[str] = ()) -> Graph:
     """The policy as RDF (with ``odrl:uid`` stated, as stored records carry it)."""
     document = {"@context": CONTEXT_DOCUMENT["@context"], **policy_json(policy)}
-    graph = Graph()
-    graph.parse(data=json.dumps(document), format="json-ld")
+    graph = jsonld_to_graph(json.dumps(document), bounds=DOCUMENT)
     node = URIRef(policy.uid)
     graph.add((node, ODRL_NS.uid, node))
     for extra in extra_types:
@@ -334,9 +345,10 @@ def policy_from_graph(graph: Graph, uid: str) -> Policy:
     flat = json.loads(graph.serialize(format="json-ld"))
     try:
         framed = jsonld.frame(flat, {"@context": CONTEXT_DOCUMENT["@context"], "@id": uid},
-                              {"documentLoader": _loader, "omitGraph": True})
-    except jsonld.JsonLdError as exc:
-        raise MalformedMessage(f"the stored policy {uid} cannot be read: {exc}") from exc
+                              {"documentLoader": load_document, "omitGraph": True})
+    except (jsonld.JsonLdError, InputRefused, RecursionError, ValueError, TypeError) as exc:
+        raise MalformedMessage(f"the stored policy {uid} cannot be read: "
+                               f"{_refused(exc)}") from exc
     framed.pop("@context", None)
     kinds = framed.get("type")
     if isinstance(kinds, list):

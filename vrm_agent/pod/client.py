@@ -15,6 +15,7 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -121,12 +122,18 @@ def _server_message(body: bytes) -> str | None:
     return first[:300] + ("..." if len(first) > 300 else "")
 
 
+DEFAULT_MAX_BODY = 64 * 1024 * 1024  # far above any one resource the agent writes
+PUBLIC_MAX_BODY = 2 * 1024 * 1024  # WebID profiles, issuer configurations and keys
+
+
 class PodClient:
     """Talks to Solid pods as one agent (or anonymously when no credentials are given).
 
     Use as ``async with PodClient(credentials) as pod: ...``. ``concurrency`` bounds the requests in
     flight to one pod (one origin); ``retries`` is how often an idempotent request is tried again
-    after a connection error or a 5xx answer.
+    after a connection error or a 5xx answer. ``max_body`` bounds what one answer may bring:
+    a server the client is pointed at by a stranger (a WebID profile, an issuer) could send
+    without end.
     """
 
     def __init__(
@@ -138,8 +145,10 @@ class PodClient:
         backoff: float = 0.2,
         timeout: float = 30.0,
         dpop_key: DpopKey | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self.credentials = credentials
+        self.max_body = max_body
         self.concurrency = concurrency
         self.retries = retries
         self.backoff = backoff
@@ -284,11 +293,13 @@ class PodClient:
         send_auth = authenticated and self.credentials is not None
         for attempt in (1, 2):
             all_headers = CIMultiDict(headers or {})
+            proof: Callable[[], str] | None = None
             if send_auth:
                 token = await self._fresh_token(force=attempt == 2)
                 all_headers["Authorization"] = f"DPoP {token}"
-                all_headers["DPoP"] = self.dpop_key.proof(method, url, token)
-            response = await self._send(method, url, all_headers, data, retry=method in IDEMPOTENT)
+                proof = partial(self.dpop_key.proof, method, url, token)
+            response = await self._send(method, url, all_headers, data,
+                                        retry=method in IDEMPOTENT, proof=proof)
             # One transparent retry with a new token: it may have expired in flight.
             if response.status == 401 and send_auth and attempt == 1:
                 continue
@@ -318,17 +329,20 @@ class PodClient:
         return self._limits[key]
 
     async def _send(
-        self, method: str, url: str, headers: Mapping[str, str], data: bytes | None, *, retry: bool
+        self, method: str, url: str, headers: Mapping[str, str], data: bytes | None, *,
+        retry: bool, proof: Callable[[], str] | None = None,
     ) -> PodResponse:
         attempts = 1 + (self.retries if retry else 0)
         for attempt in range(attempts):
             last = attempt == attempts - 1
             self.request_counts[method] += 1
+            if proof is not None:  # a DPoP proof is good for one request: each try gets its own
+                headers = {**headers, "DPoP": proof()}
             try:
                 async with self._limit(url), self.session.request(
                     method, url, headers=headers, data=data, allow_redirects=False
                 ) as raw:
-                    body = await raw.read()
+                    body = await self._bounded_body(raw, method, url)
                     links = Links.parse(raw.headers.getall("Link", []), str(raw.url))
                     response = PodResponse(
                         method, str(raw.url), raw.status, raw.headers, body, links
@@ -346,6 +360,19 @@ class PodClient:
                     return response
             await asyncio.sleep(self.backoff * (2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")
+
+    async def _bounded_body(self, raw: aiohttp.ClientResponse, method: str, url: str) -> bytes:
+        if (raw.content_length or 0) > self.max_body:
+            raise PodError(f"the answer is larger than {self.max_body} bytes", method=method,
+                           url=url, status=raw.status)
+        chunks, size = [], 0
+        async for chunk in raw.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > self.max_body:
+                raise PodError(f"the answer is larger than {self.max_body} bytes",
+                               method=method, url=url, status=raw.status)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     # -- resources ---------------------------------------------------------------------------
 

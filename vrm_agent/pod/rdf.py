@@ -1,14 +1,25 @@
-"""RDF bodies to and from rdflib graphs, and N3 Patch documents for partial updates."""
+"""RDF bodies to and from rdflib graphs, and N3 Patch documents for partial updates.
+
+JSON-LD reaches rdflib's own JSON-LD parser (which dereferences remote and ``file:`` contexts)
+only once the linked-data room has expanded it with bundled contexts alone, so no context is left
+to load, and within bounds.
+"""
 
 from __future__ import annotations
 
 from rdflib import Graph
+
+from vrm_agent.linkeddata.limits import InputRefused
+from vrm_agent.linkeddata.rdf import jsonld_to_graph
 
 TURTLE = "text/turtle"
 JSON_LD = "application/ld+json"
 N3 = "text/n3"
 
 _PARSERS = {TURTLE: "turtle", JSON_LD: "json-ld", N3: "n3", "application/n-triples": "nt"}
+# Turtle from pods can be large (a day of audit entries); rdflib reads it in linear time. JSON-LD
+# is bounded more tightly by the linked-data room (DOCUMENT).
+MAX_RDF_BYTES = 32 * 1024 * 1024
 
 
 def media_type(content_type: str | None) -> str:
@@ -25,11 +36,20 @@ def parse_graph(body: bytes | str, content_type: str, base: str) -> Graph:
     fmt = rdf_format(content_type)
     if fmt is None:
         raise ValueError(f"{media_type(content_type) or 'no content type'} is not an RDF type")
+    if len(body) > MAX_RDF_BYTES:
+        raise ValueError(f"the document is larger than {MAX_RDF_BYTES} bytes")
+    if fmt == "json-ld":
+        try:
+            return jsonld_to_graph(body, base=base)
+        except InputRefused as exc:
+            raise ValueError(str(exc)) from exc
     graph = Graph()
     try:
         graph.parse(data=body, format=fmt, publicID=base)
     except Exception as exc:  # rdflib raises many unrelated types for bad input
-        raise ValueError(f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
+        # Only the exception's type: rdflib's texts can quote the document or name local paths.
+        raise ValueError(f"the {media_type(content_type)} body cannot be parsed "
+                         f"({type(exc).__name__})") from exc
     return graph
 
 

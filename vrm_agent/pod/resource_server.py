@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 from rdflib import URIRef
 
-from vrm_agent.errors import PodError, VrmAgentError
+from vrm_agent.errors import PodError, RdfSyntaxError, VrmAgentError
 from vrm_agent.pod.auth import htu, token_hash
 from vrm_agent.pod.client import SOLID, PodClient
 
@@ -31,6 +32,8 @@ ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS
 PROOF_PAST_SECONDS = 240  # proof age accepted, as measured on CSS
 PROOF_FUTURE_SECONDS = 120
 CLOCK_LEEWAY_SECONDS = 30
+# An http(s) URL with no user information and nothing RDF cannot hold in an IRI.
+_WEB_URL = re.compile(r"https?://[^\x00-\x20\x7f<>\"{}|\\^`@/?#]+(/[^\x00-\x20\x7f<>\"{}|\\^`]*)?")
 
 
 class TokenRejected(VrmAgentError):
@@ -158,6 +161,16 @@ def verify_dpop_proof(
     return key.thumbprint()
 
 
+def _why(error: PodError) -> str:
+    """A fixed reason for a failed fetch: never the error's own text, which can carry a parser's
+    message or a local path (the answer goes back to whoever sent the token)."""
+    if isinstance(error, RdfSyntaxError):
+        return "not RDF the agent can read; JSON-LD may name bundled contexts only"
+    if error.status is not None:
+        return f"HTTP {error.status}"
+    return "no answer"
+
+
 @dataclass
 class _Cached:
     value: Any
@@ -184,6 +197,9 @@ class SolidOidcVerifier:
         issuer, webid = claims.get("iss"), claims.get("webid")
         if not isinstance(issuer, str) or not isinstance(webid, str):
             raise TokenRejected("the access token names no issuer or WebID")
+        if not (_WEB_URL.fullmatch(webid) and _WEB_URL.fullmatch(issuer)):
+            # Checked before anything is fetched: the WebID ends up in access-control documents.
+            raise TokenRejected("the access token's WebID and issuer must be http(s) URLs")
         if issuer not in await self._trusted_issuers(webid):
             raise TokenRejected("the WebID's profile does not name the token's issuer")
         claims = verify_access_token(token, await self._issuer_keys(issuer), now=now)
@@ -202,7 +218,7 @@ class SolidOidcVerifier:
         try:
             profile = await self._client.get_graph(webid, authenticated=False)
         except PodError as exc:
-            raise TokenRejected(f"the WebID profile cannot be read ({exc.args[0]})") from exc
+            raise TokenRejected(f"the WebID profile cannot be read ({_why(exc)})") from exc
         issuers = {str(o).rstrip("/") + "/" for o in
                    profile.graph.objects(URIRef(webid), SOLID.oidcIssuer)}
         issuers |= {i.rstrip("/") for i in issuers}  # iss may come with or without slash
@@ -222,6 +238,7 @@ class SolidOidcVerifier:
                                                accept="application/json")).json()
                 keys = KeySet.import_key_set(jwks)
             except (PodError, KeyError, TypeError, ValueError, JoseError) as exc:
-                raise TokenRejected(f"the issuer's keys cannot be had ({exc})") from exc
+                reason = _why(exc) if isinstance(exc, PodError) else "no usable JWKS"
+                raise TokenRejected(f"the issuer's keys cannot be had ({reason})") from exc
             self._keys[issuer] = _Cached(keys, time.monotonic() + self._cache_seconds)
             return keys

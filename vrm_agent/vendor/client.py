@@ -15,12 +15,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rdflib import URIRef
 
 from vrm_agent.errors import PodError, VrmAgentError
-from vrm_agent.integrity import SigningKey, add_proof, verify_proofs
+from vrm_agent.integrity import SigningKey, add_proof, verify_proofs, verify_proofs_async
 from vrm_agent.integrity.proofs import IntegrityError
 from vrm_agent.negotiation.durations import duration_text
 from vrm_agent.negotiation.odrl import Constraint, Policy, Rule
@@ -40,6 +40,9 @@ from vrm_agent.negotiation.wire import (
     policy_from_json,
 )
 from vrm_agent.pod.client import PodClient, PodResponse
+
+if TYPE_CHECKING:
+    from vrm_agent.vendor.inbox import Inbox
 
 VRM_AGENT = URIRef("https://w3id.org/vrm-agent/ns#agent")
 DISCOVERY_PATH = ".well-known/vrm-agent"
@@ -112,11 +115,15 @@ def request_policy(
 
 
 class VendorAgent:
+    """With an ``inbox``, notifications go there (its URL is the callback address) and every
+    agent found by :meth:`discover` is trusted to sign them with the key it publishes."""
+
     def __init__(self, pod: PodClient, *, signing_key: SigningKey | None = None,
-                 callback: str | None = None) -> None:
+                 callback: str | None = None, inbox: Inbox | None = None) -> None:
         self.pod = pod
         self.key = signing_key or SigningKey()
-        self.callback = callback
+        self.inbox = inbox
+        self.callback = callback or (inbox.url if inbox is not None else None)
 
     # -- finding the agent -------------------------------------------------------------------
 
@@ -132,12 +139,21 @@ class VendorAgent:
         url = agents[0] if agents[0].endswith("/") else agents[0] + "/"
         response = await self.pod.request("GET", url + DISCOVERY_PATH,
                                           headers={"Accept": JSON_LD}, authenticated=False)
-        document = response.json()
-        endpoint = (document.get("vrm:negotiationEndpoint") or {}).get("@id")
+        try:
+            document = response.json()
+        except PodError as exc:
+            raise VendorError(f"the agent at {url} has no readable discovery document") from exc
+        if not isinstance(document, dict):
+            raise VendorError(f"the agent at {url} has no readable discovery document")
+        endpoint = _id_of(document, "vrm:negotiationEndpoint")
         if not endpoint:
             raise VendorError(f"the agent at {url} names no negotiation endpoint")
-        key = (document.get("vrm:signingKey") or {}).get("@id")
-        return AgentInfo(url, person_webid, endpoint, key)
+        if _id_of(document, "vrm:actsFor") != person_webid:
+            raise VendorError(f"the agent at {url} does not act for {person_webid}")
+        info = AgentInfo(url, person_webid, endpoint, _id_of(document, "vrm:signingKey"))
+        if self.inbox is not None:
+            self.inbox.trust(info)
+        return info
 
     # -- the messages ------------------------------------------------------------------------
 
@@ -192,12 +208,27 @@ class VendorAgent:
             signers = {p.verification_method for p in verify_proofs(view.agreement)}
         except IntegrityError as exc:
             raise VendorError(f"the agent's signature does not verify: {exc}") from exc
+        return self._add_own_proof(view, signers)
+
+    async def countersign_async(self, view: NegotiationView) -> dict[str, Any]:
+        """:meth:`countersign` with the agent's proof checked off the event loop, within a
+        deadline: the agreement comes from outside and could be built to canonicalise slowly."""
+        if view.agreement is None:
+            raise VendorError("there is no agreement to sign")
+        try:
+            signers = {p.verification_method for p in await verify_proofs_async(view.agreement)}
+        except IntegrityError as exc:
+            raise VendorError(f"the agent's signature does not verify: {exc}") from exc
+        return self._add_own_proof(view, signers)
+
+    def _add_own_proof(self, view: NegotiationView, signers: set[str]) -> dict[str, Any]:
+        assert view.agreement is not None
         if view.agent_key is not None and view.agent_key not in signers:
             raise VendorError("the agreement is not signed with the key the agent publishes")
         return add_proof(view.agreement, self.key)
 
     async def verify(self, view: NegotiationView) -> NegotiationView:
-        signed = self.countersign(view)
+        signed = await self.countersign_async(view)
         own = replace(view, negotiation=transition(view.negotiation, Event.VERIFY,
                                                    sender=Role.CONSUMER), agreement=signed)
         body = await self._send(view.url + "/agreement/verification", message_json(
@@ -270,6 +301,13 @@ class VendorAgent:
         url = container + view.url.rstrip("/").rsplit("/", 1)[-1]
         await self.pod.put(url, json.dumps(document), content_type=JSON_LD)
         return url
+
+
+def _id_of(document: Mapping[str, Any], key: str) -> str | None:
+    """The IRI a discovery document names under ``key`` (``{"@id": ...}``), if any."""
+    node = document.get(key)
+    found = node.get("@id") if isinstance(node, dict) else None
+    return found if isinstance(found, str) and found else None
 
 
 def _proofs(document: Mapping[str, Any]) -> list[Any]:

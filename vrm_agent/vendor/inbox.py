@@ -1,8 +1,12 @@
 """The vendor's inbox: where a person's agent tells it what happened (an agreement the person
 approved, a counter-offer, a revocation, an expiry).
 
-Each notification must come with the Solid-OIDC credentials of the person the negotiation is
-with, checked as the agent checks vendors; anything else is refused with 401 and not kept.
+Each notification must be signed (HTTP Message Signatures, docs/protocol.md §9) with the key of
+an agent this inbox trusts (:meth:`Inbox.trust`, which :meth:`VendorAgent.discover
+<vrm_agent.vendor.client.VendorAgent.discover>` calls with the key the agent's discovery
+document publishes), recently, with a nonce never seen before, over exactly this inbox's URL
+and the body that came; and the negotiation it speaks of must be one of that agent's. Anything
+else is refused with 401 and not kept.
 """
 
 from __future__ import annotations
@@ -11,45 +15,55 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from vrm_agent.integrity.http_signatures import NonceCache, SignatureRejected, verify_request
+from vrm_agent.negotiation.callbacks import CallbackRejected, normalise
 from vrm_agent.negotiation.wire import MAX_MESSAGE_BYTES, MalformedMessage, parse_message
-from vrm_agent.pod.client import PodClient
-from vrm_agent.pod.resource_server import SolidOidcVerifier, TokenRejected
+
+if TYPE_CHECKING:
+    from vrm_agent.vendor.client import AgentInfo
 
 
 @dataclass(frozen=True)
 class Notification:
-    sender: str
+    sender: str  # the person the signing agent acts for
     type: str
     negotiation: str | None
     state: str | None
     event: str | None
     document: dict[str, Any]
+    agent: str = ""  # the agent whose key signed it
 
 
 class Inbox:
     """An aiohttp server for notifications; :meth:`wait_for` blocks until a matching one."""
 
-    def __init__(self, *, host: str = "localhost", port: int = 0, path: str = "/inbox") -> None:
+    def __init__(self, *, host: str = "localhost", port: int = 0, path: str = "/inbox",
+                 public_url: str | None = None) -> None:
+        """``public_url``: the address agents are given when it differs from where this
+        server listens (behind an HTTPS proxy); signatures are checked against it."""
         self.host, self.port, self.path = host, port, path
+        self.public_url = public_url
         self.received: list[Notification] = []
         self.refusals: list[str] = []  # why each refused notification was refused
         self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
-        self._anonymous: PodClient | None = None
-        self._verifier: SolidOidcVerifier | None = None
+        self._agents: dict[str, dict[str, str]] = {}  # trusted key -> {agent URL: person}
+        self._nonces = NonceCache()
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}{self.path}"
+        return self.public_url or f"http://{self.host}:{self.port}{self.path}"
+
+    def trust(self, agent: AgentInfo) -> None:
+        """Accept notifications signed with ``agent``'s published key about its negotiations."""
+        if agent.signing_key:
+            self._agents.setdefault(agent.signing_key, {})[agent.url] = agent.person
 
     async def start(self) -> str:
-        self._anonymous = PodClient()
-        await self._anonymous.open()
-        self._verifier = SolidOidcVerifier(self._anonymous)
         app = web.Application(client_max_size=MAX_MESSAGE_BYTES)
         app.router.add_post(self.path, self._receive)
         self._runner = web.AppRunner(app, access_log=None)
@@ -63,8 +77,6 @@ class Inbox:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
-        if self._anonymous is not None:
-            await self._anonymous.close()
 
     async def __aenter__(self) -> Inbox:
         await self.start()
@@ -73,26 +85,36 @@ class Inbox:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
+    def _refuse(self, status: int, title: str, why: str) -> web.Response:
+        self.refusals.append(f"{status}: {why}")
+        return web.json_response({"title": title, "status": status, "detail": why},
+                                 status=status, content_type="application/problem+json")
+
     async def _receive(self, request: web.Request) -> web.Response:
-        assert self._verifier is not None
-        try:
-            sender = await self._verifier.verify(
-                method="POST", url=self.url, authorization=request.headers.get("Authorization"),
-                dpop=request.headers.get("DPoP"))
-        except TokenRejected as exc:
-            self.refusals.append(f"401: {exc}")
-            return web.json_response({"title": "Authentication failed", "detail": str(exc)},
-                                     status=401, content_type="application/problem+json")
         body = await request.read()
+        try:  # the agent signs the canonical spelling of this inbox's URL
+            own_url = normalise(self.url).url
+        except CallbackRejected:
+            own_url = self.url
+        try:
+            verified = verify_request("POST", own_url, request.headers, body,
+                                      trusted=self._agents.keys())
+        except SignatureRejected as exc:
+            return self._refuse(401, "Not signed by a known agent", str(exc))
+        if not self._nonces.first_time(verified.nonce, verified.created):
+            return self._refuse(401, "Not signed by a known agent", "the nonce was seen before")
         try:
             message = parse_message(body)
         except MalformedMessage as exc:
-            self.refusals.append(f"400: {exc}")
-            return web.json_response({"title": "Malformed message", "detail": str(exc)},
-                                     status=400, content_type="application/problem+json")
+            return self._refuse(400, "Malformed message", str(exc))
+        agents = self._agents.get(verified.key, {})
+        agent = next((a for a in agents if (message.negotiation or "").startswith(a)), None)
+        if agent is None:
+            return self._refuse(401, "Not signed by a known agent",
+                                "the negotiation is not one of the signing agent's")
         document = json.loads(body)
-        notification = Notification(sender.webid, message.type, message.negotiation,
-                                    message.state, document.get("event"), document)
+        notification = Notification(agents[agent], message.type, message.negotiation,
+                                    message.state, document.get("event"), document, agent)
         async with self._arrived:
             self.received.append(notification)
             self._arrived.notify_all()

@@ -1,0 +1,112 @@
+"""Which pod resources a vendor may be granted: a pure check on the URLs a request names.
+
+A target from a vendor is a stranger's string. It is normalised the way the pod server will read
+it (scheme and host in lower case, default port dropped, unreserved percent-escapes decoded, dot
+segments removed), so ``<pod>/../bolt/`` or ``<pod>/%2e%2e/bolt/`` is seen as the other pod it
+names. Only what then lies inside the person's storage may be shared, and never:
+
+- the storage root, nor any container that holds the agent's own records (``vrm/``): a grant on
+  such a container with its members would open the negotiations, the terms and every vendor's
+  purchases at once;
+- anything inside ``vrm/`` named as a resource URL: the person's ledger data is shared by category
+  (``pd:EmailAddress``, ``pd:Purchase``), which maps to exactly one vendor's share of it;
+- auxiliary resources (``.acl``, ``.acr``, ``.meta``), or URLs with a query, fragment or userinfo.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from vrm_agent.errors import VrmAgentError
+
+_UNRESERVED_ESCAPE = re.compile(r"%(2[dDeE]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|5[fF]|7[eE])")
+_ANY_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+AUXILIARY_SUFFIXES = (".acl", ".acr", ".meta")
+MAX_TARGET_LENGTH = 2048
+
+
+class TargetRefused(VrmAgentError):
+    """A target that is never granted; the text says why, in words a vendor can act on."""
+
+
+@dataclass(frozen=True)
+class ShareableArea:
+    """The person's storage and, inside it, the agent's own records."""
+
+    storage: str
+    records_root: str  # <storage>vrm/
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "storage", normalise_url(self.storage))
+        object.__setattr__(self, "records_root", normalise_url(self.records_root))
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 section 5.2.4, on a path whose escapes of unreserved characters are decoded."""
+    output: list[str] = []
+    segments = path.split("/")
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment == ".":
+            if last:
+                output.append("")
+            continue
+        if segment == "..":
+            if len(output) > 1:
+                output.pop()
+            if last:
+                output.append("")
+            continue
+        output.append(segment)
+    result = "/".join(output)
+    return result if result.startswith("/") else "/" + result
+
+
+def normalise_url(url: str) -> str:
+    """The URL as a server resolves it; raises TargetRefused for what is not a plain http(s) URL."""
+    if not isinstance(url, str) or not url or len(url) > MAX_TARGET_LENGTH:
+        raise TargetRefused("a target is an absolute http(s) URL of reasonable length")
+    if any(ord(c) < 0x21 or c in '\\<>"{}|^`' for c in url):
+        raise TargetRefused("a target may not contain spaces, control characters or backslashes")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise TargetRefused("a target must be a well-formed URL") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise TargetRefused("a target is an absolute http(s) URL")
+    if parts.username is not None or parts.password is not None:
+        raise TargetRefused("a target may not carry user information")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise TargetRefused("a target names a resource, without query or fragment")
+    host = parts.hostname.lower().rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    path = _UNRESERVED_ESCAPE.sub(lambda m: unquote(m.group(0)), parts.path or "/")
+    path = _ANY_ESCAPE.sub(lambda m: m.group(0).upper(), path)
+    return urlunsplit((scheme, netloc, _remove_dot_segments(path), "", ""))
+
+
+def shareable_target(url: str, area: ShareableArea) -> str:
+    """The normalised target if a vendor may be granted it; TargetRefused says why not."""
+    target = normalise_url(url)
+    if not target.startswith(area.storage):
+        raise TargetRefused("it is outside the person's storage")
+    if target == area.storage or area.records_root.startswith(target):
+        raise TargetRefused("the storage root and the containers holding the agent's records "
+                            "are never shared; ask for the resources or categories you need")
+    if target.startswith(area.records_root):
+        raise TargetRefused("the agent's records are not shared by URL; ask for a personal-data "
+                            "category (pd:EmailAddress, pd:Purchase, ...) instead")
+    name = target.rstrip("/").rsplit("/", 1)[-1].lower()
+    if name.endswith(AUXILIARY_SUFFIXES):
+        raise TargetRefused("access-control and description resources are never shared")
+    return target
+
+
+__all__ = ["ShareableArea", "TargetRefused", "normalise_url", "shareable_target"]
