@@ -57,6 +57,12 @@ def records_spelled_otherwise(victim: Victim) -> dict[str, str]:
         "upper-case host": f"http://LOCALHOST:{parts.port}{parts.path}vrm/negotiations/",
         "double slash": pod + "/vrm/negotiations/",
         "another vendor's purchases, dotted": pod + "notes/../vrm/transactions/bolt/",
+        "the access-control document of the root": pod + ".acl",
+        "the access control of a resource (WAC)": pod + "notes/diary.acl",
+        "the access control of a resource (ACP)": pod + "notes/diary.acr",
+        "a description resource": pod + "notes/diary.meta",
+        "a resource with userinfo": pod.replace("://", "://person@") + "notes/diary",
+        "a resource with a fragment": pod + "notes/diary#today",
     }
 
 
