@@ -153,3 +153,28 @@ async def test_a_resource_outside_vrm_is_still_granted_when_the_person_approves(
     await asyncio.to_thread(victim.cli_ok, "requests", "approve", negotiation.rsplit("/", 1)[-1])
     assert await attacker.reads(victim.diary) == 200
     assert await attacker.reads(victim.pod + "vrm/negotiations/") == 403
+
+
+async def test_a_vendor_cannot_probe_which_resources_exist(victim: Victim,
+                                                           attacker: Attacker) -> None:
+    """The agent looks a named resource up with the person's authority: its answer must not
+    tell the vendor whether a private resource exists (its name may say more than its body)."""
+    answers = {}
+    for name, target in {"exists": victim.diary,
+                         "missing": victim.pod + "notes/hiv-test-results"}.items():
+        answer = await attacker.request(victim, research(target))
+        body = answer.json or {}
+        answers[name] = (answer.status, body.get("state"), body.get("event"))
+    assert answers["exists"] == answers["missing"], answers
+
+
+async def test_purchases_are_shared_per_vendor_only(victim: Victim, bolt: Attacker) -> None:
+    """pd:Purchase for bolt is bolt's purchases, never another vendor's."""
+    view = await bolt.vendor.request(victim.info, research("pd:Purchase"))
+    if view.awaiting_person:
+        await asyncio.to_thread(victim.cli_ok, "requests", "approve",
+                                view.url.rsplit("/", 1)[-1])
+    assert await bolt.reads(victim.purchases("bolt") + "2026") == 200
+    assert await bolt.reads(victim.purchases("acme") + "2026") == 403
+    assert await bolt.reads(victim.purchases("acme")) == 403
+    assert await bolt.reads(victim.pod + "vrm/transactions/") == 403
