@@ -233,3 +233,15 @@ async def test_files_the_person_imports_load_no_context(victim: Victim,
         f"contexts fetched: {dict(stranger.context_hits)}; {outcomes}")
     assert all(code != 0 for code, _ in outcomes.values()), outcomes
     assert not unexpected(before, after, allowed(victim, "vrm/audit/"))
+
+
+async def test_a_huge_profile_is_not_read_whole(victim: Victim,
+                                                stranger: StrangerIdentity) -> None:
+    """A stranger's server decides how much it sends: the agent reads a bounded amount."""
+    padding = "# " + "x" * 1022 + "\n"
+    stranger.profiles["huge"] = ("text/turtle", padding * 40_000 + (  # 40 MiB of comments
+        f"<#me> <{SOLID_ISSUER}> <{stranger.issuer}> ."))
+    answer = await stranger.call(victim, "huge", refused_request(victim))
+    assert answer.status == 401 and answer.is_problem(401), answer
+    health = await raw_request("GET", victim.agent.url + "health", None, {})
+    assert health.status == 200
