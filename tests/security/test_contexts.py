@@ -13,6 +13,7 @@ context, not a broken set-up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import Counter
@@ -26,12 +27,14 @@ from aiohttp import web
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from tests.conftest import PodEnv, stop_agent
 from tests.security.conftest import (
     LOCAL_PATH,
     REFUSAL_TRACES,
     Attacker,
     Victim,
     allowed,
+    make_victim,
     marketing,
     raw_request,
     settle,
@@ -55,6 +58,7 @@ class StrangerIdentity:
         self.context_hits: Counter[str] = Counter()
         self.runner: web.AppRunner | None = None
         self.base = ""
+        self.hold_configuration: asyncio.Event | None = None  # set: answer; None: at once
 
     async def start(self) -> None:
         app = web.Application()
@@ -84,6 +88,9 @@ class StrangerIdentity:
         return f"{self.base}ctx/{name}"
 
     async def _configuration(self, request: web.Request) -> web.Response:
+        if self.hold_configuration is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.hold_configuration.wait(), timeout=60)
         return web.json_response({"issuer": self.issuer, "jwks_uri": self.base + "jwks"})
 
     async def _jwks(self, request: web.Request) -> web.Response:
@@ -245,3 +252,37 @@ async def test_a_huge_profile_is_not_read_whole(victim: Victim,
     assert answer.status == 401 and answer.is_problem(401), answer
     health = await raw_request("GET", victim.agent.url + "health", None, {})
     assert health.status == 200
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def fresh_agent(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
+                      ) -> AsyncIterator[Victim]:
+    """A person whose agent has just started: no issuer's keys are cached yet."""
+    target = await make_victim(pod_env, "fresh",
+                               tmp_path_factory.mktemp(f"fresh-{pod_env.flavour.value}"))
+    yield target
+    stop_agent(target.agent)
+
+
+async def test_a_slow_stranger_issuer_does_not_hold_up_other_vendors(
+        fresh_agent: Victim, stranger: StrangerIdentity, attacker: Attacker) -> None:
+    """The agent fetches the keys of the issuer a token names; a stranger's issuer that never
+    answers must not keep honest vendors out while the agent waits for it."""
+    victim = fresh_agent
+    stranger.profiles["slow"] = ("text/turtle",
+                                 f"<#me> <{SOLID_ISSUER}> <{stranger.issuer}> .")
+    stranger.hold_configuration = asyncio.Event()
+    try:
+        stalled = asyncio.create_task(stranger.call(victim, "slow", refused_request(victim)))
+        await asyncio.sleep(0.5)  # the stranger's request is in the agent's hands
+        honest = asyncio.create_task(attacker.request(victim, marketing("pd:EmailAddress")))
+        done, _ = await asyncio.wait({honest}, timeout=20)
+        answered_first = honest in done and not stalled.done()
+    finally:
+        stranger.hold_configuration.set()
+    stranger_answer = await stalled
+    honest_answer = await honest
+    assert answered_first, (
+        f"the honest vendor waited for the stranger's issuer (its answer: {honest_answer})")
+    assert honest_answer.status == 201, honest_answer
+    assert stranger_answer.status == 401, stranger_answer
