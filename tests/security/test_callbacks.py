@@ -114,7 +114,7 @@ async def test_callback_into_the_persons_pod_is_refused(victim: Victim,
 # -- what the notifications would do ------------------------------------------------------------
 
 
-@pytest_asyncio.fixture(loop_scope="session")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def deputy(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                  ) -> AsyncIterator[Victim]:
     """A person of their own: this attack, where it succeeds, leaves the agent unable to start."""
@@ -232,3 +232,43 @@ async def test_notifications_carry_no_token_a_pod_would_honour_as_the_persons(
     assert not (claims.get("webid") == victim.person.webid and "solid" in audiences), (
         "the notification carried the person's Solid-OIDC access token (aud solid): any pod "
         "server would honour it as the person's")
+
+
+async def test_junk_in_the_agents_own_containers_is_skipped_not_fatal(
+        deputy: Victim, attacker: Attacker) -> None:
+    """What a confused deputy, another app or a broken write may leave in ``vrm/``: the agent
+    still starts, every command still answers, vendors can still agree."""
+    owner = await deputy.owner()
+    junk = {
+        "vrm/terms/junk": (b"not RDF at all", "text/plain"),
+        "vrm/terms/remote-context": (json.dumps({
+            "@context": "http://localhost:9/ctx", "@id": "#it", "name": "x"}).encode(),
+            "application/ld+json"),
+        "vrm/terms/nested/deeper": (b"<#a> <#b> <#c> .", "text/turtle"),
+        "vrm/negotiations/not-ours": (b"<#a> <#b> <#c> .", "text/turtle"),
+        "vrm/negotiations/0123456789abcdef": (b"{}", "application/json"),
+        "vrm/agreements/0123456789abcdef": (b"\x00\x01\x02", "application/octet-stream"),
+        "vrm/vendors/junk": (b"<#it> a <https://example.org/NotAVendor> .", "text/turtle"),
+        "vrm/contact/junk": (b"[" * 5000, "application/ld+json"),
+    }
+    try:
+        for place, (body, content_type) in junk.items():
+            await owner.put(deputy.pod + place, body, content_type=content_type)
+    finally:
+        await owner.close()
+    started = True
+    reason = ""
+    try:
+        await asyncio.to_thread(deputy.restart)
+    except RuntimeError as exc:
+        started, reason = False, str(exc)[-400:]
+    assert started, f"the agent no longer starts: {reason}"
+    failing = {}
+    for command in (("terms",), ("requests",), ("negotiations", "--all"), ("vendors",),
+                    ("contact",), ("grants",)):
+        result = await asyncio.to_thread(deputy.cli, *command)
+        if result.returncode != 0 or "Traceback" in result.stderr:
+            failing[" ".join(command)] = result.stderr.strip()[-200:]
+    assert not failing, failing
+    agreed = await attacker.request(deputy, delivery("pd:EmailAddress"))
+    assert agreed.status == 201 and agreed.json["state"] == "AGREED", agreed
