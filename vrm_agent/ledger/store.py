@@ -53,7 +53,7 @@ def broken_member(exc: BaseException, *, listed: bool = False) -> bool:
     unreadable to the agent) rather than because the pod cannot answer.
 
     ``listed``: the container was just listed with the same credentials, so a 401 is about the
-    member: CSS 7 answers 401 when asked for RDF of a resource that is not RDF (JSON, text).
+    member. CSS 7 answers 501 when asked for RDF of a resource that is not RDF (JSON, text).
     """
     if isinstance(exc, Unauthorized) and listed:
         return True
@@ -62,7 +62,7 @@ def broken_member(exc: BaseException, *, listed: bool = False) -> bool:
     if isinstance(exc, RdfSyntaxError):
         return True
     if isinstance(exc, PodError):
-        return exc.status is not None and 400 <= exc.status < 500
+        return exc.status is not None and (400 <= exc.status < 500 or exc.status == 501)
     return isinstance(exc, VrmAgentError | ValueError | TypeError | KeyError | AttributeError
                       | IndexError | RecursionError)
 

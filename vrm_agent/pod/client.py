@@ -356,7 +356,8 @@ class PodClient:
             except aiohttp.ClientError as exc:  # invalid URL, bad answer framing
                 raise PodError(f"the request failed: {exc}", method=method, url=url) from exc
             else:
-                if response.status < 500 or last:
+                # 501 (CSS: no such representation) is an answer, not a passing failure.
+                if response.status < 500 or response.status == 501 or last:
                     return response
             await asyncio.sleep(self.backoff * (2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")
