@@ -111,15 +111,22 @@ async def shared(victim: Victim, pod_env: PodEnv) -> Shared:
 
 
 async def observe_share(victim: Victim, sharee: Attacker) -> Shared:
-    made = json.loads(await asyncio.to_thread(victim.cli_ok, "share", victim.diary, "--with",
+    # A resource of its own: where the share outlives its end, its removal must not land in
+    # another attack's before-and-after.
+    shared_note = victim.pod + "notes/shared"
+    owner = await victim.owner()
+    await owner.put(shared_note, b"<#it> <https://schema.org/text> \"shared\" .",
+                    content_type="text/turtle")
+    await owner.close()
+    made = json.loads(await asyncio.to_thread(victim.cli_ok, "share", shared_note, "--with",
                                               sharee.webid, "--for", "4s", "--json"))
     grant = str(made["id"])
     until = datetime.fromisoformat(str(made["expires"]).replace("Z", "+00:00"))
-    assert await sharee.reads(victim.diary) == 200
+    assert await sharee.reads(shared_note) == 200
     await asyncio.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()) + 0.5)
     after_end = json.loads(await asyncio.to_thread(victim.cli_ok, "grants", "--json",
                                                    "--agent", sharee.webid))
-    read_403_at = await wait_for_403(sharee, victim.diary, until + LATE_MARGIN)
+    read_403_at = await wait_for_403(sharee, shared_note, until + LATE_MARGIN)
     await asyncio.sleep(1.5)  # audit entries land just after the work
     owner = await victim.owner()
     day = datetime.now(UTC).date().isoformat()
