@@ -127,6 +127,8 @@ async def observe_share(victim: Victim, sharee: Attacker) -> Shared:
     after_end = json.loads(await asyncio.to_thread(victim.cli_ok, "grants", "--json",
                                                    "--agent", sharee.webid))
     read_403_at = await wait_for_403(sharee, shared_note, until + LATE_MARGIN)
+    if read_403_at is None:  # harness: end it now, so its late removal lands in no other attack
+        await asyncio.to_thread(victim.cli, "grants", "revoke", grant)
     await asyncio.sleep(1.5)  # audit entries land just after the work
     owner = await victim.owner()
     day = datetime.now(UTC).date().isoformat()
