@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from datetime import timedelta
 
+from vrm_agent.access.service import GrantView
 from vrm_agent.cli.output import info, show, show_table
 from vrm_agent.cli.session import open_negotiations, open_pod, vendor_told
 from vrm_agent.config import Config
@@ -27,10 +29,12 @@ async def cmd_share(args: argparse.Namespace, config: Config) -> int:
         raise TimeFormatError(f"the grant would end at {until:%Y-%m-%d %H:%M:%S %Z}, "
                               "which is not in the future")
     async with open_pod(config) as session:
-        view = await session.access().grant(
+        access = session.access()
+        view = await access.grant(
             args.agent, args.resources, [args.mode], until=until, members=args.members,
             agreement=args.agreement, now=now,
         )
+        await access.flush()  # the grant is in the audit log before the command returns
     if start_keeper(config.path):
         info("Started the expiry keeper: the grant ends on time even if no daemon runs.")
     if args.json:
@@ -44,39 +48,76 @@ async def cmd_share(args: argparse.Namespace, config: Config) -> int:
 
 async def cmd_grants(args: argparse.Namespace, config: Config) -> int:
     async with open_pod(config) as session:
-        views = await session.access().grants(resource=args.resource, agent=args.agent)
-    rows = [v.to_json() for v in views]
+        views, ended = await session.access().survey(resource=args.resource, agent=args.agent)
+    rows = [{**v.to_json(), "status": "in force"} for v in views]
     show_table(rows if args.json else [_row(r) for r in rows], COLUMNS, as_json=args.json)
+    if ended:
+        # Past their end, still in a document for a moment: they give no agreed access, and
+        # the expiry pass removes them; they are not listed as in force.
+        info(f"{len(ended)} grant(s) past their end and not listed: "
+             f"{', '.join(v.id for v in ended)} (the agent removes them)")
     return 0
+
+
+def _verb(modes: Sequence[str]) -> str:
+    return " and ".join({"Read": "read", "Append": "append to"}.get(m, m.lower())
+                        for m in modes)
 
 
 async def cmd_revoke(args: argparse.Namespace, config: Config) -> int:
     async with open_pod(config) as session:
-        found = [v for v in await session.access().grants() if v.id == args.id]
-    if found and found[0].agreement:
+        access = session.access()
+        entry = (await access.index()).entries.get(args.id)
+        found = [entry] if entry else [v for v in await access.grants() if v.id == args.id]
+    if found and found[0].agreement and _is_negotiation(found[0]):
         # The grant carries out an agreement: end the agreement, and tell the vendor.
         async with open_negotiations(config) as service:
             await service.revoke(args.id)
+            remaining = await service.access.remaining(found[0])
         view, told = found[0], f"; {vendor_told(service)}"
     else:
         async with open_pod(config) as session:
-            view = await session.access().revoke(args.id)
+            access = session.access()
+            view = await access.revoke(args.id)
+            remaining = await access.remaining(view)
+            await access.flush()
         told = ""
     if args.json:
-        show(view.to_json(), as_json=True)
-    else:
+        show({**view.to_json(), "revoked": True,
+              "remaining": [r.to_json() for r in remaining]}, as_json=True)
+        return 0
+    if not remaining:
         print(f"Revoked {view.id}: {view.agent} no longer has access to "
               f"{', '.join(view.resources)}{told}")
+        return 0
+    print(f"Revoked {view.id}{told}. {view.agent} still has access through other grants:")
+    for access_left in remaining:
+        left = access_left.to_json()
+        through = f" (as a member of {left['via']})" if left["via"] else ""
+        print(f"  {view.agent} can still {_verb(left['modes'])} {access_left.resource}"
+              f"{through} through grant {left['grant']} until {left['expires']}")
     return 0
+
+
+def _is_negotiation(view: GrantView) -> bool:
+    negotiation_id = view.id.split("-", 1)[0]
+    return bool(view.agreement) and negotiation_id.isalnum() and str(
+        view.agreement).endswith(f"/negotiations/{negotiation_id}")
 
 
 async def cmd_keep_expiry(args: argparse.Namespace, config: Config) -> int:
-    with expiry_lock(config.path) as owner:
-        if not owner:
-            return 0  # another keeper, or the daemon, does it
+    while True:
+        with expiry_lock(config.path) as owner:
+            if not owner:
+                return 0  # another keeper, or the daemon, does it
+            async with open_negotiations(config) as service:
+                await keep_until_no_grants(service)
+                await service.access.flush()
+        # The lock is free now. A `share` that found it held before has already written its
+        # index entry (it writes first, then looks for a keeper): look once more.
         async with open_pod(config) as session:
-            await keep_until_no_grants(session.access())
-    return 0
+            if not (await session.access().index()).entries:
+                return 0
 
 
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -98,14 +139,18 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     share.add_argument("--agreement", help="the agreement this grant carries out")
     share.set_defaults(handler=cmd_share)
 
-    grants = commands.add_parser("grants", parents=[common], help="list the grants in force",
-                                 description="The grants in force, read back from your pod.")
+    grants = commands.add_parser(
+        "grants", parents=[common], help="list the grants in force",
+        description="The grants in force, read back from your pod. A grant past its end is "
+        "never listed, even while its document still holds it (the agent removes it).")
     grants.add_argument("--resource", help="only grants covering this resource")
     grants.add_argument("--agent", metavar="WEBID", help="only grants to this WebID")
     grants.set_defaults(handler=cmd_grants)
     sub = grants.add_subparsers(dest="grants_command", metavar="COMMAND")
-    revoke = sub.add_parser("revoke", parents=[common], help="end a grant now",
-                            description="End a grant on every resource it covers.")
+    revoke = sub.add_parser(
+        "revoke", parents=[common], help="end a grant now",
+        description="End a grant on every resource it covers, and say what access the same "
+        "agent still has there through its other grants.")
     revoke.add_argument("id", help="the grant id (a negotiation's id ends its agreement)")
     revoke.set_defaults(handler=cmd_revoke)
     keeper = sub.add_parser("keep-expiry", parents=[common])

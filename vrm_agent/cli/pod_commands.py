@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vrm_agent.cli.output import info, show
-from vrm_agent.cli.session import open_pod
+from vrm_agent.cli.session import open_negotiations
 from vrm_agent.config import Config, default_data_dir
 from vrm_agent.daemon.expiry import start_keeper
 from vrm_agent.errors import AuthenticationError
@@ -83,11 +83,15 @@ async def cmd_pod_up(args: argparse.Namespace, config: Config) -> int:
     config.settings["embedded_pod"] = str(data_dir)
     config.settings["storage"] = who["storage"]
     config.save()
-    # Start-up reconciliation: nothing expired stays in force after the pod was down.
-    async with open_pod(config) as session:
-        access = session.access()
-        ended, remaining = await access.reconcile()
-        vocabulary = await publish_vocabulary(session.pod, access, session.storage)
+    # Start-up reconciliation: nothing expired stays in force after the pod was down, and an
+    # agreement whose grants end here ends with them (its record, its vendor told).
+    async with open_negotiations(config) as service:
+        agreements, _ = await service.expire_due()
+        ended, remaining = await service.access.reconcile()
+        vocabulary = await publish_vocabulary(service.pod, service.access,
+                                              service.ledger.layout.storage)
+    if agreements:
+        info(f"Ended {len(agreements)} agreement(s) that reached their end.")
     if ended:
         info(f"Ended {len(ended)} expired grant(s).")
     if remaining is not None and start_keeper(config.path):

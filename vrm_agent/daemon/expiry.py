@@ -1,8 +1,9 @@
 """Ending grants on time when no daemon runs: a small detached keeper process.
 
 ``vrm-agent share`` starts it when it is not running yet; it reconciles at start (nothing
-expired stays in force after a restart), sleeps until the next grant ends, and leaves when no
-grant remains. One keeper per config: an exclusive lock on a file beside the config decides, and
+expired stays in force after a restart), then works from the grant index exactly as the daemon's
+loop does (agreements end, vendors are told, every expiry is in the audit log), and leaves when
+no grant remains. One keeper per config: an exclusive lock on a file beside the config decides, and
 the daemon holds the same lock while it runs its own expiry loop.
 """
 
@@ -11,15 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from vrm_agent.access.service import AccessControl
+from vrm_agent.access.service import INDEX_POLL_SECONDS
+from vrm_agent.daemon.negotiations import NegotiationService
+from vrm_agent.errors import PodError, VrmAgentError
+
+log = logging.getLogger("vrm_agent.daemon.expiry")
 
 
 def lock_path(config_path: Path) -> Path:
@@ -67,14 +72,33 @@ def start_keeper(config_path: Path) -> bool:
     return True
 
 
-async def keep_until_no_grants(access: AccessControl, *, max_sleep: float = 60.0) -> None:
-    """Reconcile, then sleep until the next end, until no grant is left."""
-    while True:
-        _, upcoming = await access.reconcile()
-        if upcoming is None:
-            return
-        delay = (upcoming - datetime.now(UTC)).total_seconds()
-        await asyncio.sleep(min(max_sleep, max(0.0, delay)) + 0.05)
+async def keep_until_no_grants(service: NegotiationService, *,
+                               poll: float = INDEX_POLL_SECONDS) -> None:
+    """End grants and agreements on time, as the daemon does, until no grant is left: the due
+    ones come from the grant index, read again (conditionally) every ``poll`` seconds so a grant
+    another process adds is seen at once. Grants the index does not know are looked for once,
+    at start."""
+    access = service.access
+    # The look through every document runs beside the loop, so a grant that ends soon after
+    # the keeper starts does not wait for it.
+    startup = asyncio.create_task(access.reconcile())
+    try:
+        while True:
+            upcoming = None
+            try:
+                _, upcoming = await service.expire_due()
+                if startup.done() and not (await access.index()).entries:
+                    return
+            except (PodError, VrmAgentError) as exc:  # the pod is down: the grants still end
+                log.warning("expiry pass failed", extra={"problem": str(exc)})
+            if startup.done() and not startup.cancelled() and startup.exception():
+                log.warning("start-up look through the documents failed",
+                            extra={"problem": str(startup.exception())})
+                startup = asyncio.create_task(access.reconcile())
+            access.deadline.reset(upcoming)
+            await access.deadline.sleep(max_sleep=poll)
+    finally:
+        startup.cancel()
 
 
 def keeper_pid(config_path: Path) -> int | None:

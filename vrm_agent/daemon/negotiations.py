@@ -29,8 +29,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from vrm_agent.access.model import AccessMode
-from vrm_agent.access.service import AccessControl, GrantNotFound
-from vrm_agent.deadlines import NextDeadline
+from vrm_agent.access.service import (
+    INDEX_POLL_SECONDS,
+    AccessControl,
+    GrantNotFound,
+    GrantView,
+)
 from vrm_agent.errors import NotFound, PodError, PreconditionFailed, VrmAgentError
 from vrm_agent.integrity import IntegrityError, SigningKey, add_proof, verify_proofs_async
 from vrm_agent.ledger.audit import AuditEvent, AuditLog, AuditWriter
@@ -163,9 +167,9 @@ class NegotiationService:
         self._vendor_ids: dict[str, str] = {}
         self._refreshed = 0.0
         self._locks: dict[str, asyncio.Lock] = {}
-        self.deadline = NextDeadline(self.clock)  # the next agreement to end
         self.area = ShareableArea(self.layout.storage, self.layout.root)
         self._vendor_locks: dict[str, asyncio.Lock] = {}
+        access.handled_elsewhere = self._carries_agreement  # their audit and expiry are ours
 
     # -- where things are --------------------------------------------------------------------
 
@@ -552,38 +556,71 @@ class NegotiationService:
 
     # -- expiry ------------------------------------------------------------------------------
 
+    def _negotiation_of(self, grant: GrantView) -> str | None:
+        """The negotiation a grant carries out: its id is the negotiation's (``ID`` or
+        ``ID-n``) and its agreement is that negotiation, whatever port the agent ran on."""
+        negotiation_id = grant.id.split("-", 1)[0]
+        if (grant.agreement and negotiation_id.isalnum()
+                and grant.agreement.endswith(f"/negotiations/{negotiation_id}")):
+            return negotiation_id
+        return None
+
+    def _carries_agreement(self, grant: GrantView) -> bool:
+        return self._negotiation_of(grant) is not None
+
     async def expire_due(self) -> tuple[list[NegotiationRecord], datetime | None]:
         """End every agreement whose time is up (the grants go with them, the vendor is told);
-        returns those ended and the next end still to come."""
+        returns those ended and the next end still to come. The due grants come from the grant
+        index (one conditional GET) and end first, all at once; only then are the records of
+        their agreements read, and no other. The index entries of an agreement's grants go
+        once its record has ended, so a pass that fails halfway is taken up by the next."""
         now = self.clock()
-        ended, upcoming = [], []
-        for record in await self.records():
-            until = record.until
-            if record.state not in IN_FORCE or until is None:
-                continue
-            if until > now:
-                upcoming.append(until)
-                continue
-            # StepNotAllowed: it ended meanwhile (revoked, say).
-            async with self._lock(record.id):
-                with contextlib.suppress(StepNotAllowed):
-                    ended.append(await self._end(await self.load(record.id), "expired",
-                                                 actor=None,
-                                                 reason="the agreement reached its end"))
-        return ended, min(upcoming, default=None)
+        index = await self.access.index()
+        due: dict[str | None, list[GrantView]] = {}
+        for grant in index.due(now):
+            due.setdefault(self._negotiation_of(grant), []).append(grant)
+        # Access ends first. Each grant is logged as expired by the access layer: one line,
+        # however often and by whichever process it is seen.
+        await asyncio.gather(
+            self.access.end(due.pop(None, []), how="expired", audit=True),
+            self.access.end([g for grants in due.values() for g in grants], how="expired",
+                            audit=True, keep_entries=True))
+        ended = []
+        for negotiation_id, grants in sorted(due.items(), key=lambda item: str(item[0])):
+            assert negotiation_id is not None
+            async with self._lock(negotiation_id):
+                with contextlib.suppress(UnknownNegotiation):
+                    record = await self.load(negotiation_id)
+                    until = record.until
+                    if record.state in IN_FORCE and until is not None and until <= now:
+                        # Every grant of the agreement has ended (none ends after `until`):
+                        # the revokes in _end need not look for them.
+                        self.access.mark_ended(record.grant_ids)
+                        if self._terms is None:
+                            with contextlib.suppress(PodError, VrmAgentError):
+                                await self._ready()  # the agreement record names its terms
+                        # StepNotAllowed: it ended meanwhile (revoked, say).
+                        with contextlib.suppress(StepNotAllowed):
+                            ended.append(await self._end(
+                                record, "expired", actor=None,
+                                reason="the agreement reached its end"))
+                # Ended now, ended before, unknown, or one grant ending before the others.
+                await self.access.forget([g.id for g in grants])
+        return ended, index.next_end(now)
 
-    async def run_expiry(self, *, max_sleep: float = 60.0) -> None:
-        """End agreements when their time comes, until cancelled (the daemon runs this). A new
-        agreement only moves the next wake-up earlier; the records are read when one is due,
-        and every ``max_sleep`` seconds for agreements made by another process."""
+    async def run_expiry(self, *, max_sleep: float = INDEX_POLL_SECONDS) -> None:
+        """End agreements and grants when their time comes, until cancelled (the daemon and the
+        expiry keeper run this). The loop wakes at the next end it knows, and every ``max_sleep``
+        seconds to see whether another process added a grant (a conditional GET of the
+        index, answered 304 while nothing changed)."""
         while True:
             upcoming: datetime | None = None
             try:
                 _, upcoming = await self.expire_due()
             except (PodError, VrmAgentError) as exc:
                 log.warning("expiry pass failed", extra={"problem": str(exc)})
-            self.deadline.reset(upcoming)
-            await self.deadline.sleep(max_sleep=max_sleep)
+            self.access.deadline.reset(upcoming)
+            await self.access.deadline.sleep(max_sleep=max_sleep)
 
     # -- agreeing and ending -----------------------------------------------------------------
 
@@ -619,12 +656,14 @@ class NegotiationService:
         """The vendor's agreements in force on any of these resources for any of these
         purposes (found through the grants in force, so only those records are read)."""
         try:
-            views = await self.access.grants(agent=record.vendor)
+            index = await self.access.index()  # kept in memory; a 304 when nothing changed
         except PodError as exc:  # the new agreement stands; the person can revoke the old one
             log.warning("earlier agreements not checked", extra={"problem": str(exc)})
             return []
-        ids = {view.id.split("-", 1)[0] for view in views
-               if view.agreement and view.agreement != record.url
+        now = self.clock()
+        ids = {view.id.split("-", 1)[0] for view in index.entries.values()
+               if view.agent == record.vendor and view.expires > now
+               and view.agreement and view.agreement != record.url
                and resources & set(view.resources)}
         found = await asyncio.gather(*(self.load(i) for i in sorted(ids)),
                                      return_exceptions=True)
@@ -673,7 +712,6 @@ class NegotiationService:
         self._audit("AgreementReached", stored, actor=actor or self.owner,
                     description=description)
         self._audit("AccessGranted", stored, actor=self.owner, resources=resources)
-        self.deadline.add(min(a.until for a in access))
         return stored
 
     async def _plan_access(

@@ -45,6 +45,7 @@ INTEGRITY_CONTEXT_PATH = "/protocol/data-integrity/v2"
 VRM = "https://w3id.org/vrm-agent/ns#"
 RDFS_NS = "http://www.w3.org/2000/01/rdf-schema#"
 SCHEMA = "http://schema.org/"
+EXPIRY_LOCK_RETRY_SECONDS = 1.0  # while a keeper holds the expiry work, look again this often
 
 
 async def health(request: web.Request) -> web.Response:
@@ -181,13 +182,19 @@ async def keep_token_fresh(pod: PodClient, every: float = 60.0) -> None:
 
 
 async def expire_grants(ctx: AgentContext) -> None:
-    """Own the expiry work for this config (a detached keeper may hold it until it leaves)."""
+    """Own the expiry work for this config (a detached keeper may hold it until it leaves).
+    One loop ends grants and agreements alike, from the grant index: it wakes at the next end
+    it knows and every second to notice grants made by another process (the CLI's share)."""
     while True:
         with expiry_lock(ctx.config.path) as owned:
             if owned:
                 log.info("expiry loop started")
-                await ctx.access.run_expiry()
-        await asyncio.sleep(5)
+                service = ctx.extra.get("negotiations")
+                if isinstance(service, NegotiationService):
+                    await service.run_expiry()
+                else:
+                    await ctx.access.run_expiry()
+        await asyncio.sleep(EXPIRY_LOCK_RETRY_SECONDS)
 
 
 @web.middleware
@@ -264,17 +271,23 @@ async def assembled(
         verifier=SolidOidcVerifier(anonymous), anonymous=anonymous, signing_key=signing_key,
     )
     await advertise(ctx)  # first: a second agent for the person stops here, having done nothing
-    await ctx.access.reconcile()  # nothing expired survives a restart
     notifier = Notifier(signing_key, storage=ctx.storage, agent_url=public_url,
                         issuer=pod.issuer)
     service = NegotiationService(
         pod, owner=ctx.owner, storage=ctx.storage, agent_url=public_url,
         signing_key=signing_key, access=ctx.access, notifier=notifier)
     await service.refresh()  # the terms (the roster, for a new pod) before any request
+    # Nothing expired survives a restart: due agreements end (their vendors are told), then
+    # grants the index does not know are found in the documents.
+    try:
+        await service.expire_due()
+        await ctx.access.reconcile()
+    except (PodError, VrmAgentError) as exc:  # the expiry loop goes on within a second
+        log.warning("start-up expiry pass failed", extra={"problem": str(exc)})
     ctx.extra["negotiations"] = service
 
     async def negotiation_upkeep(_: AgentContext) -> None:
-        await asyncio.gather(service.keep_fresh(), service.run_expiry())
+        await service.keep_fresh()  # expiry runs in expire_grants, under the expiry lock
 
     app = build_app(ctx, routes=[install_negotiation_routes(service), *(routes or [])],
                     jobs=[negotiation_upkeep, keep_advertised, *(jobs or [])])
@@ -282,8 +295,8 @@ async def assembled(
         yield app, service
     finally:
         with contextlib.suppress(TimeoutError):  # a vendor that never answers: give up
-            await asyncio.wait_for(asyncio.gather(service.flush(), notifier.drain()),
-                                   timeout=10)
+            await asyncio.wait_for(asyncio.gather(service.flush(), ctx.access.flush(),
+                                                  notifier.drain()), timeout=10)
 
 
 async def serve(

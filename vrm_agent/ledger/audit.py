@@ -9,6 +9,7 @@ background, in order, and folds whatever queued up meanwhile into one patch.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
@@ -57,6 +58,13 @@ class AuditEvent:
         if self.description:
             graph.add((node, SCHEMA.description, Literal(self.description)))
         return graph
+
+
+def stable_event_id(*parts: str) -> str:
+    """An event id that depends only on what happened, for events that several processes may
+    each notice (a grant's expiry): the same id, time and facts give the same triples, so the
+    log holds the event once however often it is appended."""
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
 class AuditWriter:
