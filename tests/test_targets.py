@@ -71,6 +71,8 @@ def test_resources_in_the_storage_are_shareable(target: str) -> None:
     (POD + "notes/.acr", "access-control"),
     (POD + "notes/a.META", "access-control"),
     (POD + "notes/a b", "spaces"),
+    (POD + "/vrm/negotiations/", "empty path segments"),
+    (POD + "notes//a", "empty path segments"),
     (POD + "notes\\..\\..\\bolt", "backslash"),
     ("http://localhost:99999/carol/a", "well-formed"),
     (POD + "x" * 3000, "reasonable"),

@@ -21,8 +21,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -134,6 +136,9 @@ class PendingRequest:
     resources: Mapping[str, tuple[str, ...]]  # per asked target, what approving would share
 
 
+NEGOTIATION_ID = re.compile(r"[0-9a-f]{16}")
+
+
 def _short_id() -> str:
     return uuid.uuid4().hex[:16]
 
@@ -166,9 +171,12 @@ class NegotiationService:
         self._map: dict[str, list[str]] | None = None
         self._vendor_ids: dict[str, str] = {}
         self._refreshed = 0.0
-        self._locks: dict[str, asyncio.Lock] = {}
+        # Held only while in use: ids a vendor makes up must not pile up here.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = \
+            weakref.WeakValueDictionary()
         self.area = ShareableArea(self.layout.storage, self.layout.root)
-        self._vendor_locks: dict[str, asyncio.Lock] = {}
+        self._vendor_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = \
+            weakref.WeakValueDictionary()
         access.handled_elsewhere = self._carries_agreement  # their audit and expiry are ours
 
     # -- where things are --------------------------------------------------------------------
@@ -213,7 +221,7 @@ class NegotiationService:
     # -- the pod copy of each negotiation ----------------------------------------------------
 
     async def load(self, negotiation_id: str) -> NegotiationRecord:
-        if not negotiation_id.isalnum():
+        if not NEGOTIATION_ID.fullmatch(negotiation_id):
             raise UnknownNegotiation(f"no negotiation {negotiation_id!r}")
         try:
             response = await self.pod.get(self.record_url(negotiation_id), accept=JSON_LD)
@@ -263,7 +271,10 @@ class NegotiationService:
                       key=lambda r: r.created)
 
     def _lock(self, negotiation_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(negotiation_id, asyncio.Lock())
+        lock = self._locks.get(negotiation_id)
+        if lock is None:
+            lock = self._locks[negotiation_id] = asyncio.Lock()
+        return lock
 
     async def owned(self, negotiation_id: str, vendor: str) -> NegotiationRecord:
         record = await self.load(negotiation_id)
@@ -376,7 +387,7 @@ class NegotiationService:
                                        why)
         wanted = [t for t in wanted if t not in refused]
         found = dict(zip(wanted, await asyncio.gather(
-            *(self._targets(t, vendor) for t in wanted)), strict=True))
+            *(self._targets(t, vendor, look=t.startswith(PD)) for t in wanted)), strict=True))
         missing = {t for t, targets in found.items() if not targets}
         if missing and time.monotonic() - self._refreshed > 1.0:
             # The ledger may have grown since the last refresh: look again before refusing.
@@ -387,8 +398,10 @@ class NegotiationService:
         decision = without_targets(decision, missing, "the person holds no such data to share")
         return decision, found
 
-    async def _targets(self, target: str, vendor: str) -> list[Target]:
-        """The pod resources behind one agreed target (a pd: category or a resource URL)."""
+    async def _targets(self, target: str, vendor: str, *, look: bool = True) -> list[Target]:
+        """The pod resources behind one agreed target (a pd: category or a resource URL).
+        ``look=False`` skips checking that they exist: what a vendor is answered must not tell
+        it whether a resource it named exists (that is looked at when access is granted)."""
         if target.startswith(PD):
             if self._map is None:
                 await self.refresh()
@@ -403,6 +416,8 @@ class NegotiationService:
             except TargetRefused:
                 return []  # outside the pod, or the agent's own records: never shared
             candidates = [Target(url, members=url.endswith("/"))]
+        if not look:
+            return candidates
         present = await asyncio.gather(*(self._exists(t.url) for t in candidates))
         return [t for t, ok in zip(candidates, present, strict=True) if ok]
 
@@ -515,6 +530,13 @@ class NegotiationService:
                          if chosen is None or chosen.get(a.target))
             if not asks:
                 raise StepNotAllowed("nothing would be shared; use 'requests deny' to decline")
+            named = sorted({u for urls in (chosen or {}).values() for u in urls})
+            present = await asyncio.gather(*(self._exists(u) for u in named))
+            gone = [u for u, ok in zip(named, present, strict=True) if not ok]
+            if gone:
+                raise StepNotAllowed(
+                    f"{', '.join(gone)} is not in your pod; approve the rest with --only, or "
+                    "deny the request")
             resumed = Negotiation(record.id, Role.PROVIDER, State.REQUESTED, False, None,
                                   record.negotiation.history)
             record = record.with_changes(now, negotiation=resumed, proposed=chosen)
@@ -631,7 +653,10 @@ class NegotiationService:
         """Grant exactly what is agreed, sign it, and record it; all writes at once. An earlier
         agreement of the same vendor on the same resource for the same purpose is replaced:
         it ends once the new one is in force, and both say so."""
-        async with self._vendor_locks.setdefault(record.vendor, asyncio.Lock()):
+        vendor_lock = self._vendor_locks.get(record.vendor)
+        if vendor_lock is None:
+            vendor_lock = self._vendor_locks[record.vendor] = asyncio.Lock()
+        async with vendor_lock:
             plans = await self._plan_access(record.id, record.vendor, asks, now, chosen)
             resources = {r for _, urls in plans.values() for r in urls}
             # Looked up beside the writes, so an agreement that replaces none costs no more.

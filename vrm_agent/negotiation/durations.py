@@ -7,16 +7,24 @@ from datetime import timedelta
 
 import isodate
 
+# Far beyond any agreement a person would make, and far inside what dates can hold: a longer
+# one is refused rather than left to overflow where an end time is worked out.
+MAX_DURATION = timedelta(days=100 * 366)
+
 
 def duration_of(text: str) -> timedelta:
+    if not isinstance(text, str) or len(text) > 64:
+        raise ValueError("an xsd:duration is a short text such as P7D")
     try:
         value = isodate.parse_duration(text)
-    except (isodate.ISO8601Error, ValueError):
-        raise ValueError(f"{text!r} is not an xsd:duration") from None
+    except (isodate.ISO8601Error, ValueError, OverflowError, ArithmeticError):
+        raise ValueError(f"{text!r} is not an xsd:duration this agent can use") from None
     if not isinstance(value, timedelta):
         raise ValueError(f"{text!r}: use days (P30D) rather than months or years")
     if value <= timedelta(0):
         raise ValueError(f"{text!r}: a duration must be positive")
+    if value > MAX_DURATION:
+        raise ValueError(f"{text!r}: a duration may be at most {MAX_DURATION.days} days")
     return value
 
 

@@ -10,7 +10,8 @@ names. Only what then lies inside the person's storage may be shared, and never:
   purchases at once;
 - anything inside ``vrm/`` named as a resource URL: the person's ledger data is shared by category
   (``pd:EmailAddress``, ``pd:Purchase``), which maps to exactly one vendor's share of it;
-- auxiliary resources (``.acl``, ``.acr``, ``.meta``), or URLs with a query, fragment or userinfo.
+- auxiliary resources (``.acl``, ``.acr``, ``.meta``), URLs with a query, fragment or userinfo,
+  or with empty path segments (``//``), which servers read in different ways.
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ def normalise_url(url: str) -> str:
 def shareable_target(url: str, area: ShareableArea) -> str:
     """The normalised target if a vendor may be granted it; TargetRefused says why not."""
     target = normalise_url(url)
+    if "//" in target.split("://", 1)[1]:
+        raise TargetRefused("a target may not hold empty path segments ('//')")
     if not target.startswith(area.storage):
         raise TargetRefused("it is outside the person's storage")
     if target == area.storage or area.records_root.startswith(target):

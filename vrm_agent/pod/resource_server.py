@@ -32,6 +32,9 @@ ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS
 PROOF_PAST_SECONDS = 240  # proof age accepted, as measured on CSS
 PROOF_FUTURE_SECONDS = 120
 CLOCK_LEEWAY_SECONDS = 30
+FETCH_SECONDS = 5.0  # a WebID profile or an issuer's keys: a stranger's server gets this long
+FAILURE_SECONDS = 30.0  # a profile or issuer that failed is not asked again before this
+MAX_CACHED = 10_000
 # An http(s) URL with no user information and nothing RDF cannot hold in an IRI.
 _WEB_URL = re.compile(r"https?://[^\x00-\x20\x7f<>\"{}|\\^`@/?#]+(/[^\x00-\x20\x7f<>\"{}|\\^`]*)?")
 
@@ -178,14 +181,20 @@ class _Cached:
 
 
 class SolidOidcVerifier:
-    """Verifies requests as a Solid resource server does, fetching and caching what it needs."""
+    """Verifies requests as a Solid resource server does, fetching and caching what it needs.
 
-    def __init__(self, client: PodClient, *, cache_seconds: float = 300.0) -> None:
+    Profiles and issuer keys come from servers strangers choose: each fetch has a deadline, a
+    failure is remembered for a while, and issuers are fetched side by side, so one stranger's
+    slow server never holds up another vendor."""
+
+    def __init__(self, client: PodClient, *, cache_seconds: float = 300.0,
+                 fetch_seconds: float = FETCH_SECONDS) -> None:
         self._client = client  # anonymous: profiles and issuer keys are public
         self._cache_seconds = cache_seconds
+        self._fetch_seconds = fetch_seconds
         self._issuers: dict[str, _Cached] = {}
         self._keys: dict[str, _Cached] = {}
-        self._lock = asyncio.Lock()
+        self._fetching: dict[str, asyncio.Future[KeySet]] = {}
         self.replay = ReplayCache()
 
     async def verify(
@@ -211,34 +220,72 @@ class SolidOidcVerifier:
         return AuthenticatedAgent(webid, client_id if isinstance(client_id, str) else None,
                                   issuer)
 
+    def _remember(self, cache: dict[str, _Cached], key: str, value: Any, seconds: float) -> None:
+        cache.pop(key, None)
+        cache[key] = _Cached(value, time.monotonic() + seconds)
+        while len(cache) > MAX_CACHED:  # the oldest first: strangers cannot grow it for ever
+            cache.pop(next(iter(cache)))
+
+    @staticmethod
+    def _fresh(cache: dict[str, _Cached], key: str) -> Any:
+        cached = cache.get(key)
+        if cached is None or cached.until <= time.monotonic():
+            return None
+        if isinstance(cached.value, TokenRejected):
+            raise cached.value
+        return cached.value
+
     async def _trusted_issuers(self, webid: str) -> set[str]:
-        cached = self._issuers.get(webid)
-        if cached and cached.until > time.monotonic():
-            return set(cached.value)
+        known = self._fresh(self._issuers, webid)
+        if known is not None:
+            return set(known)
         try:
-            profile = await self._client.get_graph(webid, authenticated=False)
+            profile = await asyncio.wait_for(
+                self._client.get_graph(webid, authenticated=False), self._fetch_seconds)
+        except TimeoutError as exc:
+            rejected = TokenRejected("the WebID profile did not answer in time")
+            self._remember(self._issuers, webid, rejected, FAILURE_SECONDS)
+            raise rejected from exc
         except PodError as exc:
             raise TokenRejected(f"the WebID profile cannot be read ({_why(exc)})") from exc
         issuers = {str(o).rstrip("/") + "/" for o in
                    profile.graph.objects(URIRef(webid), SOLID.oidcIssuer)}
         issuers |= {i.rstrip("/") for i in issuers}  # iss may come with or without slash
-        self._issuers[webid] = _Cached(issuers, time.monotonic() + self._cache_seconds)
+        self._remember(self._issuers, webid, issuers, self._cache_seconds)
         return issuers
 
     async def _issuer_keys(self, issuer: str) -> KeySet:
-        cached = self._keys.get(issuer)
-        if cached and cached.until > time.monotonic():
-            return cached.value  # type: ignore[no-any-return]
-        async with self._lock:
-            try:
-                config_url = issuer.rstrip("/") + "/.well-known/openid-configuration"
-                jwks_uri = (await self._client.get(config_url, authenticated=False,
-                                                   accept="application/json")).json()["jwks_uri"]
-                jwks = (await self._client.get(jwks_uri, authenticated=False,
-                                               accept="application/json")).json()
-                keys = KeySet.import_key_set(jwks)
-            except (PodError, KeyError, TypeError, ValueError, JoseError) as exc:
-                reason = _why(exc) if isinstance(exc, PodError) else "no usable JWKS"
-                raise TokenRejected(f"the issuer's keys cannot be had ({reason})") from exc
-            self._keys[issuer] = _Cached(keys, time.monotonic() + self._cache_seconds)
-            return keys
+        known = self._fresh(self._keys, issuer)
+        if known is not None:
+            return known  # type: ignore[no-any-return]
+        pending = self._fetching.get(issuer)
+        if pending is None:  # one fetch per issuer, however many requests wait for it
+            pending = asyncio.ensure_future(self._fetch_keys(issuer))
+            self._fetching[issuer] = pending
+            pending.add_done_callback(lambda _: self._fetching.pop(issuer, None))
+        return await asyncio.shield(pending)
+
+    async def _fetch_keys(self, issuer: str) -> KeySet:
+        try:
+            keys = await asyncio.wait_for(self._download_keys(issuer), self._fetch_seconds)
+        except TimeoutError as exc:
+            rejected = TokenRejected("the issuer's keys cannot be had (no answer in time)")
+            self._remember(self._keys, issuer, rejected, FAILURE_SECONDS)
+            raise rejected from exc
+        except TokenRejected as rejected:
+            self._remember(self._keys, issuer, rejected, FAILURE_SECONDS)
+            raise
+        self._remember(self._keys, issuer, keys, self._cache_seconds)
+        return keys
+
+    async def _download_keys(self, issuer: str) -> KeySet:
+        try:
+            config_url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+            jwks_uri = (await self._client.get(config_url, authenticated=False,
+                                               accept="application/json")).json()["jwks_uri"]
+            jwks = (await self._client.get(jwks_uri, authenticated=False,
+                                           accept="application/json")).json()
+            return KeySet.import_key_set(jwks)
+        except (PodError, KeyError, TypeError, ValueError, JoseError) as exc:
+            reason = _why(exc) if isinstance(exc, PodError) else "no usable JWKS"
+            raise TokenRejected(f"the issuer's keys cannot be had ({reason})") from exc
