@@ -72,6 +72,9 @@ def normalise_url(url: str) -> str:
         raise TargetRefused("a target is an absolute http(s) URL of reasonable length")
     if any(ord(c) < 0x21 or c in '\\<>"{}|^`' for c in url):
         raise TargetRefused("a target may not contain spaces, control characters or backslashes")
+    if re.search("%(2[fF]|5[cC]|00)", url):
+        # Servers disagree on whether an escaped slash separates segments: never guess.
+        raise TargetRefused("a target may not contain escaped slashes, backslashes or NULs")
     try:
         parts = urlsplit(url)
         port = parts.port
