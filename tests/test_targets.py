@@ -78,8 +78,8 @@ def test_resources_in_the_storage_are_shareable(target: str) -> None:
     (POD + "%2e%2e%2Fbolt/", "escaped slashes"),
     (POD + "vrm%2Fnegotiations/", "escaped slashes"),
     (POD + "a%5Cb", "escaped slashes"),
-    (POD + "notes\\..\\..\\bolt", "backslash"),
-    ("http://localhost:99999/carol/a", "well-formed"),
+    (POD + "notes\\..\\..\\bolt", "control characters"),
+    ("http://localhost:99999/carol/a", "valid port"),
     (POD + "x" * 3000, "reasonable"),
 ])
 def test_what_is_never_shared(target: str, why: str) -> None:

@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit, urlunsplit
 
-from vrm_agent.errors import VrmAgentError
+from vrm_agent.negotiation.urls import MAX_URL_LENGTH, UrlRefused, normalise
 
-_UNRESERVED_ESCAPE = re.compile(r"%(2[dDeE]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|5[fF]|7[eE])")
-_ANY_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 AUXILIARY_SUFFIXES = (".acl", ".acr", ".meta")
-MAX_TARGET_LENGTH = 2048
+MAX_TARGET_LENGTH = MAX_URL_LENGTH
+# Servers disagree on whether an escaped slash separates segments: never guess.
+_AMBIGUOUS_ESCAPE = re.compile("%(2[fF]|5[cC]|00)")
 
 
-class TargetRefused(VrmAgentError):
+class TargetRefused(UrlRefused):
     """A target that is never granted; the text says why, in words a vendor can act on."""
 
 
@@ -45,55 +43,16 @@ class ShareableArea:
         object.__setattr__(self, "records_root", normalise_url(self.records_root))
 
 
-def _remove_dot_segments(path: str) -> str:
-    """RFC 3986 section 5.2.4, on a path whose escapes of unreserved characters are decoded."""
-    output: list[str] = []
-    segments = path.split("/")
-    for index, segment in enumerate(segments):
-        last = index == len(segments) - 1
-        if segment == ".":
-            if last:
-                output.append("")
-            continue
-        if segment == "..":
-            if len(output) > 1:
-                output.pop()
-            if last:
-                output.append("")
-            continue
-        output.append(segment)
-    result = "/".join(output)
-    return result if result.startswith("/") else "/" + result
-
-
 def normalise_url(url: str) -> str:
-    """The URL as a server resolves it; raises TargetRefused for what is not a plain http(s) URL."""
+    """The URL as a server resolves it; raises TargetRefused for what is not a plain http(s)
+    URL naming a resource (no query, fragment, user information or ambiguous escape)."""
     if not isinstance(url, str) or not url or len(url) > MAX_TARGET_LENGTH:
         raise TargetRefused("a target is an absolute http(s) URL of reasonable length")
-    if any(ord(c) < 0x21 or c in '\\<>"{}|^`' for c in url):
-        raise TargetRefused("a target may not contain spaces, control characters or backslashes")
-    if re.search("%(2[fF]|5[cC]|00)", url):
-        # Servers disagree on whether an escaped slash separates segments: never guess.
+    if _AMBIGUOUS_ESCAPE.search(url):
         raise TargetRefused("a target may not contain escaped slashes, backslashes or NULs")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise TargetRefused("a target must be a well-formed URL") from exc
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise TargetRefused("a target is an absolute http(s) URL")
-    if parts.username is not None or parts.password is not None:
-        raise TargetRefused("a target may not carry user information")
-    if parts.query or parts.fragment or url.endswith(("?", "#")):
+    if "#" in url or "?" in url:
         raise TargetRefused("a target names a resource, without query or fragment")
-    host = parts.hostname.lower().rstrip(".")
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    path = _UNRESERVED_ESCAPE.sub(lambda m: unquote(m.group(0)), parts.path or "/")
-    path = _ANY_ESCAPE.sub(lambda m: m.group(0).upper(), path)
-    return urlunsplit((scheme, netloc, _remove_dot_segments(path), "", ""))
+    return normalise(url, what="a target", error=TargetRefused).url
 
 
 def shareable_target(url: str, area: ShareableArea) -> str:
