@@ -183,7 +183,12 @@ class TransactionImporter:
             if progress:
                 progress(len(chunks[key]))
 
-        await asyncio.gather(*(write(key) for key in pending))
+        # Every write under way is let finish before a failure is raised: a progress record
+        # still in flight would otherwise land after the caller has given up (or resumed).
+        results = await asyncio.gather(*(write(key) for key in pending), return_exceptions=True)
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None:
+            raise failure
         await self._write_progress(progress_url, digest, done, complete=True)
         report.pod_writes = (self.pod.request_counts["PUT"] + self.pod.request_counts["PATCH"]
                              - writes_before)
