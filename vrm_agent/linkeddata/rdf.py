@@ -29,11 +29,17 @@ Dataset = dict[str, list[dict[str, Any]]]
 
 def to_dataset(data: Any, *, base: str | None = None, bounds: Bounds = DOCUMENT) -> Dataset:
     """pyld's RDF dataset of parsed JSON-LD; refuses unknown contexts and oversized results."""
+    dataset: Dataset = _pyld(jsonld.to_rdf, data, base)
+    check_dataset(dataset, bounds)
+    return dataset
+
+
+def _pyld(operation: Any, data: Any, base: str | None) -> Any:
+    """One pyld operation through the bundled-only loader, its failures as our typed refusals."""
     if not isinstance(data, dict | list):
         raise InvalidJsonLd("a JSON-LD document is an object or an array")
-    options: dict[str, Any] = {"documentLoader": load_document, "base": base or ""}
     try:
-        dataset: Dataset = jsonld.to_rdf(data, options)
+        return operation(data, {"documentLoader": load_document, "base": base or ""})
     except RecursionError as exc:
         raise TooComplex("the JSON-LD is nested too deeply") from exc
     except jsonld.JsonLdError as exc:
@@ -45,8 +51,6 @@ def to_dataset(data: Any, *, base: str | None = None, bounds: Bounds = DOCUMENT)
         # pyld lets some malformed input through to plain Python errors (a relative IRI with no
         # base, a context of the wrong shape); their text is pyld's, so it is not repeated.
         raise InvalidJsonLd("not valid JSON-LD (an IRI or a context cannot be read)") from exc
-    check_dataset(dataset, bounds)
-    return dataset
 
 
 def check_dataset(dataset: Dataset, bounds: Bounds) -> None:
@@ -115,20 +119,7 @@ def to_nquads(dataset: Dataset) -> str:
 
 def expand(data: Any, *, base: str | None = None) -> list[Any]:
     """pyld's expanded form (no contexts left), through the bundled-only loader."""
-    if not isinstance(data, dict | list):
-        raise InvalidJsonLd("a JSON-LD document is an object or an array")
-    try:
-        expanded: list[Any] = jsonld.expand(data, {"documentLoader": load_document,
-                                                   "base": base or ""})
-    except RecursionError as exc:
-        raise TooComplex("the JSON-LD is nested too deeply") from exc
-    except jsonld.JsonLdError as exc:
-        refused = refusal_in(exc)
-        if refused is not None:
-            raise refused from exc
-        raise InvalidJsonLd(f"not valid JSON-LD: {jsonld_problem(exc)}") from exc
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
-        raise InvalidJsonLd("not valid JSON-LD (an IRI or a context cannot be read)") from exc
+    expanded: list[Any] = _pyld(jsonld.expand, data, base)
     return expanded
 
 
