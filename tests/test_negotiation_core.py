@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vrm_agent.negotiation.decide import Outcome, agreement_for, decide, offer_for
-from vrm_agent.negotiation.odrl import DPV, PD, Constraint, Policy, Rule, asks_of, is_a
+from vrm_agent.negotiation.odrl import DPV, PD, Constraint, Policy, Rule, asks_of
 from vrm_agent.negotiation.protocol import (
     Event,
     Negotiation,
@@ -17,7 +17,7 @@ from vrm_agent.negotiation.protocol import (
     State,
     transition,
 )
-from vrm_agent.negotiation.terms import default_terms
+from vrm_agent.negotiation.terms import as_terms, default_policies, default_terms
 from vrm_agent.negotiation.wire import (
     MalformedMessage,
     message_json,
@@ -25,10 +25,11 @@ from vrm_agent.negotiation.wire import (
     policy_from_json,
     policy_json,
 )
+from vrm_agent.policy.vocabulary import vocabulary
 
 PERSON, VENDOR = "http://pod/alice#me", "http://pod/acme#me"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-TERMS = default_terms(PERSON)
+TERMS = default_policies(PERSON)
 
 
 def request(*items: tuple[str, str, str | None], action: str = "use") -> Policy:
@@ -42,6 +43,9 @@ def request(*items: tuple[str, str, str | None], action: str = "use") -> Policy:
 
 
 def test_purpose_hierarchy() -> None:
+    is_a = vocabulary().is_a
+    assert is_a(DPV + "PersonalisedAdvertising", DPV + "Personalisation")
+    assert is_a(DPV + "DeliveryOfGoods", DPV + "RequestedServiceProvision")
     assert is_a(DPV + "PersonalisedAdvertising", DPV + "Marketing")
     assert is_a(DPV + "DeliveryOfGoods", DPV + "ServiceProvision")
     assert not is_a(DPV + "ServiceProvision", DPV + "Marketing")
@@ -109,22 +113,22 @@ def test_passing_data_on_is_refused() -> None:
 @pytest.mark.parametrize(("strategy", "expected"), [
     ("perm", Outcome.AGREE), ("prohibit", Outcome.REFUSE), ("invalid", Outcome.REFUSE)])
 def test_conflict_strategies(strategy: str, expected: Outcome) -> None:
-    terms = [Policy("urn:t", "Set", (
+    terms = [as_terms(Policy("urn:t", "Set", (
         Rule("permission", "use", (PD + "EmailAddress",),
              (Constraint("purpose", "isA", DPV + "Purpose"),)),
         Rule("prohibition", "use", (PD + "EmailAddress",),
              (Constraint("purpose", "isA", DPV + "Marketing"),)),
-    ), conflict=strategy)]
+    ), conflict=strategy))]
     decision = decide(request(("EmailAddress", "Marketing", "P1D")), terms, vendor=VENDOR,
                       now=NOW)
     assert decision.outcome is expected
 
 
 def test_party_and_date_constraints() -> None:
-    only_bolt = [Policy("urn:t", "Set", (Rule("permission", "use", (), (
+    only_bolt = [as_terms(Policy("urn:t", "Set", (Rule("permission", "use", (), (
         Constraint("purpose", "isA", DPV + "Purpose"),
         Constraint("recipient", "isAnyOf", ("http://pod/bolt#me",)),
-        Constraint("dateTime", "lt", "2026-12-31T00:00:00Z"))),))]
+        Constraint("dateTime", "lt", "2026-12-31T00:00:00Z"))),)))]
     asked = request(("EmailAddress", "ServiceProvision", "P1D"))
     assert decide(asked, only_bolt, vendor=VENDOR, now=NOW).outcome is Outcome.ASK_PERSON
     assert decide(asked, only_bolt, vendor="http://pod/bolt#me", now=NOW).outcome is \
@@ -180,7 +184,8 @@ def test_wire_round_trip_and_other_json_ld_forms() -> None:
                                      "odrl:operator": {"@id": "odrl:lteq"},
                                      "odrl:rightOperand": {"@value": "P30D"}}]}}}
     assert parse_message(json.dumps(full_iris)).policy == asked
-    assert policy_from_json(policy_json(TERMS[0])) == TERMS[0]
+    sd_base = default_terms(PERSON)[0]
+    assert policy_from_json(policy_json(sd_base)) == sd_base
     assert asks_of(asked)[0].duration == timedelta(days=30)
 
 

@@ -22,7 +22,7 @@ from vrm_agent.negotiation.records import (
     agreement_record_graph,
     content_hash,
 )
-from vrm_agent.negotiation.terms import default_terms
+from vrm_agent.negotiation.terms import default_policies
 from vrm_agent.vendor.client import NegotiationView, VendorAgent, VendorError
 from vrm_agent.vocabulary.compiled import validate_graph
 
@@ -97,7 +97,7 @@ def test_items_on_data_the_person_lacks_are_refused() -> None:
              (Constraint("purpose", "eq", DPV + "DeliveryOfGoods"),
               Constraint("elapsedTime", "eq", "P7D")))
         for category in ("EmailAddress", "PhysicalAddress")))
-    decision = decide(both, default_terms(PERSON), vendor=VENDOR, now=NOW)
+    decision = decide(both, default_policies(PERSON), vendor=VENDOR, now=NOW)
     assert decision.outcome is Outcome.AGREE
     narrowed = without_targets(decision, {PD + "PhysicalAddress"}, "no such data")
     assert narrowed.outcome is Outcome.COUNTER

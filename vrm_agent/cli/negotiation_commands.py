@@ -6,76 +6,112 @@ import argparse
 import json
 from pathlib import Path
 
+from rdflib import Graph
+
 from vrm_agent.cli.output import show, show_table
 from vrm_agent.cli.session import open_negotiations, open_pod, vendor_told
 from vrm_agent.config import Config
-from vrm_agent.errors import VrmAgentError
+from vrm_agent.errors import PreconditionFailed, VrmAgentError
 from vrm_agent.ledger.store import Ledger
 from vrm_agent.ledger.terms import TermsStore
 from vrm_agent.negotiation.decide import short
 from vrm_agent.negotiation.durations import duration_text
-from vrm_agent.negotiation.odrl import Policy
 from vrm_agent.negotiation.protocol import State
 from vrm_agent.negotiation.terms import ROSTER
-from vrm_agent.negotiation.wire import MalformedMessage, normalise, policy_from_json, policy_json
+from vrm_agent.policy.documents import PolicyDocumentError, read_document
+from vrm_agent.policy.explain import policy_text, report_summary, rule_text
+from vrm_agent.policy.model import Policy
+from vrm_agent.policy.rdf import REPORT_CONTEXT, read_policy, report_graph
+from vrm_agent.policy.validate import check
 
 
 def _summary(policy: Policy) -> str:
-    parts = []
-    for rule in policy.rules:
-        text = f"{rule.kind} {rule.action}"
-        if rule.targets:
-            text += " " + ",".join(short(t) for t in rule.targets)
-        for c in rule.constraints:
-            text += f" [{c.left} {c.operator} {','.join(short(v) for v in c.values())}]"
-        parts.append(text)
-    return "; ".join(parts)
+    return policy_text(policy)
 
 
 async def cmd_terms(args: argparse.Namespace, config: Config) -> int:
     async with open_pod(config) as session:
         store = TermsStore(Ledger(session.pod, session.storage), session.webid)
         terms = await store.all()
-    rows = [{"name": slug, "title": p.title, "rules": _summary(p)} for slug, p in terms.items()]
-    show_table(rows, ("name", "title", "rules"), as_json=args.json)
+    rows = [{"name": slug, "title": p.title, "valid": slug not in store.invalid,
+             "rules": _summary(p), "problems": store.invalid.get(slug, [])}
+            for slug, p in terms.items()]
+    if args.json:
+        show_table(rows, (), as_json=True)
+        return 0
+    show_table([{k: v for k, v in r.items() if k not in ("problems", "valid")} for r in rows],
+               ("name", "title", "rules"), as_json=False)
+    for slug, problems in store.invalid.items():
+        print(f"Terms {slug!r} do not validate, so the agent asks you about every request they "
+              f"might touch: {'; '.join(problems)}. Fix them with 'vrm-agent terms add FILE "
+              f"--name {slug} --replace' or remove them.")
     return 0
 
 
 async def cmd_terms_show(args: argparse.Namespace, config: Config) -> int:
     async with open_pod(config) as session:
-        policy = await TermsStore(Ledger(session.pod, session.storage), session.webid).get(
-            args.name)
-    print(json.dumps({"@context": "https://w3id.org/vrm-agent/protocol/v1",
-                      **policy_json(policy)}, indent=2))
+        store = TermsStore(Ledger(session.pod, session.storage), session.webid)
+        graph = await store.graph_of(args.name)
+        policy = await store.get(args.name)
+    findings = check(policy)
+    if args.json:
+        print(json.dumps({"name": args.name, "uid": policy.uid, "title": policy.title,
+                          "rules": [rule_text(r) for r in policy.rules],
+                          "problems": findings.problems, "warnings": findings.warnings,
+                          "turtle": graph.serialize(format="turtle")}, indent=2))
+        return 0
+    print(f"# {policy.title or args.name}: " + "; ".join(rule_text(r) for r in policy.rules))
+    for line in findings.problems:
+        print(f"# problem: {line}")
+    for line in findings.warnings:
+        print(f"# note: {line}")
+    print(graph.serialize(format="turtle"))
     return 0
 
 
-def _read_policy(path: Path) -> Policy:
+def _read_policy(path: Path) -> tuple[Graph, Policy]:
+    """The one policy in a JSON-LD or Turtle file, validated: every problem is one line that
+    names the rule, and nothing is written when there is any."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except OSError as exc:
         raise VrmAgentError(f"cannot read {path}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise VrmAgentError(f"{path} is not JSON: {exc}") from exc
-    if not isinstance(data, dict) or "@context" not in data:
-        raise VrmAgentError(f"{path} must be a JSON-LD ODRL policy with an @context")
     try:
-        return policy_from_json(normalise(data))
-    except MalformedMessage as exc:
+        graph = read_document(raw, turtle=path.suffix.lower() in (".ttl", ".turtle"))
+    except PolicyDocumentError as exc:
         raise VrmAgentError(f"{path}: {exc}") from exc
+    policy = read_policy(graph)
+    findings = check(policy)
+    if findings.problems:
+        lines = "\n".join(f"  {path.name}: {p}" for p in findings.problems)
+        raise VrmAgentError(f"{path} was not added; fix these and try again:\n{lines}")
+    for warning in findings.warnings:
+        print(f"Note: {warning}")
+    return graph, policy
 
 
 async def cmd_terms_add(args: argparse.Namespace, config: Config) -> int:
     if bool(args.file) == bool(args.roster):
         raise VrmAgentError("give a policy file or --roster NAME (one of them)")
+    graph = _read_policy(args.file)[0] if args.file else None
     async with open_pod(config) as session:
         store = TermsStore(Ledger(session.pod, session.storage), session.webid)
         if args.roster:
             policy = await store.add_roster(args.roster)
             name = args.roster
         else:
+            assert graph is not None
             name = args.name or args.file.stem
-            policy = await store.save(name, _read_policy(args.file), create_only=not args.replace)
+            store.url_of(name)  # a bad name is refused before anything is written
+            try:
+                policy = await store.save(name, graph, create_only=not args.replace)
+            except PreconditionFailed:
+                raise VrmAgentError(f"terms named {name!r} exist already; add --replace to "
+                                    "replace them") from None
+    if args.json:
+        print(json.dumps({"name": name, "uid": policy.uid, "rules": [rule_text(r) for r in
+                                                                      policy.rules]}))
+        return 0
     print(f"Added terms {name!r}: {_summary(policy)}")
     print("A running agent uses them within 10 seconds.")
     return 0
@@ -157,8 +193,14 @@ async def cmd_negotiations(args: argparse.Namespace, config: Config) -> int:
 async def cmd_negotiation_show(args: argparse.Namespace, config: Config) -> int:
     async with open_negotiations(config) as service:
         record = await service.load(args.id)
+    if args.report:
+        # The FORCE compliance reports as RDF: what ODRL tools read.
+        print(report_graph({"@context": REPORT_CONTEXT, "@graph": list(record.compliance)})
+              .serialize(format="turtle"))
+        return 0
     print(json.dumps({**record.view(), "vendor": record.vendor, "trace": list(record.trace),
-                      "history": [f"{e} -> {s}" for e, s in record.negotiation.history]},
+                      "history": [f"{e} -> {s}" for e, s in record.negotiation.history],
+                      "compliance": [report_summary(r) for r in record.compliance]},
                      indent=2))
     return 0
 
@@ -170,12 +212,14 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
         f"with the roster: {', '.join(ROSTER)}.")
     terms.set_defaults(handler=cmd_terms)
     sub = terms.add_subparsers(dest="terms_command", metavar="COMMAND")
-    show_terms = sub.add_parser("show", parents=[common], help="one policy, as JSON-LD")
+    show_terms = sub.add_parser("show", parents=[common],
+                                help="one policy: in plain words, its problems, and as Turtle")
     show_terms.add_argument("name")
     show_terms.set_defaults(handler=cmd_terms_show)
-    add = sub.add_parser("add", parents=[common], help="add a policy (a JSON-LD file) or a "
-                         "roster term")
-    add.add_argument("file", nargs="?", type=Path, help="an ODRL policy in JSON-LD")
+    add = sub.add_parser("add", parents=[common], help="add a policy (a JSON-LD or Turtle "
+                         "file, checked before anything is written) or a roster term")
+    add.add_argument("file", nargs="?", type=Path,
+                     help="an ODRL policy in JSON-LD (.jsonld, .json) or Turtle (.ttl)")
     add.add_argument("--name", help="its name (default: the file's name)")
     add.add_argument("--roster", choices=sorted(ROSTER), help="add this roster term again")
     add.add_argument("--replace", action="store_true", help="replace terms of the same name")
@@ -194,6 +238,8 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     show_one = nsub.add_parser("show", parents=[common],
                                help="one negotiation: state, agreement, and why")
     show_one.add_argument("id")
+    show_one.add_argument("--report", action="store_true",
+                          help="the terms' compliance reports (FORCE model), as Turtle")
     show_one.set_defaults(handler=cmd_negotiation_show)
 
     requests = commands.add_parser(

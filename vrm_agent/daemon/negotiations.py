@@ -84,6 +84,8 @@ from vrm_agent.negotiation.wire import (
     policy_json,
 )
 from vrm_agent.pod.client import PodClient
+from vrm_agent.policy.model import Policy as TermsPolicy
+from vrm_agent.policy.rdf import report_json
 
 log = logging.getLogger("vrm_agent.daemon.negotiations")
 JSON_LD = "application/ld+json"
@@ -167,7 +169,8 @@ class NegotiationService:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.terms = TermsStore(self.ledger, owner)
         self.audit = AuditWriter(AuditLog(pod, self.layout))
-        self._terms: list[Policy] | None = None
+        self._terms: list[TermsPolicy] | None = None
+        self._unreadable: list[str] = []  # terms that do not validate: the person decides
         self._map: dict[str, list[str]] | None = None
         self._vendor_ids: dict[str, str] = {}
         self._refreshed = 0.0
@@ -201,6 +204,7 @@ class NegotiationService:
             with contextlib.suppress(PodError):
                 await self.ledger.write_graph(url, map_graph(url, mapping))
         self._terms, self._map = list(terms.values()), mapping
+        self._unreadable = sorted(self.terms.invalid)
         self._refreshed = time.monotonic()
         self._vendor_ids = {v.webid: v.id for v in vendors if v.webid}
 
@@ -212,7 +216,16 @@ class NegotiationService:
             except (PodError, VrmAgentError) as exc:
                 log.warning("terms not refreshed", extra={"problem": str(exc)})
 
-    async def _ready(self) -> list[Policy]:
+    def _categories_of(self) -> dict[str, frozenset[str]]:
+        """Each resource the category map names -> the data categories it holds, so a
+        request for one resource is judged as a request for its categories."""
+        placed: dict[str, set[str]] = {}
+        for category, resources in (self._map or {}).items():
+            for resource in resources:
+                placed.setdefault(resource, set()).add(category)
+        return {resource: frozenset(found) for resource, found in placed.items()}
+
+    async def _ready(self) -> list[TermsPolicy]:
         if self._terms is None:
             await self.refresh()
         assert self._terms is not None
@@ -330,9 +343,11 @@ class NegotiationService:
     async def _answer(self, record: NegotiationRecord, request: Policy, now: datetime, *,
                       new: bool = False) -> NegotiationRecord:
         terms = await self._ready()
-        decision = decide(request, terms, vendor=record.vendor, now=now)
+        decision = decide(request, terms, vendor=record.vendor, now=now,
+                          part_of=self._categories_of(), unreadable=self._unreadable)
         decision, found = await self._drop_unshareable(decision, record.vendor)
-        record = record.with_changes(now, reasons=decision.reasons, trace=decision.trace)
+        record = record.with_changes(now, reasons=decision.reasons, trace=decision.trace,
+                                     compliance=tuple(report_json(r) for r in decision.reports))
         self._audit("RequestReceived", record, actor=record.vendor, at=now,
                     description=f"asks for {len(asks_of(request))} item(s)")
         match decision.outcome:

@@ -3,21 +3,31 @@
 Each is typed both ``vrm:PersonalTerms`` and ``odrl:Offer`` (so ODRL tools read it without our
 vocabulary), with the person as ``odrl:assigner``; a term from the starter roster names the
 standard term it copies with ``vrm:rosterTerm``. A pod with no terms yet gets the roster.
+
+Terms are read with the evaluator's reader (``vrm_agent.policy``) and checked on every read:
+terms that no longer validate (edited by hand, written by an older version) are kept in
+:attr:`TermsStore.invalid` with their problems, for ``vrm-agent terms`` to show and for the
+daemon to send what they touch to the person.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
-from rdflib import URIRef
+from rdflib import RDF, Graph, Namespace, URIRef
+from rdflib.term import Node
 
 from vrm_agent.errors import NotFound, VrmAgentError
 from vrm_agent.ledger.store import Ledger, Skipped, read_members
-from vrm_agent.negotiation.odrl import Policy
+from vrm_agent.negotiation import odrl as wire_model
 from vrm_agent.negotiation.terms import ROSTER, TERMS_BASE
-from vrm_agent.negotiation.wire import policy_from_graph, policy_graph
+from vrm_agent.negotiation.wire import policy_graph
+from vrm_agent.policy.model import Policy
+from vrm_agent.policy.rdf import POLICY_CLASSES, policy_nodes, read_policy
+from vrm_agent.policy.validate import check
 from vrm_agent.vocabulary import VRM
+
+ODRL_NS = Namespace("http://www.w3.org/ns/odrl/2/")
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
@@ -32,25 +42,54 @@ class TermsStore:
         self.owner = owner
         self.container = ledger.layout.container("terms")
         self.skipped: list[Skipped] = []  # what the last all() could not read
+        self.invalid: dict[str, list[str]] = {}  # name -> problems, from the last all()
 
     def url_of(self, slug: str) -> str:
         if not _SLUG.fullmatch(slug):
             raise TermsError(f"a terms name is lower-case letters, digits and '-', not {slug!r}")
         return self.container + slug
 
-    def as_personal(self, policy: Policy, slug: str) -> Policy:
-        """The policy as the person's own: its IRI in the pod, the person as assigner."""
-        return replace(policy, uid=self.url_of(slug) + "#it", type="Offer", assigner=self.owner)
+    def as_personal(self, graph: Graph, slug: str, node: Node | None = None) -> Graph:
+        """The policy in ``graph`` as the person's own: its IRI in the pod, typed
+        vrm:PersonalTerms and odrl:Offer, with the person as the one assigner."""
+        nodes = [node] if node is not None else policy_nodes(graph)
+        if len(nodes) != 1:
+            raise TermsError(f"a terms document holds one ODRL policy, not {len(nodes)}")
+        old, new = nodes[0], URIRef(self.url_of(slug) + "#it")
+        out = Graph()
+        for s, p, o in graph:
+            out.add((new if s == old else s, p, new if o == old else o))
+        for name in POLICY_CLASSES:
+            out.remove((new, RDF.type, ODRL_NS[name]))
+        out.add((new, RDF.type, ODRL_NS.Offer))
+        out.add((new, RDF.type, VRM.PersonalTerms))
+        out.set((new, ODRL_NS.uid, new))
+        out.set((new, ODRL_NS.assigner, URIRef(self.owner)))
+        if (new, ODRL_NS.conflict, None) not in out:
+            out.add((new, ODRL_NS.conflict, ODRL_NS.invalid))
+        return out
 
-    async def save(self, slug: str, policy: Policy, *, roster: str | None = None,
+    async def save(self, slug: str, graph: Graph, *, roster: str | None = None,
                    create_only: bool = False) -> Policy:
-        personal = self.as_personal(policy, slug)
-        graph = policy_graph(personal, extra_types=[str(VRM.PersonalTerms)])
+        """Store a policy graph as terms ``slug``; it must validate first."""
+        personal = self.as_personal(graph, slug)
+        uid = self.url_of(slug) + "#it"
+        policy = read_policy(personal, URIRef(uid))
+        findings = check(policy)
+        if findings.problems:
+            raise TermsError("; ".join(findings.problems))
         if roster:
-            graph.add((URIRef(personal.uid), VRM.rosterTerm, URIRef(roster)))
-        await self.ledger.write_graph(self.url_of(slug), graph,
+            personal.add((URIRef(uid), VRM.rosterTerm, URIRef(roster)))
+        await self.ledger.write_graph(self.url_of(slug), personal,
                                       if_none_match="*" if create_only else None)
-        return personal
+        return policy
+
+    async def graph_of(self, slug: str) -> Graph:
+        url = self.url_of(slug)
+        try:
+            return (await self.ledger.pod.get_graph(url)).graph
+        except NotFound:
+            raise TermsError(f"there are no terms named {slug!r}") from None
 
     async def get(self, slug: str) -> Policy:
         url = self.url_of(slug)
@@ -62,7 +101,7 @@ class TermsStore:
     async def _read(self, url: str) -> Policy:
         """The policy stored at ``url``; it must be an ODRL policy with rules."""
         graph = (await self.ledger.pod.get_graph(url)).graph
-        policy = policy_from_graph(graph, url + "#it")
+        policy = read_policy(graph, URIRef(url + "#it"))
         if not policy.rules:
             raise TermsError("it holds no policy with rules")
         return policy
@@ -94,7 +133,10 @@ class TermsStore:
 
         good, self.skipped = await read_members(urls, read, what="terms policy",
                                                 reported=self.ledger.reported)
-        return {url[len(self.container):]: policy for url, policy in good}
+        found = {url[len(self.container):]: policy for url, policy in good}
+        self.invalid = {name: problems for name, policy in found.items()
+                        if (problems := check(policy).problems)}
+        return found
 
     async def seed(self) -> None:
         # One at a time: the first write creates vrm/terms/ (and maybe vrm/), and on CSS (ACP,
@@ -106,7 +148,10 @@ class TermsStore:
     async def add_roster(self, name: str) -> Policy:
         if name not in ROSTER:
             raise TermsError(f"no roster term {name!r} (known: {', '.join(ROSTER)})")
-        return await self.save(name, ROSTER[name](self.owner), roster=TERMS_BASE + name)
+        policy: wire_model.Policy = ROSTER[name](self.owner)
+        graph = policy_graph(policy)
+        graph.set((URIRef(policy.uid), ODRL_NS.conflict, ODRL_NS[policy.conflict]))
+        return await self.save(name, graph, roster=TERMS_BASE + name)
 
     async def remove(self, slug: str) -> None:
         try:

@@ -1,12 +1,14 @@
 """The person's terms answer a vendor's request: a pure function, with a trace of why.
 
-Each item of the request (one target, for one action and purpose, for a time) is matched against
-every rule of the terms, following ODRL 2.2: a rule applies when its target, action and every
-constraint hold; a permission's ``elapsedTime`` bounds how long, and a request for longer is
-countered with the longest allowed. Where a permission and a prohibition both apply, the terms'
-conflict strategy decides (``prohibit``: the prohibition wins; ``perm``: the permission wins;
-``invalid``: the terms are void for that item, so it is refused). An item no rule decides waits
-for the person.
+Each item of the request (one target, for one action and purpose, for a time) becomes an ODRL
+request from the vendor, judged against every policy of the person's terms by the evaluator in
+``vrm_agent.policy`` (which fails closed). Across policies, a prohibition wins unless every
+policy in the conflict says ``perm``. A permission bounded by ``elapsedTime`` that the asked
+duration exceeds is offered for the longest time it allows (a counter-offer).
+
+Per item: refused when a prohibition applies for certain; waiting for the person when a
+prohibition applies only because something could not be decided, when no rule decides it, or
+when some of the terms cannot be read whole; agreed when a permission applies.
 
 Outcome: AGREE when every item is permitted as asked; COUNTER when some are refused or shortened
 and the rest permitted; REFUSE when none is permitted; ASK_PERSON when any item is undecided
@@ -16,24 +18,28 @@ and the rest permitted; REFUSE when none is permitted; ASK_PERSON when any item 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from vrm_agent.negotiation.durations import duration_of, duration_text
 from vrm_agent.negotiation.odrl import (
     DPV,
+    ODRL,
     PD,
-    USE_INCLUDES,
+    XSD,
     Ask,
     Constraint,
     Policy,
     Rule,
     asks_of,
-    is_a,
 )
+from vrm_agent.policy import model as odrl
+from vrm_agent.policy.evaluate import PolicyReport, RuleReport, Verdict, combined, evaluate
+from vrm_agent.policy.explain import rule_text
 
 DEFAULT_DURATION = timedelta(days=30)  # when neither request nor terms bound the time
+ELAPSED = ODRL + "elapsedTime"
 
 
 class Outcome(enum.StrEnum):
@@ -52,6 +58,7 @@ class Decision:
     reasons: tuple[str, ...]
     trace: tuple[str, ...]
     shortened: bool = False
+    reports: tuple[PolicyReport, ...] = ()  # the evaluator's reports the decision rests on
 
 
 def short(iri: str | None) -> str:
@@ -63,150 +70,153 @@ def short(iri: str | None) -> str:
     return iri
 
 
-def _action_covers(rule_action: str, asked: str) -> bool:
-    return rule_action == asked or (rule_action == "use" and asked in USE_INCLUDES)
+def _full_action(action: str) -> str:
+    return action if ":" in action else ODRL + action
 
 
-def _purpose_holds(constraint: Constraint, purpose: str | None) -> bool:
-    if purpose is None:
-        return False
-    values = constraint.values()
-    match constraint.operator:
-        case "eq":
-            return purpose == values[0]
-        case "neq":
-            return purpose != values[0]
-        case "isA":
-            return is_a(purpose, values[0])
-        case "isAnyOf":
-            return any(is_a(purpose, v) for v in values)
-        case "isNoneOf":
-            return not any(is_a(purpose, v) for v in values)
-        case "isAllOf":
-            return all(is_a(purpose, v) for v in values)
-    return False
+def _odrl_request(ask: Ask, vendor: str, duration: timedelta, uid: str) -> odrl.Request:
+    values: dict[str, tuple[odrl.Value, ...]] = {
+        ELAPSED: (odrl.Value.literal(duration_text(duration), XSD + "duration"),)}
+    if ask.purpose:
+        values[ODRL + "purpose"] = (odrl.Value.iri(ask.purpose),)
+    return odrl.Request(_full_action(ask.action), vendor, ask.target, values, uid)
 
 
-def _compare(left: object, operator: str, right: object) -> bool:
-    match operator:
-        case "eq":
-            return left == right
-        case "neq":
-            return left != right
-        case "lt":
-            return left < right  # type: ignore[operator]
-        case "lteq":
-            return left <= right  # type: ignore[operator]
-        case "gt":
-            return left > right  # type: ignore[operator]
-        case "gteq":
-            return left >= right  # type: ignore[operator]
-    return False
+def _title(policy: odrl.Policy) -> str:
+    return policy.title or policy.uid
 
 
-def _holds(constraint: Constraint, ask: Ask, vendor: str, now: datetime) -> bool | None:
-    """Whether a constraint holds for this item; None for elapsedTime, which bounds rather than
-    decides, and False for a left operand the agent does not know (the rule then never applies,
-    which is the safe reading for the person)."""
-    match constraint.left:
-        case "purpose":
-            return _purpose_holds(constraint, ask.purpose)
-        case "recipient" | "party":
-            values = constraint.values()
-            if constraint.operator in ("isAnyOf", "eq"):
-                return vendor in values
-            if constraint.operator in ("isNoneOf", "neq"):
-                return vendor not in values
-            return False
-        case "dateTime":
-            try:
-                bound = datetime.fromisoformat(str(constraint.values()[0]).replace("Z", "+00:00"))
-                return _compare(now, constraint.operator, bound)
-            except (ValueError, TypeError):
-                return False
-        case "elapsedTime":
-            return None
-    return False
+def _elapsed_bounds(reports: Sequence[PolicyReport]) -> list[timedelta]:
+    """The longest durations that would make an inactive permission apply: those whose only
+    unmet premises are top-level elapsedTime constraints that set an upper bound."""
+    bounds = []
+    for report in reports:
+        for rule_report in report.rules:
+            if rule_report.rule.kind != "permission" or rule_report.active:
+                continue
+            unmet = [p for p in rule_report.premises if not p.satisfied]
+            if not unmet or any(p.left != ELAPSED or p.holds is not False for p in unmet):
+                continue
+            for premise in unmet:
+                bound = _upper_bound(premise.operator, premise.right)
+                if bound is not None:
+                    bounds.append(bound)
+    return sorted(set(bounds), reverse=True)
 
 
-def _applies(rule: Rule, ask: Ask, vendor: str, now: datetime) -> bool:
-    if rule.targets and ask.target not in rule.targets:
-        return False
-    if not _action_covers(rule.action, ask.action):
-        return False
-    return all(_holds(c, ask, vendor, now) is not False for c in rule.constraints)
-
-
-def _max_duration(rule: Rule) -> timedelta | None:
-    elapsed = rule.constraint("elapsedTime")
-    if elapsed is None or elapsed.operator not in ("lteq", "lt", "eq"):
+def _upper_bound(operator: str | None, right: tuple[odrl.Value, ...]) -> timedelta | None:
+    if len(right) != 1 or operator not in (ODRL + "lteq", ODRL + "lt", ODRL + "eq"):
         return None
     try:
-        return duration_of(str(elapsed.values()[0]))
+        value = duration_of(right[0].text)
     except ValueError:
-        return timedelta(0)
+        return None  # months or years: no fixed length to offer
+    if operator == ODRL + "lt":
+        value -= timedelta(seconds=1)
+    return value if value > timedelta(0) else None
 
 
-def _describe(rule: Rule) -> str:
-    parts = [f"{rule.kind} to {rule.action}"]
-    if rule.targets:
-        parts.append("on " + ", ".join(short(t) for t in rule.targets))
-    for c in rule.constraints:
-        parts.append(f"{c.left} {c.operator} " + ", ".join(short(v) for v in c.values()))
-    return " ".join(parts)
+@dataclass(frozen=True)
+class _Judged:
+    verdict: Verdict
+    reports: tuple[PolicyReport, ...]
+    duration: timedelta
 
 
-def decide(request: Policy, terms: Sequence[Policy], *, vendor: str, now: datetime) -> Decision:
+def _judge(ask: Ask, terms: Sequence[odrl.Policy], world: odrl.World, vendor: str,
+           duration: timedelta, uid: str) -> _Judged:
+    request = _odrl_request(ask, vendor, duration, uid)
+    reports = tuple(evaluate(policy, request, world) for policy in terms)
+    return _Judged(combined(reports), reports, duration)
+
+
+def _active(reports: Sequence[PolicyReport], kind: str) -> list[tuple[odrl.Policy, RuleReport]]:
+    return [(r.policy, rr) for r in reports for rr in r.active(kind)]
+
+
+def decide(request: Policy, terms: Sequence[odrl.Policy], *, vendor: str, now: datetime,
+           part_of: Mapping[str, frozenset[str]] | None = None,
+           unreadable: Sequence[str] = ()) -> Decision:
+    """The terms' answer to a vendor's request. ``part_of`` places resources in the data
+    categories they hold; ``unreadable`` names terms that do not validate, which send every
+    item they do not refuse to the person."""
+    world = odrl.World(now, part_of or {})
     granted: list[Ask] = []
     refused: list[Ask] = []
     undecided: list[Ask] = []
     reasons: list[str] = []
     trace: list[str] = []
+    kept: list[PolicyReport] = []
     shortened = False
-    for ask in asks_of(request):
+    for number, ask in enumerate(asks_of(request)):
         label = f"{short(ask.target)} ({ask.action}, purpose {short(ask.purpose)})"
-        permits = [(p, r) for p in terms for r in p.permissions if _applies(r, ask, vendor, now)]
-        forbids = [(p, r) for p in terms for r in p.prohibitions if _applies(r, ask, vendor, now)]
-        for policy, rule in permits + forbids:
-            trace.append(f"{label}: {policy.title or policy.uid}: {_describe(rule)} applies")
-        if forbids and permits:
-            strategies = {p.conflict for p, _ in permits + forbids}
-            if "invalid" in strategies:
+        uid = f"{request.uid}#item-{number + 1}" if request.uid else None
+        wanted = ask.duration or DEFAULT_DURATION
+        judged = _judge(ask, terms, world, vendor, wanted, uid or request.uid)
+        if judged.verdict is Verdict.NOT_COVERED:
+            for bound in _elapsed_bounds(judged.reports):
+                if bound >= wanted:
+                    continue
+                shorter = _judge(ask, terms, world, vendor, bound, uid or request.uid)
+                if shorter.verdict is Verdict.PERMITTED:
+                    judged = shorter
+                    break
+        kept.extend(judged.reports)
+        permits = _active(judged.reports, "permission")
+        forbids = _active(judged.reports, "prohibition")
+        for policy, rule_report in permits + forbids:
+            state = "cannot be decided, so taken to apply" if rule_report.undecided and \
+                rule_report.rule.kind == "prohibition" else "applies"
+            trace.append(f"{label}: {_title(policy)}: {rule_text(rule_report.rule)} {state}")
+            for problem in rule_report.problems if rule_report.undecided else ():
+                trace.append(f"{label}: {_title(policy)}: {problem}")
+        if judged.verdict is Verdict.PROHIBITED:
+            certain = [(p, r) for p, r in forbids if not r.undecided]
+            if permits and forbids:
+                strategies = sorted({p.conflict for p, _ in permits + forbids})
+                trace.append(f"{label}: a permission and a prohibition meet "
+                             f"(strategies {', '.join(strategies)}): the prohibition wins")
+            if certain:
                 refused.append(ask)
-                reasons.append(f"{label}: the terms conflict and say such a conflict voids them")
-                trace.append(f"{label}: conflict, strategy invalid: refused")
+                reasons.append(f"{label}: prohibited by {_title(certain[0][0])}")
                 continue
-            if "prohibit" in strategies:
-                refused.append(ask)
-                reasons.append(f"{label}: prohibited by {forbids[0][0].title or forbids[0][0].uid}")
-                trace.append(f"{label}: conflict, strategy prohibit: the prohibition wins")
-                continue
-            trace.append(f"{label}: conflict, strategy perm: the permission wins")
-        elif forbids:
-            refused.append(ask)
-            reasons.append(f"{label}: prohibited by {forbids[0][0].title or forbids[0][0].uid}")
+            undecided.append(ask)
+            policy, rule_report = forbids[0]
+            reasons.append(f"{label}: {_title(policy)} may forbid it "
+                           f"({'; '.join(rule_report.problems) or 'it cannot be decided'})")
+            trace.append(f"{label}: a prohibition cannot be ruled out: the person is asked")
             continue
-        elif not permits:
+        if unreadable:
+            undecided.append(ask)
+            reasons.append(f"{label}: some of your terms cannot be read "
+                           f"({', '.join(unreadable)}): you decide")
+            trace.append(f"{label}: terms that do not validate: the person is asked")
+            continue
+        if judged.verdict is Verdict.NOT_COVERED:
             undecided.append(ask)
             trace.append(f"{label}: no term decides this: the person is asked")
             continue
-        limits = [d for d in (_max_duration(r) for _, r in permits) if d is not None]
-        allowed = min(limits) if limits else None
-        wanted = ask.duration or allowed or DEFAULT_DURATION
-        duration = min(wanted, allowed) if allowed is not None else wanted
+        duration = judged.duration
         if duration < wanted:
             shortened = True
             reasons.append(f"{label}: at most {duration_text(duration)}, not "
                            f"{duration_text(wanted)}")
             trace.append(f"{label}: shortened to {duration_text(duration)}")
-        duties = tuple(dict.fromkeys(d for _, r in permits for d in r.duties)) + ask.duties
+        duties = tuple(dict.fromkeys(_duty(d) for _, r in permits for d in r.rule.duties
+                                     if d.action)) + ask.duties
         granted.append(replace(ask, duration=duration, duties=tuple(dict.fromkeys(duties))))
         trace.append(f"{label}: permitted for {duration_text(duration)}")
 
     outcome = _outcome(granted, refused, undecided, shortened)
     trace.append(f"outcome: {outcome.value}")
     return Decision(outcome, tuple(granted), tuple(refused), tuple(undecided), tuple(reasons),
-                    tuple(trace), shortened)
+                    tuple(trace), shortened, tuple(kept))
+
+
+def _duty(rule: odrl.Rule) -> Rule:
+    """A duty of the terms as the agreement states it."""
+    action = rule.action or ""
+    return Rule("duty", action[len(ODRL):] if action.startswith(ODRL) else action)
 
 
 def _outcome(granted: Sequence[Ask], refused: Sequence[Ask], undecided: Sequence[Ask],

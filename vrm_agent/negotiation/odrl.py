@@ -18,46 +18,16 @@ RULE_KINDS = ("permission", "prohibition", "obligation")
 OPERATORS = ("eq", "neq", "lt", "lteq", "gt", "gteq", "isA", "isAnyOf", "isNoneOf", "isAllOf")
 CONFLICTS = ("perm", "prohibit", "invalid")
 
-# Actions a rule on ``use`` also covers (ODRL's includedIn: read, display, ... are uses).
-ACTIONS = ("use", "read", "display", "aggregate", "distribute", "transfer", "sell", "derive",
-           "delete", "inform", "anonymize")
+# Actions that need the vendor to read the data, and so a Read grant on the pod; every other
+# agreed action is a promise the vendor makes, not a pod operation.
 USE_INCLUDES = {"use", "read", "display", "aggregate", "derive"}
 
-# A subset of DPV's purpose taxonomy (skos:broader), enough for isA: each purpose -> its parent.
-PURPOSE_PARENTS: dict[str, str] = {
-    DPV + "PersonalisedAdvertising": DPV + "Advertising",
-    DPV + "Advertising": DPV + "Marketing",
-    DPV + "DirectMarketing": DPV + "Marketing",
-    DPV + "SocialMediaMarketing": DPV + "Marketing",
-    DPV + "PublicRelations": DPV + "Marketing",
-    DPV + "ServicePersonalisation": DPV + "Personalisation",
-    DPV + "PersonalisedBenefits": DPV + "ServicePersonalisation",
-    DPV + "DeliveryOfGoods": DPV + "ServiceProvision",
-    DPV + "PaymentManagement": DPV + "ServiceProvision",
-    DPV + "ServiceRegistration": DPV + "ServiceProvision",
-    DPV + "RequestedServiceProvision": DPV + "ServiceProvision",
-    DPV + "CommunicationForCustomerCare": DPV + "CustomerCare",
-    DPV + "CustomerCare": DPV + "CustomerManagement",
-    DPV + "CustomerRelationshipManagement": DPV + "CustomerManagement",
-    DPV + "CustomerManagement": DPV + "Purpose",
-    DPV + "Marketing": DPV + "Purpose",
-    DPV + "Personalisation": DPV + "Purpose",
-    DPV + "ServiceProvision": DPV + "Purpose",
-    DPV + "ResearchAndDevelopment": DPV + "Purpose",
-    DPV + "SellDataToThirdParties": DPV + "Purpose",
-}
 
+def is_action(name: str) -> bool:
+    """An action of the ODRL 2.2 vocabulary, by local name or full IRI."""
+    from vrm_agent.policy.vocabulary import vocabulary
 
-def is_a(purpose: str, ancestor: str) -> bool:
-    """``purpose`` equals ``ancestor`` or lies below it in the purpose tree."""
-    seen = set()
-    current: str | None = purpose
-    while current is not None and current not in seen:
-        if current == ancestor:
-            return True
-        seen.add(current)
-        current = PURPOSE_PARENTS.get(current)
-    return False
+    return vocabulary().is_action(name if ":" in name else ODRL + name)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from vrm_agent.negotiation.wire import (
     policy_graph,
     policy_json,
 )
+from vrm_agent.policy.rdf import REPORT_CONTEXT
 
 VRM = "https://w3id.org/vrm-agent/ns#"
 SEC = "https://w3id.org/security#"
@@ -50,6 +51,9 @@ _RECORD_TERMS = {
     "modifiedAt": {"@id": "dct:modified", "@type": "xsd:dateTime"},
     "vendorKey": {"@id": "vrmp:vendorKey", "@type": "@id"},
     "proposed": {"@id": "vrmp:proposedResources", "@container": "@set"},
+    # The evaluator's compliance reports (FORCE Compliance Report Model), in their own terms.
+    "complianceReport": {"@id": "vrmp:complianceReport", "@container": "@set",
+                         "@context": REPORT_CONTEXT},
 }
 STORED_CONTEXT: list[Any] = [CONTEXT_DOCUMENT["@context"],
                              bundled_context(DATA_INTEGRITY_CONTEXT)["@context"], _RECORD_TERMS]
@@ -99,6 +103,8 @@ class NegotiationRecord:
     # then exactly what they chose: an approval grants these and nothing found later.
     proposed: Mapping[str, tuple[str, ...]] | None = None
     replaces: tuple[str, ...] = ()  # earlier agreements this one replaced (same resource, purpose)
+    # Why the terms decided as they did, item by item: FORCE policy reports as JSON-LD nodes.
+    compliance: tuple[Mapping[str, Any], ...] = ()
     etag: str | None = field(default=None, compare=False)
 
     @property
@@ -162,6 +168,7 @@ class NegotiationRecord:
                           for t, urls in sorted(self.proposed.items())]
                          if self.proposed is not None else None),
             "replaces": list(self.replaces) or None,
+            "complianceReport": [dict(r) for r in self.compliance] or None,
         }
         out.update({k: v for k, v in optional.items() if v is not None})
         return out
@@ -187,11 +194,19 @@ class NegotiationRecord:
                 tuple(GrantedAccess.from_json(g) for g in grants),
                 tuple(data.get("grantId", [])), tuple(data.get("reason", [])),
                 tuple(data.get("trace", [])), data.get("ended"), data.get("vendorKey"),
-                _proposed(data.get("proposed")), tuple(data.get("replaces", [])), etag,
+                _proposed(data.get("proposed")), tuple(data.get("replaces", [])),
+                _reports(data.get("complianceReport")), etag,
             )
         except (KeyError, ValueError, TypeError, AttributeError, MalformedMessage) as exc:
             raise MalformedMessage(f"the stored negotiation {record_id} cannot be read: "
                                    f"{exc}") from exc
+
+
+def _reports(value: Any) -> tuple[Mapping[str, Any], ...]:
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else [value]
+    return tuple(item for item in items if isinstance(item, dict))
 
 
 def _proposed(value: Any) -> dict[str, tuple[str, ...]] | None:

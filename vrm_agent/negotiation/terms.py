@@ -7,7 +7,12 @@ everything the terms do not cover is asked of the person.
 
 from __future__ import annotations
 
+from rdflib import URIRef
+
 from vrm_agent.negotiation.odrl import DPV, PD, Constraint, Policy, Rule
+from vrm_agent.negotiation.wire import ODRL_NS, policy_graph
+from vrm_agent.policy.model import Policy as TermsPolicy
+from vrm_agent.policy.rdf import read_policy
 
 TERMS_BASE = "https://w3id.org/vrm-agent/terms/"
 CONTACT_AND_PURCHASES = (PD + "EmailAddress", PD + "TelephoneNumber", PD + "PhysicalAddress",
@@ -57,3 +62,15 @@ ROSTER = {
 
 def default_terms(person: str) -> list[Policy]:
     return [make(person) for make in ROSTER.values()]
+
+
+def as_terms(policy: Policy) -> TermsPolicy:
+    """A policy written in the wire model, as the evaluator reads terms: through its RDF, the
+    one path every stored term takes too."""
+    graph = policy_graph(policy)
+    graph.set((URIRef(policy.uid), ODRL_NS.conflict, ODRL_NS[policy.conflict]))
+    return read_policy(graph, URIRef(policy.uid))
+
+
+def default_policies(person: str) -> list[TermsPolicy]:
+    return [as_terms(p) for p in default_terms(person)]

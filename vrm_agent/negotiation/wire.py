@@ -30,13 +30,14 @@ from vrm_agent.linkeddata.loader import (
 from vrm_agent.linkeddata.rdf import jsonld_problem, jsonld_to_graph
 from vrm_agent.negotiation.durations import duration_of
 from vrm_agent.negotiation.odrl import (
-    ACTIONS,
     CONFLICTS,
+    ODRL,
     OPERATORS,
     POLICY_TYPES,
     Constraint,
     Policy,
     Rule,
+    is_action,
 )
 
 CONTEXT_DOCUMENT: dict[str, Any] = bundled_context(PROTOCOL_CONTEXT)
@@ -218,12 +219,22 @@ def _term(value: Any, allowed: Sequence[str], what: str) -> str:
     return str(value)
 
 
+def _action(value: Any) -> str:
+    value = _one(value)
+    if isinstance(value, dict):
+        value = value.get("id", value.get("@id"))
+    if not isinstance(value, str) or len(value) > MAX_IRI_LENGTH or not is_action(value):
+        raise MalformedMessage(f"unknown action {str(value)[:80]!r} (an ODRL 2.2 action "
+                               "such as use, read, display, distribute, delete)")
+    return value[len(ODRL):] if value.startswith(ODRL) else value
+
+
 def _rule(data: Any, kind: str) -> Rule:
     if not isinstance(data, dict):
         raise MalformedMessage(f"a {kind} must be an object")
     if "action" not in data:
         raise MalformedMessage(f"a {kind} needs an action")
-    action = _term(data["action"], ACTIONS, "action")
+    action = _action(data["action"])
     targets = tuple(_iri_of(t) for t in data.get("target", []))
     constraints = []
     for item in data.get("constraint", []):
