@@ -184,6 +184,10 @@ class _Judge:
         if what is None:
             return _premise("target", None, rule, why="the request names no target")
         holds = any_of([self.placed(what, t) for t in rule.targets])
+        if rule.kind == "prohibition" and holds is not True:
+            # A request for something broader than what is forbidden (pd:Contact, when
+            # pd:EmailAddress is forbidden; an album holding a forbidden track) asks for it too.
+            holds = any_of([holds, *(self.placed(t, what) for t in rule.targets)])
         return _premise("target", holds, rule, why=None if holds is not None else
                         f"{what} cannot be placed among the data categories the rule names")
 
@@ -209,7 +213,9 @@ class _Judge:
         if rule.kind == "prohibition" and any(
                 self.vocab.action_covers(named, implied)
                 for implied in self.vocab.implied_by(asked)):
-            return True  # doing the asked action means doing the prohibited one too
+            # Doing the asked action means doing the prohibited one too. (A broader action is
+            # not caught: asking to use is not asking to distribute, which use also covers.)
+            return True
         if self.vocab.is_action(asked) and self.vocab.is_action(named):
             return False
         return None  # an action the ODRL vocabulary does not know: no way to place it
@@ -324,9 +330,9 @@ def _short(iri: str) -> str:
 def _premise(kind: str, holds: bool | None, rule: Rule, *, constraint: Constraint | None = None,
              logical: LogicalConstraint | None = None, lefts: tuple[Value, ...] = (),
              parts: tuple[PremiseReport, ...] = (), why: str | None = None) -> PremiseReport:
-    # Failing closed: what cannot be decided counts against a permission or a duty (it is
-    # not active) and for a prohibition (it is).
-    satisfied = holds if holds is not None else rule.kind == "prohibition"
+    # Failing closed: what cannot be decided counts against a permission (it does not apply)
+    # and for a prohibition, a duty or an obligation (they do).
+    satisfied = holds if holds is not None else rule.kind != "permission"
     if constraint is not None:
         return PremiseReport(kind, holds, satisfied, constraint.uid, constraint.left,
                              constraint.operator, constraint.right, lefts, parts, why)
@@ -347,7 +353,9 @@ def _premises(judge: _Judge, rule: Rule) -> tuple[PremiseReport, ...]:
 
 def _duty(judge: _Judge, duty: Rule) -> RuleReport:
     premises = tuple(judge.constraint(c, duty) for c in duty.constraints)
-    active = not duty.problems and all(p.satisfied for p in premises)
+    # A duty that cannot be read or judged is taken to be due: not performing it then counts
+    # as a violation, so the permission it conditions does not apply.
+    active = bool(duty.problems) or all(p.satisfied for p in premises)
     state = judge.world.duties.get(duty.uid) if duty.uid else None
     performed = state.performed if state is not None else None
     performance = {True: Performance.PERFORMED, False: Performance.UNPERFORMED,

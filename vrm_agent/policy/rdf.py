@@ -151,7 +151,9 @@ class _Reader:
         return out or [(None, ())]
 
     def rules(self, node: Node, kind: str, depth: int = 0,
-              inherited: dict[str, tuple[str, ...]] | None = None) -> list[Rule]:
+              inherited: dict[str, tuple[str, ...]] | None = None,
+              actions: list[tuple[str | None, tuple[AnyConstraint, ...]]] | None = None,
+              ) -> list[Rule]:
         if depth > MAX_DEPTH:
             return [Rule(kind, problems=("duties are nested too deeply",))]
         inherited = inherited or {}
@@ -160,9 +162,10 @@ class _Reader:
             inherited.get("target", ())
         assignees = self.parties(node, ODRL_NS.assignee, problems) or inherited.get("assignee", ())
         assigners = self.parties(node, ODRL_NS.assigner, problems) or inherited.get("assigner", ())
+        policy_actions = actions
         actions = self.actions(node, problems)
-        if actions == [(None, ())] and inherited.get("action"):
-            actions = [(a, ()) for a in inherited["action"]]
+        if actions == [(None, ())] and policy_actions:
+            actions = policy_actions  # with their refinements
         constraints = self.constraints(node, ODRL_NS.constraint, depth)
         duties = tuple(r for d in self.graph.objects(node, ODRL_NS.duty)
                        for r in self.rules(d, "duty", depth + 1))
@@ -191,10 +194,12 @@ class _Reader:
             problems.append("it follows an ODRL profile this agent does not implement: "
                             + ", ".join(str(p) for p in profiles))
         conflict_node = self.one(node, ODRL_NS.conflict)
+        if conflict_node is None and len(list(self.graph.objects(node, ODRL_NS.conflict))) > 1:
+            problems.append("it states more than one conflict strategy")
         conflict = "invalid"
         if conflict_node is not None:
-            name = str(conflict_node)[len(ODRL):] if str(conflict_node).startswith(ODRL) \
-                else str(conflict_node)
+            name = str(conflict_node)[len(ODRL):] if isinstance(conflict_node, URIRef) \
+                and str(conflict_node).startswith(ODRL) else ""
             if name in ("perm", "prohibit", "invalid"):
                 conflict = name
             else:
@@ -206,14 +211,13 @@ class _Reader:
             members = self.collection_members(node, prop, scratch, name)
             if members:
                 inherited[name] = members
-        actions = [a for a, _ in self.actions(node, scratch) if a]
-        if actions:
-            inherited["action"] = tuple(actions)
+        policy_actions = [a for a in self.actions(node, scratch) if a[0]]
         problems += scratch
         rules: list[Rule] = []
         for kind, prop in RULE_PROPERTIES.items():
             for rule_node in self.graph.objects(node, prop):
-                rules.extend(self.rules(rule_node, kind, inherited=inherited))
+                rules.extend(self.rules(rule_node, kind, inherited=inherited,
+                                        actions=policy_actions))
         title = self.one(node, DCTERMS.title)
         return Policy(self.uid(node) or "", policy_type, tuple(rules), conflict,
                       str(title) if isinstance(title, Literal) else None, tuple(problems))

@@ -39,6 +39,12 @@ _DURATION = re.compile(
     r"(?P<sign>-)?P(?:(?P<y>\d+)Y)?(?:(?P<mo>\d+)M)?(?:(?P<d>\d+)D)?"
     r"(?:T(?:(?P<h>\d+)H)?(?:(?P<mi>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?")
 _MAX_TEXT = 256
+# The lexical forms of XML Schema, so that a near miss (a space for the T, a week date) is
+# refused rather than read as something the author may not have meant.
+_DATETIME = re.compile(r"-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?")
+_INTEGER = re.compile(r"[+-]?\d+")
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_FLOAT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 SET_OPERATORS_LOCAL = frozenset(("isAnyOf", "isAllOf", "isNoneOf"))
 
 
@@ -78,6 +84,8 @@ def parse_duration(text: str) -> Duration:
 
 
 def parse_datetime(text: str) -> datetime:
+    if not _DATETIME.fullmatch(text.strip()):
+        raise Undecidable(f"{text!r} is not an xsd:dateTime (2025-01-01T00:00:00Z)")
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -88,7 +96,11 @@ def parse_datetime(text: str) -> datetime:
     return value
 
 
-def parse_number(text: str) -> Decimal:
+def parse_number(text: str, kind: str = XSD + "decimal") -> Decimal:
+    pattern = _FLOAT if kind in (XSD + "float", XSD + "double") else \
+        _INTEGER if kind not in (XSD + "decimal",) and kind in NUMBER_TYPES else _DECIMAL
+    if not pattern.fullmatch(text.strip()):
+        raise Undecidable(f"{text!r} is not a number of type {_name(kind)}")
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
@@ -102,19 +114,24 @@ def typed(value: Value, left: str) -> Typed:
     """The value as the left operand ``left`` measures it (its datatype first, then what the
     left operand is); raises Undecidable when it cannot be read as that."""
     found = _typed_cached(value, left)
-    if isinstance(found, Undecidable):
-        raise found
+    if isinstance(found, _Refusal):
+        raise Undecidable(found.why)  # a new exception each time: a cached one keeps frames
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    why: str
+
+
 @lru_cache(maxsize=4096)
-def _typed_cached(value: Value, left: str) -> Typed | Undecidable:
+def _typed_cached(value: Value, left: str) -> Typed | _Refusal:
     # Terms are judged again for every request: their values are read once. The results are
     # immutable (Decimal, datetime, Duration, str, tuple), so sharing them is safe.
     try:
         return _typed(value, left)
     except Undecidable as exc:
-        return exc
+        return _Refusal(str(exc))
 
 
 def _typed(value: Value, left: str) -> Typed:
@@ -133,7 +150,7 @@ def _typed(value: Value, left: str) -> Typed:
     if kind in DURATION_TYPES or (left in DURATION_OPERANDS and kind in TEXT_TYPES):
         return parse_duration(value.text.strip())
     if kind in NUMBER_TYPES or (left in NUMBER_OPERANDS and kind in TEXT_TYPES):
-        return parse_number(value.text)
+        return parse_number(value.text, kind if kind in NUMBER_TYPES else XSD + "decimal")
     if left in TIME_OPERANDS | DURATION_OPERANDS | NUMBER_OPERANDS:
         raise Undecidable(f"{_name(left)} cannot be compared with a value of type "
                           f"{_name(kind)}")
