@@ -148,19 +148,38 @@ class _Judge:
         return self._within[iri]
 
     def placed(self, item: str, within: str) -> bool | None:
-        """Is ``item`` the same as ``within``, part of it (a collection) or below it (a DPV
-        concept)? None when ``within`` is a concept of the vocabulary and ``item`` cannot be
-        placed in it, because it is unknown there and belongs to no stated collection."""
-        if item == within or within in self.collections_of(item):
+        """Is ``item`` the same as ``within``, part of it (a stated collection, a Solid
+        container holding it) or below it (a DPV concept)? None when ``within`` is a concept of
+        the vocabulary and ``item`` cannot be placed there: it is unknown to DPV and belongs to
+        no collection, or to collections DPV does not know either."""
+        if item == within or within in self.collections_of(item) or _contained(item, within):
             return True
-        if any(self.vocab.is_a(c, within) for c in self.collections_of(item)
-               if self.vocab.is_known_concept(c)):
+        collections = self.collections_of(item)
+        known = [c for c in collections if self.vocab.is_known_concept(c)]
+        if any(self.vocab.is_a(c, within) for c in known):
             return True
         if not self.vocab.is_known_concept(within):
             return False
         if self.vocab.is_known_concept(item):
             return bool(self.vocab.is_a(item, within))
+        if collections and len(known) == len(collections):
+            return False  # placed in DPV, and not under ``within``
         return None
+
+    def overlaps(self, item: str, other: str) -> bool | None:
+        """Whether the two share anything: one is placed within the other. A request for
+        something broader than a forbidden thing asks for the forbidden thing too."""
+        return any_of([self.placed(item, other), self.placed(other, item)])
+
+    def same(self, left: str, right: str) -> bool | None:
+        """IRI equality, where a spelling DPV does not know cannot be told apart from a DPV
+        term it may stand for (http for https, a changed case, an escape)."""
+        if left == right:
+            return True
+        if self.vocab.is_known_concept(right) and not self.vocab.is_known_concept(left) \
+                and not self.collections_of(left):
+            return None
+        return False
 
     # party, target, action ---------------------------------------------------------------
 
@@ -170,12 +189,16 @@ class _Judge:
         who = self.request.assignee
         if who is None:
             return _premise("party", None, rule, why="the request does not say who asks")
-        holds = any_of([self.placed_party(who, a) for a in rule.assignees])
+        holds = any_of([self.placed_party(who, a, rule) for a in rule.assignees])
         return _premise("party", holds, rule,
                         why=None if holds is not None else "who asks cannot be placed")
 
-    def placed_party(self, who: str, assignee: str) -> bool:
-        return who == assignee or assignee in self.collections_of(who)
+    def placed_party(self, who: str, assignee: str, rule: Rule) -> bool | None:
+        if who == assignee or assignee in self.collections_of(who):
+            return True
+        if assignee in rule.collections and who not in self.world.part_of:
+            return None  # nothing says whether the one asking belongs to that collection
+        return False
 
     def target(self, rule: Rule) -> PremiseReport | None:
         if not rule.targets:
@@ -183,11 +206,13 @@ class _Judge:
         what = self.request.target
         if what is None:
             return _premise("target", None, rule, why="the request names no target")
-        holds = any_of([self.placed(what, t) for t in rule.targets])
-        if rule.kind == "prohibition" and holds is not True:
+        if rule.kind == "prohibition":
             # A request for something broader than what is forbidden (pd:Contact, when
-            # pd:EmailAddress is forbidden; an album holding a forbidden track) asks for it too.
-            holds = any_of([holds, *(self.placed(t, what) for t in rule.targets)])
+            # pd:EmailAddress is forbidden; a container holding a forbidden document) asks
+            # for it too.
+            holds = any_of([self.overlaps(what, t) for t in rule.targets])
+        else:
+            holds = any_of([self.placed(what, t) for t in rule.targets])
         return _premise("target", holds, rule, why=None if holds is not None else
                         f"{what} cannot be placed among the data categories the rule names")
 
@@ -284,47 +309,91 @@ class _Judge:
             right = tuple(v if v.is_iri else Value.literal(v.text, item.data_type)
                           for v in right)
         op = item.operator
+        if item.left == ODRL + "purpose":
+            for value in lefts:
+                if value.is_iri and self.vocab.is_known_concept(value.text) \
+                        and not self.vocab.is_purpose(value.text):
+                    raise Undecidable(f"{_short(value.text)} is not a purpose in DPV")
         if op in SET_OPERATORS:
-            return self.set_holds(op, lefts, right, item.left, every)
+            return self.set_holds(op, lefts, right, item.left, every,
+                                  broad=not every and item.left != ODRL + "purpose")
         if len(right) != 1:
             raise Undecidable(f"{_short(op)} takes one rightOperand, not a list")
         (one,) = right
+        # A prohibition also meets a value broader than the one it names (a region holding a
+        # forbidden one), but not a broader purpose: a purpose is what the vendor declares and
+        # the agreement binds it to, and DPV places narrow purposes under everyday ones
+        # (dpv:SellDataToThirdParties under dpv:ServiceProvision).
+        broad = not every and item.left != ODRL + "purpose"
         if op in PLACE_OPERATORS:
-            results = [self.place(op, value, one) for value in lefts]
+            results = [self.place(op, value, one, broad=broad) for value in lefts]
+        elif op in (ODRL + "eq", ODRL + "neq") and one.is_iri and all(v.is_iri for v in lefts):
+            results = [self.same(v.text, one.text) for v in lefts]
+            if op == ODRL + "neq":
+                results = [None if r is None else not r for r in results]
         elif op in VALUE_OPERATORS:
             results = [compare(typed(v, item.left), op, typed(one, item.left)) for v in lefts]
         else:
             raise Undecidable(f"unknown operator {_short(op)}")
         return all_of(results) if every else any_of(results)
 
-    def place(self, op: str, left: Value, right: Value) -> bool | None:
+    def place(self, op: str, left: Value, right: Value, *, broad: bool = False
+              ) -> bool | None:
+        """isA, isPartOf, hasPart; ``broad`` (a prohibition) also counts a value broader than
+        the named one, which takes the named one in."""
         if not (left.is_iri and right.is_iri):
             raise Undecidable(f"{_short(op)} compares IRIs")
-        if op == ODRL + "hasPart":
-            return self.placed(right.text, left.text)
-        return self.placed(left.text, right.text)
+        item, within = (right.text, left.text) if op == ODRL + "hasPart" else \
+            (left.text, right.text)
+        return self.overlaps(item, within) if broad else self.placed(item, within)
 
-    def matches(self, left: Value, right: Value, operand: str) -> bool | None:
+    def matches(self, left: Value, right: Value, operand: str, *, broad: bool = False
+                ) -> bool | None:
         """One value of a set operator's list: IRIs are placed (a purpose below a listed
-        one matches it); literals are compared for equality."""
+        one matches it; with ``broad`` one above it too); literals are compared for
+        equality."""
         if left.is_iri and right.is_iri:
-            return self.placed(left.text, right.text)
+            return self.overlaps(left.text, right.text) if broad else \
+                self.placed(left.text, right.text)
         return compare(typed(left, operand), ODRL + "eq", typed(right, operand))
 
     def set_holds(self, op: str, lefts: tuple[Value, ...], right: tuple[Value, ...],
-                  operand: str, every: bool) -> bool | None:
+                  operand: str, every: bool, *, broad: bool = False) -> bool | None:
         if op == ODRL + "isAllOf":
             # The left values, together, include every listed one.
             return all_of([any_of([self.matches(v, r, operand) for v in lefts])
                            for r in right])
-        per_value = [any_of([self.matches(v, r, operand) for r in right]) for v in lefts]
         if op == ODRL + "isNoneOf":
-            per_value = [None if r is None else not r for r in per_value]
+            per_value = [self.none_of(v, right, operand, every) for v in lefts]
+        else:
+            per_value = [any_of([self.matches(v, r, operand, broad=broad) for r in right])
+                         for v in lefts]
         return all_of(per_value) if every else any_of(per_value)
+
+    def none_of(self, value: Value, right: tuple[Value, ...], operand: str,
+                permission: bool) -> bool | None:
+        """isNoneOf for one value, failing closed both ways: for a permission a value that
+        takes in a listed one (a broader purpose) is not 'none of them'; for a prohibition
+        such a value cannot be said to be none of them either."""
+        within = any_of([self.matches(value, r, operand) for r in right])
+        if within is True:
+            return False
+        broader = any_of([self.matches(value, r, operand, broad=True) for r in right])
+        if broader is True:
+            return False if permission else None
+        return None if within is None or broader is None else True
 
 
 def _short(iri: str) -> str:
     return iri.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+
+
+def _contained(item: str, container: str) -> bool:
+    """A Solid container holds every resource whose URL it begins (both normalised by the
+    caller): a rule on .../health/ covers .../health/diary.ttl."""
+    return (container.endswith("/") and item.startswith(container) and item != container
+            and container.startswith(("https://", "http://"))
+            and "/../" not in item[len(container) - 1:])
 
 
 def _premise(kind: str, holds: bool | None, rule: Rule, *, constraint: Constraint | None = None,

@@ -91,6 +91,9 @@ class Rule:
     remedies: tuple[Rule, ...] = ()
     consequences: tuple[Rule, ...] = ()
     problems: tuple[str, ...] = ()
+    # Assignees that are party collections: whether someone belongs to one is for the state of
+    # the world to say, and where it says nothing that cannot be decided.
+    collections: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from rdflib import RDF, BNode, Graph, Literal, Namespace, URIRef
-from rdflib.collection import Collection
 from rdflib.namespace import DCTERMS
 from rdflib.term import Node
 
@@ -36,6 +35,7 @@ from vrm_agent.policy.model import (
     World,
 )
 from vrm_agent.policy.values import Undecidable, parse_datetime
+from vrm_agent.policy.vocabulary import vocabulary
 
 ODRL_NS = Namespace(ODRL)
 REPORT = Namespace("https://w3id.org/force/compliance-report#")
@@ -45,6 +45,7 @@ RULE_PROPERTIES = {"permission": ODRL_NS.permission, "prohibition": ODRL_NS.proh
                    "obligation": ODRL_NS.obligation}
 MAX_DEPTH = 16  # nested logical constraints and duties; deeper is refused, not recursed into
 MAX_LIST = 256
+MAX_NODES = 4096  # rules and constraints read, counting each repetition of a shared node
 
 
 def _iri(node: Node | None) -> str | None:
@@ -61,19 +62,46 @@ def _value(node: Node) -> Value:
 
 
 def _list_or_values(graph: Graph, node: Node, prop: URIRef) -> list[Node]:
-    """The objects of ``prop``, with an rdf:List among them unrolled."""
+    """The objects of ``prop``, with an rdf:List among them unrolled (a list that loops or
+    branches is cut where it does)."""
     out: list[Node] = []
     for obj in graph.objects(node, prop):
         if isinstance(obj, BNode) and (obj, RDF.first, None) in graph:
-            out.extend(list(Collection(graph, obj))[:MAX_LIST])
+            seen: set[Node] = set()
+            cell: Node | None = obj
+            while cell is not None and cell != RDF.nil and cell not in seen \
+                    and len(out) < MAX_LIST:
+                seen.add(cell)
+                out.extend(graph.objects(cell, RDF.first))
+                rest = list(graph.objects(cell, RDF.rest))
+                cell = rest[0] if len(rest) == 1 else None
         elif obj != RDF.nil:
             out.append(obj)
     return out[:MAX_LIST]
 
 
+class TooComplex(Exception):
+    """A policy whose rules and constraints, counted with every repetition, exceed the
+    budget: a few kilobytes of shared nodes can otherwise stand for millions of rules."""
+
+
 class _Reader:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
+        self.budget = MAX_NODES
+
+    def spend(self) -> None:
+        self.budget -= 1
+        if self.budget < 0:
+            raise TooComplex
+
+    def unknown_terms(self, node: Node, what: str) -> list[str]:
+        """ODRL terms the vocabulary does not define (a misspelt odrl:constriant would
+        otherwise be ignored, and the rule read as broader than written)."""
+        vocab = vocabulary()
+        found = sorted({str(p)[len(ODRL):] for p in self.graph.predicates(node)
+                        if str(p).startswith(ODRL) and not vocab.is_odrl_term(str(p))})
+        return [f"{what} uses {name!r}, which is not an ODRL 2.2 term" for name in found]
 
     def one(self, node: Node, prop: URIRef) -> Node | None:
         values = list(self.graph.objects(node, prop))
@@ -84,6 +112,7 @@ class _Reader:
         return stated or _iri(node)
 
     def constraint(self, node: Node, depth: int) -> AnyConstraint:
+        self.spend()
         if depth > MAX_DEPTH:
             return LogicalConstraint("and", (), None, ("constraints are nested too deeply",))
         for name in LOGICAL_OPERATORS:
@@ -96,7 +125,7 @@ class _Reader:
                 if others:
                     problems += ("a logical constraint has more than one operator",)
                 return LogicalConstraint(name, operands, self.uid(node), problems)
-        problems: list[str] = []
+        problems: list[str] = self.unknown_terms(node, "a constraint")
         left = _iri(self.one(node, ODRL_NS.leftOperand))
         operator = _iri(self.one(node, ODRL_NS.operator))
         if left is None:
@@ -154,10 +183,16 @@ class _Reader:
               inherited: dict[str, tuple[str, ...]] | None = None,
               actions: list[tuple[str | None, tuple[AnyConstraint, ...]]] | None = None,
               ) -> list[Rule]:
+        self.spend()
         if depth > MAX_DEPTH:
             return [Rule(kind, problems=("duties are nested too deeply",))]
+        if isinstance(node, Literal):
+            return [Rule(kind, problems=(f"a {kind} is a text, not a rule",))]
         inherited = inherited or {}
-        problems: list[str] = []
+        problems: list[str] = self.unknown_terms(node, f"a {kind}")
+        if (node, ODRL_NS.refinement, None) in self.graph:
+            problems.append("odrl:refinement belongs on an action, asset or party, not on a "
+                            "rule")
         targets = self.collection_members(node, ODRL_NS.target, problems, "asset") or \
             inherited.get("target", ())
         assignees = self.parties(node, ODRL_NS.assignee, problems) or inherited.get("assignee", ())
@@ -176,14 +211,40 @@ class _Reader:
         if (node, ODRL_NS.failure, None) in self.graph:
             problems.append("odrl:failure is ODRL 2.1; use remedy or consequence")
         uid = self.uid(node)
+        collections = frozenset(self.party_collections(node) | inherited_collections(inherited))
         return [Rule(kind, uid, action, refinements, targets, assignees, assigners,
-                     constraints, duties, remedies, consequences, tuple(problems))
+                     constraints, duties, remedies, consequences, tuple(problems), collections)
                 for action, refinements in actions]
 
+    def party_collections(self, node: Node) -> set[str]:
+        """Assignees that are party collections (typed so, or defined by odrl:source)."""
+        found = set()
+        for obj in self.graph.objects(node, ODRL_NS.assignee):
+            if (obj, RDF.type, ODRL_NS.PartyCollection) in self.graph or \
+                    (obj, ODRL_NS.source, None) in self.graph:
+                iri = _iri(obj) or _iri(self.one(obj, ODRL_NS.uid)) or \
+                    _iri(self.one(obj, ODRL_NS.source))
+                if iri:
+                    found.add(iri)
+        return found
+
     def policy(self, node: Node) -> Policy:
+        try:
+            return self._policy(node)
+        except TooComplex:
+            return Policy(self.uid(node) or "", "Set", (Rule("prohibition", problems=(
+                "the policy is too large or too repetitive to judge",)),), problems=(
+                f"it has more than {MAX_NODES} rules and constraints, counted with every "
+                "repetition",))
+
+    def _policy(self, node: Node) -> Policy:
         types = [str(t)[len(ODRL):] for t in self.graph.objects(node, RDF.type)
                  if str(t).startswith(ODRL) and str(t)[len(ODRL):] in POLICY_CLASSES]
-        problems: list[str] = []
+        problems: list[str] = self.unknown_terms(node, "the policy")
+        for misplaced in ("constraint", "refinement", "duty"):
+            if (node, ODRL_NS[misplaced], None) in self.graph:
+                problems.append(f"odrl:{misplaced} on the policy itself is not ODRL 2.2; put it "
+                                "on a rule")
         if not types:
             problems.append("it is not typed as an ODRL policy (odrl:Set, Offer, Agreement...)")
         policy_type = next((t for t in types if t != "Policy"), types[0] if types else "Set")
@@ -212,6 +273,8 @@ class _Reader:
             if members:
                 inherited[name] = members
         policy_actions = [a for a in self.actions(node, scratch) if a[0]]
+        if inherited.get("assignee"):
+            inherited["collections"] = tuple(self.party_collections(node))
         problems += scratch
         rules: list[Rule] = []
         for kind, prop in RULE_PROPERTIES.items():
@@ -221,6 +284,10 @@ class _Reader:
         title = self.one(node, DCTERMS.title)
         return Policy(self.uid(node) or "", policy_type, tuple(rules), conflict,
                       str(title) if isinstance(title, Literal) else None, tuple(problems))
+
+
+def inherited_collections(inherited: Mapping[str, Any]) -> set[str]:
+    return set(inherited.get("collections", ()))
 
 
 def policy_nodes(graph: Graph) -> list[Node]:

@@ -104,6 +104,11 @@ class _Checker:
                 typed(checked, left)
             except Undecidable as exc:
                 self.found.problems.append(f"{where}: {_short(left)}: {exc}")
+        if _short(op) in ("eq", "neq") and any(
+                v.is_iri and self.vocab.is_known_concept(v.text) for v in item.right):
+            self.found.warnings.append(
+                f"{where}: {_short(left)} {_short(op)} matches that exact term only, not the "
+                "narrower ones below it in DPV; isA takes those in too")
         if left not in KNOWN_TO_AGENT:
             effect = ("this permission never applies" if kind == "permission" else
                       "this prohibition applies to every request" if kind == "prohibition"
@@ -115,6 +120,9 @@ class _Checker:
     def rule(self, rule: Rule, where: str) -> None:
         for problem in rule.problems:
             self.found.problems.append(f"{where}: {problem}")
+        if rule.kind == "permission" and rule.action is None:
+            self.found.problems.append(f"{where}: a permission must name its action (use, "
+                                       "read, ...); without one it would allow every action")
         if rule.action is not None and not self.vocab.is_action(rule.action):
             self.found.problems.append(f"{where}: unknown action {_short(rule.action)!r} "
                                        "(not an ODRL 2.2 action)")

@@ -152,6 +152,9 @@ def compile_lookup(data_dir: Path = DATA_DIR) -> dict[str, Any]:
         "deprecated": sorted({str(s) for s, o in og.subject_objects(URIRef(_OWL + "deprecated"))
                               if o.toPython() is True}),
         "sameAs": same_as,
+        # Every term the namespace defines, so that a misspelt one (odrl:constriant) is seen.
+        "terms": sorted({str(t) for t in og.subjects()
+                         if isinstance(t, URIRef) and str(t).startswith(ODRL)}),
     }
 
     # DPV + PD ----------------------------------------------------------------------------------
@@ -220,7 +223,8 @@ class Vocabulary:
 
     __slots__ = (
         "_action_labels", "_action_up", "_broader", "_deprecated", "_dpv_labels", "_implies",
-        "_implies_closure", "_included_in", "_is_a_up", "_left_operands", "_operators",
+        "_implies_closure", "_included_in", "_is_a_up", "_left_operands", "_odrl_terms",
+        "_operators",
         "_personal_data", "_purposes", "_same_as", "_types", "_up", "conflict_terms",
         "policy_types", "rule_types", "source",
     )
@@ -242,6 +246,7 @@ class Vocabulary:
         self._same_as = {a: tuple(sorted(b)) for a, b in same.items()}
         self._left_operands: Mapping[str, str | None] = dict(odrl["leftOperands"])
         self._operators: Mapping[str, str | None] = dict(odrl["operators"])
+        self._odrl_terms = frozenset(odrl.get("terms", ()))
         self.conflict_terms = frozenset(odrl["conflictTerms"])
         self.policy_types = frozenset(odrl["policyTypes"])
         self.rule_types = frozenset(odrl["ruleTypes"])
@@ -294,6 +299,10 @@ class Vocabulary:
         if action not in self._implies:
             return frozenset()
         return self._implies_closure(action)
+
+    def is_odrl_term(self, iri: str) -> bool:
+        """A term the ODRL 2.2 vocabulary defines (a class, property or individual)."""
+        return iri in self._odrl_terms
 
     def is_left_operand(self, iri: str) -> bool:
         """One of the left operands ODRL 2.2 defines."""
