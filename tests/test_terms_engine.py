@@ -52,16 +52,16 @@ class Person:
 async def person(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                  ) -> AsyncIterator[Person]:
     async with AccountApi(pod_env.server.base_url) as api:
-        account = await api.create_pod_account("erin", "erin@example.org", "secret-erin-0123")
+        account = await api.create_pod_account("gwen", "gwen@example.org", "secret-gwen-0123")
         vendors = {name: await api.create_pod_account(name, f"{name}@example.org",
                                                       f"secret-{name}-0123")
-                   for name in ("lab-a", "lab-b")}
+                   for name in ("terms-lab-a", "terms-lab-b")}
     async with PodClient(account.credentials) as pod:
         ledger = Ledger(pod, account.pod)
-        email = await ledger.create(ContactUnit("email-home", "email", "erin@example.org"))
+        email = await ledger.create(ContactUnit("email-home", "email", "gwen@example.org"))
         for name, vendor in vendors.items():
             await ledger.create(Vendor(name, name.title(), webid=vendor.webid))
-    folder = tmp_path_factory.mktemp(f"erin-{pod_env.flavour.value}")
+    folder = tmp_path_factory.mktemp(f"gwen-{pod_env.flavour.value}")
     found = Person(account, start_agent(pod_env, folder, account=account), vendors, email,
                    folder)
     yield found
@@ -112,7 +112,7 @@ async def test_terms_that_could_mislead_are_refused_before_anything_is_written(
 @pytest.mark.asyncio(loop_scope="session")
 async def test_a_permission_for_one_vendor_is_agreed_to_that_vendor_only(
         person: Person, inbox: Inbox, tmp_path: Path, pod_env: PodEnv) -> None:
-    lab_a = person.vendors["lab-a"].webid
+    lab_a = person.vendors["terms-lab-a"].webid
     terms = tmp_path / "lab-a-research.ttl"
     terms.write_text(f"""
         @prefix odrl: <http://www.w3.org/ns/odrl/2/> .
@@ -129,8 +129,8 @@ async def test_a_permission_for_one_vendor_is_agreed_to_that_vendor_only(
     assert "for " + lab_a in out
     person.restart(pod_env)
 
-    async with PodClient(person.vendors["lab-a"].credentials) as pod_a, \
-            PodClient(person.vendors["lab-b"].credentials) as pod_b:
+    async with PodClient(person.vendors["terms-lab-a"].credentials) as pod_a, \
+            PodClient(person.vendors["terms-lab-b"].credentials) as pod_b:
         vendor_a, vendor_b = VendorAgent(pod_a, inbox=inbox), VendorAgent(pod_b, inbox=inbox)
         agent_a = await vendor_a.discover(person.account.webid)
         agent_b = await vendor_b.discover(person.account.webid)
@@ -189,7 +189,7 @@ async def test_terms_that_no_longer_validate_are_reported_and_send_requests_to_t
 
         # Service delivery is agreed by the starter terms, but not while some terms cannot
         # be read: the person decides.
-        async with PodClient(person.vendors["lab-b"].credentials) as pod_b:
+        async with PodClient(person.vendors["terms-lab-b"].credentials) as pod_b:
             vendor = VendorAgent(pod_b, inbox=inbox)
             agent = await vendor.discover(person.account.webid)
             view = await vendor.request(agent, request_policy(

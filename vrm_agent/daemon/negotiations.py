@@ -74,7 +74,12 @@ from vrm_agent.negotiation.records import (
     agreement_record_graph,
     proofs_of,
 )
-from vrm_agent.negotiation.targets import ShareableArea, TargetRefused, shareable_target
+from vrm_agent.negotiation.targets import (
+    ShareableArea,
+    TargetRefused,
+    shareable_target,
+    with_normalised_targets,
+)
 from vrm_agent.negotiation.wire import (
     PROTOCOL_CONTEXT,
     MalformedMessage,
@@ -343,6 +348,7 @@ class NegotiationService:
     async def _answer(self, record: NegotiationRecord, request: Policy, now: datetime, *,
                       new: bool = False) -> NegotiationRecord:
         terms = await self._ready()
+        request = with_normalised_targets(request)
         decision = decide(request, terms, vendor=record.vendor, now=now,
                           part_of=self._categories_of(), unreadable=self._unreadable)
         decision, found = await self._drop_unshareable(decision, record.vendor)

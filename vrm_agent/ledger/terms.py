@@ -42,7 +42,8 @@ class TermsStore:
         self.owner = owner
         self.container = ledger.layout.container("terms")
         self.skipped: list[Skipped] = []  # what the last all() could not read
-        self.invalid: dict[str, list[str]] = {}  # name -> problems, from the last all()
+        # name -> problems, from the last all(): terms that do not validate or cannot be read
+        self.invalid: dict[str, list[str]] = {}
 
     def url_of(self, slug: str) -> str:
         if not _SLUG.fullmatch(slug):
@@ -136,6 +137,12 @@ class TermsStore:
         found = {url[len(self.container):]: policy for url, policy in good}
         self.invalid = {name: problems for name, policy in found.items()
                         if (problems := check(policy).problems)}
+        # A member that could not be read at all may have held prohibitions: it counts as
+        # terms that do not validate, so what it might forbid goes to the person.
+        for skipped in self.skipped:
+            name = skipped.url[len(self.container):] if skipped.url.startswith(
+                self.container) else skipped.url
+            self.invalid.setdefault(name, [f"it cannot be read: {skipped.reason}"])
         return found
 
     async def seed(self) -> None:

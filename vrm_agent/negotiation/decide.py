@@ -27,6 +27,7 @@ from vrm_agent.negotiation.odrl import (
     DPV,
     ODRL,
     PD,
+    USE_INCLUDES,
     XSD,
     Ask,
     Constraint,
@@ -37,6 +38,7 @@ from vrm_agent.negotiation.odrl import (
 from vrm_agent.policy import model as odrl
 from vrm_agent.policy.evaluate import PolicyReport, RuleReport, Verdict, combined, evaluate
 from vrm_agent.policy.explain import rule_text
+from vrm_agent.policy.vocabulary import vocabulary
 
 DEFAULT_DURATION = timedelta(days=30)  # when neither request nor terms bound the time
 ELAPSED = ODRL + "elapsedTime"
@@ -141,6 +143,9 @@ def decide(request: Policy, terms: Sequence[odrl.Policy], *, vendor: str, now: d
     categories they hold; ``unreadable`` names terms that do not validate, which send every
     item they do not refuse to the person."""
     world = odrl.World(now, part_of or {})
+    forbidden_actions = sorted({r.action for p in terms for r in p.rules
+                                if r.kind == "prohibition" and r.action})
+    targeted = any(r.targets for p in terms for r in p.rules if r.kind == "prohibition")
     granted: list[Ask] = []
     refused: list[Ask] = []
     undecided: list[Ask] = []
@@ -197,14 +202,27 @@ def decide(request: Policy, terms: Sequence[odrl.Policy], *, vendor: str, now: d
             trace.append(f"{label}: no term decides this: the person is asked")
             continue
         duration = judged.duration
+        blocked, excluded = _narrower(ask, terms, world, vendor, duration, uid or request.uid,
+                                      forbidden_actions)
+        blocked += _resources_forbidden(ask, terms, world, vendor, duration,
+                                        uid or request.uid, targeted)
+        if blocked:
+            refused.append(ask)
+            reasons.append(f"{label}: {blocked[0]}")
+            trace.extend(f"{label}: {why}: refused" for why in blocked)
+            continue
+        if excluded:
+            trace.append(f"{label}: agreed without " + ", ".join(excluded)
+                         + ", which the terms forbid")
         if duration < wanted:
             shortened = True
             reasons.append(f"{label}: at most {duration_text(duration)}, not "
                            f"{duration_text(wanted)}")
             trace.append(f"{label}: shortened to {duration_text(duration)}")
+        # The duties the terms impose, with their constraints; never text the vendor wrote.
         duties = tuple(dict.fromkeys(_duty(d) for _, r in permits for d in r.rule.duties
-                                     if d.action)) + ask.duties
-        granted.append(replace(ask, duration=duration, duties=tuple(dict.fromkeys(duties))))
+                                     if d.action))
+        granted.append(replace(ask, duration=duration, duties=duties, excluded=excluded))
         trace.append(f"{label}: permitted for {duration_text(duration)}")
 
     outcome = _outcome(granted, refused, undecided, shortened)
@@ -213,10 +231,63 @@ def decide(request: Policy, terms: Sequence[odrl.Policy], *, vendor: str, now: d
                     tuple(trace), shortened, tuple(kept))
 
 
+def _local(iri: str) -> str:
+    return iri[len(ODRL):] if iri.startswith(ODRL) else iri
+
+
 def _duty(rule: odrl.Rule) -> Rule:
-    """A duty of the terms as the agreement states it."""
-    action = rule.action or ""
-    return Rule("duty", action[len(ODRL):] if action.startswith(ODRL) else action)
+    """A duty of the terms as the agreement states it, with its simple constraints (the
+    agreement's form has no logical constraints; those are left out)."""
+    constraints = []
+    for item in rule.constraints:
+        if isinstance(item, odrl.Constraint) and item.right:
+            values = tuple(v.text for v in item.right)
+            constraints.append(Constraint(_local(item.left), _local(item.operator),
+                                          values[0] if len(values) == 1 else values))
+    return Rule("duty", _local(rule.action or ""), rule.targets, tuple(constraints))
+
+
+def _narrower(ask: Ask, terms: Sequence[odrl.Policy], world: odrl.World, vendor: str,
+              duration: timedelta, uid: str | None, forbidden: Sequence[str],
+              ) -> tuple[list[str], tuple[str, ...]]:
+    """Actions the asked one takes in (use takes in read and distribute) that the terms
+    forbid for this item. One the grant itself would carry out (reading) blocks the item;
+    the others are excluded from the agreement, which states them as prohibitions."""
+    asked = _full_action(ask.action)
+    vocab = vocabulary()
+    blocked: list[str] = []
+    excluded: list[str] = []
+    for action in forbidden:
+        if action == asked or not vocab.action_covers(asked, action):
+            continue
+        narrower = replace(ask, action=_local(action))
+        if _judge(narrower, terms, world, vendor, duration, uid).verdict is Verdict.PROHIBITED:
+            if _local(action) in USE_INCLUDES:
+                blocked.append(f"{ask.action} takes in {_local(action)}, which the terms "
+                               f"forbid, and a grant to read cannot leave it out")
+            else:
+                excluded.append(_local(action))
+    return blocked, tuple(excluded)
+
+
+def _resources_forbidden(ask: Ask, terms: Sequence[odrl.Policy], world: odrl.World,
+                         vendor: str, duration: timedelta, uid: str | None, targeted: bool,
+                         ) -> list[str]:
+    """A data category is granted as the resources that hold it, which may hold other
+    categories too (purchases and spending habits share one container): the item is refused
+    when the terms forbid any of those resources."""
+    if not targeted or not ask.target.startswith(PD):
+        return []
+    found = []
+    for resource, categories in sorted(world.part_of.items()):
+        if ask.target not in categories:
+            continue
+        judged = _judge(replace(ask, target=resource), terms, world, vendor, duration, uid)
+        if judged.verdict is Verdict.PROHIBITED:
+            others = ", ".join(short(c) for c in sorted(categories) if c != ask.target)
+            found.append(f"it is kept in {resource} with {others or 'other data'}, which the "
+                         "terms forbid")
+    return found
 
 
 def _outcome(granted: Sequence[Ask], refused: Sequence[Ask], undecided: Sequence[Ask],
@@ -260,19 +331,26 @@ def _permission_for(ask: Ask, *, end: datetime | None) -> Rule:
     return Rule("permission", ask.action, (ask.target,), tuple(constraints), ask.duties)
 
 
+def _prohibitions_for(asks: Sequence[Ask]) -> tuple[Rule, ...]:
+    return tuple(dict.fromkeys(Rule("prohibition", action, (a.target,))
+                               for a in asks for action in a.excluded))
+
+
 def agreement_for(
     asks: Sequence[Ask], *, uid: str, person: str, vendor: str, now: datetime,
     consideration: str | None = None,
 ) -> Policy:
-    """The odrl:Agreement for these items, each ending at now + its duration."""
-    rules = tuple(_permission_for(a, end=now + (a.duration or DEFAULT_DURATION)) for a in asks)
+    """The odrl:Agreement for these items, each ending at now + its duration, with the
+    narrower actions the terms forbid as its prohibitions."""
+    rules = tuple(_permission_for(a, end=now + (a.duration or DEFAULT_DURATION))
+                  for a in asks) + _prohibitions_for(asks)
     return Policy(uid, "Agreement", rules, assigner=person, assignee=vendor,
                   consideration=consideration)
 
 
 def offer_for(asks: Sequence[Ask], *, uid: str, person: str, vendor: str) -> Policy:
     """The odrl:Offer of a counter-offer: these items, for at most these durations."""
-    rules = tuple(_permission_for(a, end=None) for a in asks)
+    rules = tuple(_permission_for(a, end=None) for a in asks) + _prohibitions_for(asks)
     return Policy(uid, "Offer", rules, assigner=person, assignee=vendor)
 
 

@@ -94,6 +94,9 @@ class Ask:
     purpose: str | None
     duration: timedelta | None
     duties: tuple[Rule, ...] = field(default=())
+    # Narrower actions the terms forbid (use, but not distribute): stated in the agreement as
+    # its prohibitions, so the vendor agrees to them too.
+    excluded: tuple[str, ...] = field(default=())
 
 
 def asks_of(request: Policy) -> list[Ask]:

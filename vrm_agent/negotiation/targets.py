@@ -17,8 +17,9 @@ names. Only what then lies inside the person's storage may be shared, and never:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from vrm_agent.negotiation.odrl import Policy
 from vrm_agent.negotiation.urls import MAX_URL_LENGTH, UrlRefused, normalise
 
 AUXILIARY_SUFFIXES = (".acl", ".acr", ".meta")
@@ -74,4 +75,21 @@ def shareable_target(url: str, area: ShareableArea) -> str:
     return target
 
 
-__all__ = ["ShareableArea", "TargetRefused", "normalise_url", "shareable_target"]
+def with_normalised_targets(request: Policy) -> Policy:
+    """The request with every URL target spelt as the server resolves it, so that the terms
+    judge the resource that would be granted (``./``, case, ports, escapes) and not its
+    spelling. A target that does not normalise is left for shareable_target to refuse."""
+    def one(target: str) -> str:
+        if not target.startswith(("http://", "https://")):
+            return target
+        try:
+            return normalise_url(target)
+        except TargetRefused:
+            return target
+
+    rules = tuple(replace(r, targets=tuple(one(t) for t in r.targets)) for r in request.rules)
+    return replace(request, rules=rules)
+
+
+__all__ = ["ShareableArea", "TargetRefused", "normalise_url", "shareable_target",
+           "with_normalised_targets"]

@@ -223,6 +223,8 @@ def _action(value: Any) -> str:
     value = _one(value)
     if isinstance(value, dict):
         value = value.get("id", value.get("@id"))
+    if isinstance(value, str):
+        value = full_iri(value)  # odrl:give as well as give
     if not isinstance(value, str) or len(value) > MAX_IRI_LENGTH or not is_action(value):
         raise MalformedMessage(f"unknown action {str(value)[:80]!r} (an ODRL 2.2 action "
                                "such as use, read, display, distribute, delete)")
@@ -314,11 +316,20 @@ def _interpret(data: dict[str, Any], compacted: dict[str, Any]) -> Message:
         for rule in policy.permissions:
             if not rule.targets:
                 raise MalformedMessage("every requested permission needs a target")
-            purpose = rule.constraint("purpose")
-            if purpose is None:
-                raise MalformedMessage("every requested permission needs a purpose constraint")
-            for value in purpose.values():
-                absolute_iri(str(value))
+            purposes = [c for c in rule.constraints if c.left == "purpose"]
+            if len(purposes) != 1:
+                raise MalformedMessage("every requested permission needs exactly one purpose "
+                                       "constraint (ask for each purpose separately)")
+            purpose = purposes[0]
+            if purpose.operator != "eq" or len(purpose.values()) != 1:
+                raise MalformedMessage("a requested purpose is one DPV purpose IRI with the "
+                                       "operator eq")
+            value = absolute_iri(str(purpose.values()[0]))
+            if not value.startswith(("https://", "http://")):
+                raise MalformedMessage(f"the purpose {value[:80]!r} is not an http(s) IRI "
+                                       "(dpv:ServiceProvision, say, with the protocol context)")
+            if len([c for c in rule.constraints if c.left == "elapsedTime"]) > 1:
+                raise MalformedMessage("a requested permission states elapsedTime at most once")
             elapsed = rule.constraint("elapsedTime")
             if elapsed is not None:
                 try:
