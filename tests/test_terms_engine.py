@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from rdflib import Graph
+from rdflib import Graph, URIRef
 
 from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
 from vrm_agent.ledger.records import ContactUnit, Vendor
@@ -127,6 +127,13 @@ async def test_a_permission_for_one_vendor_is_agreed_to_that_vendor_only(
     code, out, err = person.cli("terms", "add", str(terms))
     assert code == 0, err
     assert "for " + lab_a in out
+    code, out, err = person.cli("terms", "show", "lab-a-research")
+    assert code == 0, err
+    assert out.startswith("# ") and "permission to use on pd:EmailAddress for " + lab_a in out
+    stored = Graph().parse(data="\n".join(line for line in out.splitlines()
+                                          if not line.startswith("# ")), format="turtle")
+    assert (None, URIRef("http://www.w3.org/ns/odrl/2/assigner"),
+            URIRef(person.account.webid)) in stored
     person.restart(pod_env)
 
     async with PodClient(person.vendors["terms-lab-a"].credentials) as pod_a, \
