@@ -18,7 +18,7 @@ and the rest permitted; REFUSE when none is permitted; ASK_PERSON when any item 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -88,10 +88,12 @@ def _title(policy: odrl.Policy) -> str:
     return policy.title or policy.uid
 
 
-def _elapsed_bounds(reports: Sequence[PolicyReport]) -> list[timedelta]:
-    """The longest durations that would make an inactive permission apply: those whose only
-    unmet premises are top-level elapsedTime constraints that set an upper bound."""
+def _elapsed_bounds(reports: Sequence[PolicyReport]) -> tuple[list[timedelta], set[str]]:
+    """The longest durations that would make an inactive permission apply (those whose only
+    unmet premises are top-level elapsedTime constraints that set an upper bound), and the
+    policies such permissions belong to."""
     bounds = []
+    policies = set()
     for report in reports:
         for rule_report in report.rules:
             if rule_report.rule.kind != "permission" or rule_report.active:
@@ -103,7 +105,8 @@ def _elapsed_bounds(reports: Sequence[PolicyReport]) -> list[timedelta]:
                 bound = _upper_bound(premise.operator, premise.right)
                 if bound is not None:
                     bounds.append(bound)
-    return sorted(set(bounds), reverse=True)
+                    policies.add(report.policy.uid)
+    return sorted(set(bounds), reverse=True), policies
 
 
 def _upper_bound(operator: str | None, right: tuple[odrl.Value, ...]) -> timedelta | None:
@@ -126,10 +129,34 @@ class _Judged:
 
 
 def _judge(ask: Ask, terms: Sequence[odrl.Policy], world: odrl.World, vendor: str,
-           duration: timedelta, uid: str) -> _Judged:
+           duration: timedelta, uid: str | None, *, before: _Judged | None = None,
+           again: set[str] | None = None) -> _Judged:
+    """The item judged against every policy. With ``before`` (the same item, not covered, for
+    a longer duration), a shorter duration can only make a difference to the permissions the
+    duration alone kept out (policies ``again``) and to prohibitions that mention
+    elapsedTime; every other report stands."""
     request = _odrl_request(ask, vendor, duration, uid)
-    reports = tuple(evaluate(policy, request, world) for policy in terms)
+    if before is None:
+        reports = tuple(evaluate(policy, request, world) for policy in terms)
+    else:
+        reports = tuple(evaluate(r.policy, request, world)
+                        if r.policy.uid in (again or set()) or _mentions_duration(
+                            r.policy, kind="prohibition") else r
+                        for r in before.reports)
     return _Judged(combined(reports), reports, duration)
+
+
+def _mentions_duration(policy: odrl.Policy, *, kind: str) -> bool:
+    def constraints(rule: odrl.Rule) -> Iterator[odrl.AnyConstraint]:
+        pending: list[odrl.AnyConstraint] = [*rule.constraints, *rule.refinements]
+        while pending:
+            item = pending.pop()
+            yield item
+            if isinstance(item, odrl.LogicalConstraint):
+                pending.extend(item.operands)
+
+    return any(isinstance(c, odrl.Constraint) and c.left == ELAPSED
+               for rule in policy.rules if rule.kind == kind for c in constraints(rule))
 
 
 def _active(reports: Sequence[PolicyReport], kind: str) -> list[tuple[odrl.Policy, RuleReport]]:
@@ -159,10 +186,12 @@ def decide(request: Policy, terms: Sequence[odrl.Policy], *, vendor: str, now: d
         wanted = ask.duration or DEFAULT_DURATION
         judged = _judge(ask, terms, world, vendor, wanted, uid or request.uid)
         if judged.verdict is Verdict.NOT_COVERED:
-            for bound in _elapsed_bounds(judged.reports):
+            bounds, bounded = _elapsed_bounds(judged.reports)
+            for bound in bounds:
                 if bound >= wanted:
                     continue
-                shorter = _judge(ask, terms, world, vendor, bound, uid or request.uid)
+                shorter = _judge(ask, terms, world, vendor, bound, uid or request.uid,
+                                 before=judged, again=bounded)
                 if shorter.verdict is Verdict.PERMITTED:
                     judged = shorter
                     break
@@ -260,8 +289,22 @@ def _narrower(ask: Ask, terms: Sequence[odrl.Policy], world: odrl.World, vendor:
     for action in forbidden:
         if action == asked or not vocab.action_covers(asked, action):
             continue
+        # Prohibitions on the asked action (or a broader one) were judged already and did not
+        # apply; only those on actions between the narrower one and the asked one are new, so
+        # the item is judged again only where such a prohibition applies.
+        new = [p for p in terms if any(
+            r.kind == "prohibition" and r.action and vocab.action_covers(r.action, action)
+            and not vocab.action_covers(r.action, asked) for r in p.rules)]
         narrower = replace(ask, action=_local(action))
-        if _judge(narrower, terms, world, vendor, duration, uid).verdict is Verdict.PROHIBITED:
+        found = [(report.policy, rule) for report in _judge(
+            narrower, new, world, vendor, duration, uid).reports
+            for rule in report.active("prohibition")]
+        if not found:
+            continue
+        # A prohibition whose policy does not let permissions win is decisive by itself
+        # (combined() needs every policy in a conflict to say perm); otherwise judge in full.
+        if any(policy.conflict != "perm" for policy, _ in found) or _judge(
+                narrower, terms, world, vendor, duration, uid).verdict is Verdict.PROHIBITED:
             if _local(action) in USE_INCLUDES:
                 blocked.append(f"{ask.action} takes in {_local(action)}, which the terms "
                                f"forbid, and a grant to read cannot leave it out")

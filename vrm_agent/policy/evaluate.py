@@ -42,6 +42,15 @@ from vrm_agent.policy.vocabulary import Vocabulary, vocabulary
 
 SET_OPERATORS = frozenset(ODRL + n for n in ("isAnyOf", "isAllOf", "isNoneOf"))
 PLACE_OPERATORS = frozenset(ODRL + n for n in ("isA", "isPartOf", "hasPart"))
+# Full IRIs the hot paths compare against, built once.
+_DATE_TIME = ODRL + "dateTime"
+_EQ = ODRL + "eq"
+_HAS_PART = ODRL + "hasPart"
+_IS_ALL_OF = ODRL + "isAllOf"
+_IS_NONE_OF = ODRL + "isNoneOf"
+_NEQ = ODRL + "neq"
+_PURPOSE = ODRL + "purpose"
+_RECIPIENT = ODRL + "recipient"
 VALUE_OPERATORS = frozenset(ODRL + n for n in ("eq", "neq", "lt", "lteq", "gt", "gteq"))
 
 
@@ -132,6 +141,10 @@ class _Judge:
         self.world = world
         self.vocab = vocab
         self._within: dict[str, frozenset[str]] = {}
+        # Many rules ask the same questions of one request: each is answered once.
+        self._placed: dict[tuple[str, str], bool | None] = {}
+        self._lefts: dict[str, tuple[Value, ...]] = {}
+        self._not_purpose: dict[str, str | None] = {}
         self._now = (Value.literal(world.now.isoformat(), XSD + "dateTime"),)
 
     def collections_of(self, iri: str) -> frozenset[str]:
@@ -148,6 +161,12 @@ class _Judge:
         return self._within[iri]
 
     def placed(self, item: str, within: str) -> bool | None:
+        key = (item, within)
+        if key not in self._placed:
+            self._placed[key] = self._place_uncached(item, within)
+        return self._placed[key]
+
+    def _place_uncached(self, item: str, within: str) -> bool | None:
         """Is ``item`` the same as ``within``, part of it (a stated collection, a Solid
         container holding it) or below it (a DPV concept)? None when ``within`` is a concept of
         the vocabulary and ``item`` cannot be placed there: it is unknown to DPV and belongs to
@@ -285,12 +304,17 @@ class _Judge:
         return _premise("constraint", holds, rule, logical=item, parts=parts)
 
     def left_values(self, left: str) -> tuple[Value, ...]:
-        if left == ODRL + "dateTime":
+        if left not in self._lefts:
+            self._lefts[left] = self._left_values(left)
+        return self._lefts[left]
+
+    def _left_values(self, left: str) -> tuple[Value, ...]:
+        if left == _DATE_TIME:
             return self._now
         stated = self.request.values.get(left) or self.world.values.get(left)
         if stated:
             return tuple(stated)
-        if left == ODRL + "recipient" and self.request.assignee:
+        if left == _RECIPIENT and self.request.assignee:
             return (Value.iri(self.request.assignee),)
         return ()
 
@@ -309,14 +333,14 @@ class _Judge:
             right = tuple(v if v.is_iri else Value.literal(v.text, item.data_type)
                           for v in right)
         op = item.operator
-        if item.left == ODRL + "purpose":
+        if item.left == _PURPOSE:
             for value in lefts:
-                if value.is_iri and self.vocab.is_known_concept(value.text) \
-                        and not self.vocab.is_purpose(value.text):
-                    raise Undecidable(f"{_short(value.text)} is not a purpose in DPV")
+                why = self.not_a_purpose(value)
+                if why:
+                    raise Undecidable(why)
         if op in SET_OPERATORS:
             return self.set_holds(op, lefts, right, item.left, every,
-                                  broad=not every and item.left != ODRL + "purpose")
+                                  broad=not every and item.left != _PURPOSE)
         if len(right) != 1:
             raise Undecidable(f"{_short(op)} takes one rightOperand, not a list")
         (one,) = right
@@ -324,12 +348,12 @@ class _Judge:
         # forbidden one), but not a broader purpose: a purpose is what the vendor declares and
         # the agreement binds it to, and DPV places narrow purposes under everyday ones
         # (dpv:SellDataToThirdParties under dpv:ServiceProvision).
-        broad = not every and item.left != ODRL + "purpose"
+        broad = not every and item.left != _PURPOSE
         if op in PLACE_OPERATORS:
             results = [self.place(op, value, one, broad=broad) for value in lefts]
-        elif op in (ODRL + "eq", ODRL + "neq") and one.is_iri and all(v.is_iri for v in lefts):
+        elif op in (_EQ, _NEQ) and one.is_iri and all(v.is_iri for v in lefts):
             results = [self.same(v.text, one.text) for v in lefts]
-            if op == ODRL + "neq":
+            if op == _NEQ:
                 results = [None if r is None else not r for r in results]
         elif op in VALUE_OPERATORS:
             results = [compare(typed(v, item.left), op, typed(one, item.left)) for v in lefts]
@@ -337,13 +361,22 @@ class _Judge:
             raise Undecidable(f"unknown operator {_short(op)}")
         return all_of(results) if every else any_of(results)
 
+    def not_a_purpose(self, value: Value) -> str | None:
+        """Why a purpose value cannot be judged as one: a DPV concept of another kind."""
+        if value.text not in self._not_purpose:
+            self._not_purpose[value.text] = (
+                f"{_short(value.text)} is not a purpose in DPV" if value.is_iri
+                and self.vocab.is_known_concept(value.text)
+                and not self.vocab.is_purpose(value.text) else None)
+        return self._not_purpose[value.text]
+
     def place(self, op: str, left: Value, right: Value, *, broad: bool = False
               ) -> bool | None:
         """isA, isPartOf, hasPart; ``broad`` (a prohibition) also counts a value broader than
         the named one, which takes the named one in."""
         if not (left.is_iri and right.is_iri):
             raise Undecidable(f"{_short(op)} compares IRIs")
-        item, within = (right.text, left.text) if op == ODRL + "hasPart" else \
+        item, within = (right.text, left.text) if op == _HAS_PART else \
             (left.text, right.text)
         return self.overlaps(item, within) if broad else self.placed(item, within)
 
@@ -355,15 +388,15 @@ class _Judge:
         if left.is_iri and right.is_iri:
             return self.overlaps(left.text, right.text) if broad else \
                 self.placed(left.text, right.text)
-        return compare(typed(left, operand), ODRL + "eq", typed(right, operand))
+        return compare(typed(left, operand), _EQ, typed(right, operand))
 
     def set_holds(self, op: str, lefts: tuple[Value, ...], right: tuple[Value, ...],
                   operand: str, every: bool, *, broad: bool = False) -> bool | None:
-        if op == ODRL + "isAllOf":
+        if op == _IS_ALL_OF:
             # The left values, together, include every listed one.
             return all_of([any_of([self.matches(v, r, operand) for v in lefts])
                            for r in right])
-        if op == ODRL + "isNoneOf":
+        if op == _IS_NONE_OF:
             per_value = [self.none_of(v, right, operand, every) for v in lefts]
         else:
             per_value = [any_of([self.matches(v, r, operand, broad=broad) for r in right])
@@ -459,10 +492,26 @@ def _rule(judge: _Judge, rule: Rule) -> RuleReport:
     return RuleReport(rule, active, premises, conditions, undecided=undecided)
 
 
+_last_judge: list[_Judge] = []
+
+
+def _judge_for(request: Request, world: World, vocab: Vocabulary) -> _Judge:
+    """The judge of the last call when it is the same request in the same world (one
+    request is judged against each of the person's policies in turn, and they share what
+    they find out about it); a new one otherwise."""
+    if _last_judge:
+        last = _last_judge[0]
+        if last.request is request and last.world is world and last.vocab is vocab:
+            return last
+    judge = _Judge(request, world, vocab)
+    _last_judge[:] = [judge]
+    return judge
+
+
 def evaluate(policy: Policy, request: Request, world: World, *,
              vocab: Vocabulary | None = None) -> PolicyReport:
     """The policy's report for this request in this state of the world."""
-    judge = _Judge(request, world, vocab or vocabulary())
+    judge = _judge_for(request, world, vocab or vocabulary())
     reports = tuple(_rule(judge, rule) for rule in policy.rules)
     if policy.problems:
         # A policy that cannot be read whole (an unknown profile, inheritFrom) decides
