@@ -295,9 +295,11 @@ BAD: list[tuple[str, str, str, str | None]] = [
     ("personal terms without any rule", "terms",
      "DELETE WHERE { <#it> odrl:permission ?p } ; DELETE WHERE { <#it> odrl:prohibition ?p }",
      None),
-    ("rule without action", "terms",
-     "DELETE { ?r odrl:action odrl:distribute }"
-     " WHERE { <#it> odrl:prohibition ?r . ?r odrl:action odrl:distribute }", "odrl:action"),
+    # A prohibition without an action forbids every action, which is ODRL; a permission
+    # without one would allow every action, which terms must not say by omission.
+    ("permission without action", "terms",
+     "DELETE { ?r odrl:action odrl:use } WHERE { <#it> odrl:permission ?r . ?r odrl:action "
+     "odrl:use }", "odrl:action"),
     ("agreement without assignee", "agreement",
      "DELETE WHERE { <#policy> odrl:assignee ?a }", "odrl:assignee"),
     ("agreement without parties", "agreement",
@@ -380,11 +382,11 @@ def test_shape_violation_names_focus_property_and_message() -> None:
 
 
 def test_blank_node_problems_say_where_the_node_hangs() -> None:
-    graph = broken("terms", "DELETE { ?r odrl:action odrl:distribute }"
-                            " WHERE { <#it> odrl:prohibition ?r . ?r odrl:action odrl:distribute }")
+    graph = broken("terms", "DELETE { ?r odrl:action odrl:use }"
+                            " WHERE { <#it> odrl:permission ?r . ?r odrl:action odrl:use }")
     [violation] = violations(graph)
     assert violation.path == "odrl:action"
-    where = f"<{BASE}terms/service-delivery-only#it> odrl:prohibition [...]"
+    where = f"<{BASE}terms/service-delivery-only#it> odrl:permission [...]"
     assert str(violation).startswith(where)
 
 
@@ -472,3 +474,15 @@ def test_the_documentation_examples_conform() -> None:
         graph = Graph().parse(data=prefixes + turtle, format="turtle", publicID=BASE + "doc")
         assert len(graph) > 0, heading
         assert violations(graph) == [], heading
+
+
+def test_terms_may_use_logical_constraints_and_prohibitions_without_an_action() -> None:
+    graph = broken("terms", """INSERT { <#it> odrl:prohibition [ odrl:constraint [ odrl:or (
+            [ odrl:leftOperand odrl:purpose ; odrl:operator odrl:isA ;
+              odrl:rightOperand dpv:Marketing ]
+            [ odrl:leftOperand odrl:recipient ; odrl:operator odrl:eq ;
+              odrl:rightOperand <https://broker.example/#me> ] ) ] ] } WHERE {}""")
+    assert violations(graph) == []
+    half = broken("terms", """INSERT { <#it> odrl:prohibition [ odrl:constraint [
+            odrl:leftOperand odrl:purpose ] ] } WHERE {}""")
+    assert [v.path for v in violations(half)] != []
