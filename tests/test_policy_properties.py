@@ -36,7 +36,7 @@ EX = "http://example.com/"
 DPV = "https://w3id.org/dpv#"
 PD = "https://w3id.org/dpv/pd#"
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
-SETTINGS = settings(max_examples=200, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=120, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 PARTIES = [EX + n for n in ("alice", "bob", "vendorA", "vendorB", "team")]
