@@ -9,7 +9,8 @@ active permission and an active prohibition.
 Failing closed is the rule throughout: every premise is judged True, False or *undecidable*
 (None), and an undecidable premise leaves a permission inactive and a prohibition active, and
 is reported so. A rule that could not be read (``Rule.problems``) is undecidable as a whole.
-Pure functions over plain data: no I/O, no clock, no globals but the pinned vocabulary.
+Pure functions over plain data: no I/O, no clock; the only state is the pinned vocabulary and
+a memo of what the last request taught (one request is judged against several policies in turn).
 """
 
 from __future__ import annotations
