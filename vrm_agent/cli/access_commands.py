@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -105,14 +106,23 @@ def _is_negotiation(view: GrantView) -> bool:
         view.agreement).endswith(f"/negotiations/{negotiation_id}")
 
 
+LOCK_TRIES, LOCK_PAUSE = 10, 0.2  # 2 s for a passing look at the lock to let go
+
+
 async def cmd_keep_expiry(args: argparse.Namespace, config: Config) -> int:
     while True:
-        with expiry_lock(config.path) as owner:
-            if not owner:
-                return 0  # another keeper, or the daemon, does it
-            async with open_negotiations(config) as service:
-                await keep_until_no_grants(service)
-                await service.access.flush()
+        # Whoever asks whether a keeper runs takes the lock for an instant; only a lock that
+        # stays taken means another keeper (or the daemon) does the work.
+        for _ in range(LOCK_TRIES):
+            with expiry_lock(config.path) as owner:
+                if owner:
+                    async with open_negotiations(config) as service:
+                        await keep_until_no_grants(service)
+                        await service.access.flush()
+                    break
+            await asyncio.sleep(LOCK_PAUSE)
+        else:
+            return 0
         # The lock is free now. A `share` that found it held before has already written its
         # index entry (it writes first, then looks for a keeper): look once more.
         async with open_pod(config) as session:
