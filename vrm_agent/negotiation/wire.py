@@ -360,20 +360,3 @@ def policy_graph(policy: Policy, *, extra_types: Sequence[str] = ()) -> Graph:
     for extra in extra_types:
         graph.add((node, RDF.type, URIRef(extra)))
     return graph
-
-
-def policy_from_graph(graph: Graph, uid: str) -> Policy:
-    """The policy with this uid, read back from RDF by framing it against the protocol context."""
-    flat = json.loads(graph.serialize(format="json-ld"))
-    try:
-        framed = jsonld.frame(flat, {"@context": CONTEXT_DOCUMENT["@context"], "@id": uid},
-                              {"documentLoader": load_document, "omitGraph": True})
-    except (jsonld.JsonLdError, InputRefused, RecursionError, ValueError, TypeError) as exc:
-        raise MalformedMessage(f"the stored policy {uid} cannot be read: "
-                               f"{_refused(exc)}") from exc
-    framed.pop("@context", None)
-    kinds = framed.get("type")
-    if isinstance(kinds, list):
-        framed["type"] = next((k for k in kinds if k in POLICY_TYPES), kinds[0])
-    framed.pop("odrl:uid", None)
-    return policy_from_json(framed)

@@ -11,7 +11,7 @@ per action.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -211,7 +211,8 @@ class _Reader:
         if (node, ODRL_NS.failure, None) in self.graph:
             problems.append("odrl:failure is ODRL 2.1; use remedy or consequence")
         uid = self.uid(node)
-        collections = frozenset(self.party_collections(node) | inherited_collections(inherited))
+        collections = frozenset(self.party_collections(node)) | frozenset(
+            inherited.get("collections", ()))
         return [Rule(kind, uid, action, refinements, targets, assignees, assigners,
                      constraints, duties, remedies, consequences, tuple(problems), collections)
                 for action, refinements in actions]
@@ -284,10 +285,6 @@ class _Reader:
         title = self.one(node, DCTERMS.title)
         return Policy(self.uid(node) or "", policy_type, tuple(rules), conflict,
                       str(title) if isinstance(title, Literal) else None, tuple(problems))
-
-
-def inherited_collections(inherited: Mapping[str, Any]) -> set[str]:
-    return set(inherited.get("collections", ()))
 
 
 def policy_nodes(graph: Graph) -> list[Node]:
@@ -470,15 +467,3 @@ def report_graph(reports: Iterable[PolicyReport] | Mapping[str, Any]) -> Graph:
     graph.bind("report", REPORT)
     graph.bind("odrl", ODRL_NS)
     return graph
-
-
-def evaluate_graphs(policy: Graph, request: Graph, world: Graph) -> Iterator[PolicyReport]:
-    """Every policy in ``policy`` against every request in ``request``: the form conformance
-    material comes in."""
-    from vrm_agent.policy.evaluate import evaluate
-
-    state = read_world(world)
-    for node in policy_nodes(policy):
-        parsed = read_policy(policy, node)
-        for one in read_requests(request):
-            yield evaluate(parsed, one, state)
