@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from rdflib import Graph
+from rdflib import Graph, Literal, URIRef
 
 from vrm_agent.ledger.importing import _PREFIXES, chunk_statements, plain_record
 from vrm_agent.ledger.transactions import (
@@ -121,6 +121,40 @@ def test_compiled_checks_agree_with_pyshacl(breakage: str | None) -> None:
     reference = [v for v in violations(graph) if str(v.focus) != CHUNK]
     assert bool(compiled) == bool(reference), (compiled, reference)
     assert {v.path for v in compiled} == {str(v.path) for v in reference} or not breakage
+
+
+AUDIT_DESCRIPTIONS = {
+    "valid": Literal("access granted"),
+    "language-tagged": Literal("accès accordé", lang="fr"),
+    "empty": Literal(""),
+    "a number": Literal(3),
+    "an IRI": URIRef("https://example.org/text"),
+}
+
+
+@pytest.mark.parametrize("description", list(AUDIT_DESCRIPTIONS))
+def test_compiled_audit_checks_agree_with_pyshacl(description: str) -> None:
+    """Audit events are checked on every append, so their shape is compiled (sh:node to the
+    text shape included); the verdicts are pyshacl's."""
+    from vrm_agent.ledger.audit import AuditEvent
+    from vrm_agent.vocabulary.compiled import validate_graph
+    from vrm_agent.vocabulary.validation import ShapeViolation
+
+    day = "http://pod.example/alice/vrm/audit/2030-01-01"
+    graph = AuditEvent("AccessGranted", at=datetime(2030, 1, 1, tzinfo=UTC),
+                       actor="http://pod.example/alice/profile/card#me",
+                       resources=("http://pod.example/alice/a",), id="e1").to_graph(day)
+    node = URIRef(f"{day}#e-e1")
+    graph.set((node, URIRef("http://schema.org/description"), AUDIT_DESCRIPTIONS[description]))
+    compiled_checks(shapes_graph(), str(VRM.AuditEvent))  # compiles, so no pyshacl on append
+    reference = violations(graph)
+    try:
+        validate_graph(graph)
+        compiled: list[object] = []
+    except ShapeViolation as exc:
+        compiled = list(exc.violations)
+    assert bool(compiled) == bool(reference), (compiled, reference)
+    assert bool(compiled) == (description not in ("valid", "language-tagged"))
 
 
 def test_shapes_the_compiler_cannot_run_are_refused() -> None:

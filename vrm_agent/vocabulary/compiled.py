@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cache
 
-from rdflib import RDF, Graph, Literal, URIRef
+from rdflib import RDF, RDFS, Graph, Literal, URIRef
 from rdflib.namespace import SH, XSD
 
 from vrm_agent.vocabulary.html import curie
@@ -26,8 +26,27 @@ from vrm_agent.vocabulary.validation import ShapeViolation, Violation
 SUPPORTED = {
     SH.path, SH.minCount, SH.maxCount, SH.datatype, SH.nodeKind, SH["in"], SH.hasValue,
     SH.pattern, SH.minLength, SH.maxLength, SH.minInclusive, SH.maxInclusive, SH["class"],
-    SH.message, SH.name, SH.description, SH.severity, RDF.type, SH.lessThanOrEquals,
+    SH.message, SH.name, SH.description, SH.severity, RDF.type, SH.lessThanOrEquals, SH.node,
 }
+# What a node shape named by sh:node may say and still be compiled: alternative datatypes
+# (sh:or of sh:datatype) and a minimum length, as vrmsh:Text does.
+_NODE_SHAPE_KEYS = {RDF.type, RDFS.label, RDFS.comment, SH["or"], SH.minLength}
+
+
+def _node_shape(shapes: Graph, node: object) -> tuple[frozenset[str], int]:
+    """(allowed datatypes, minimum length) of a simple node shape, or NotCompilable."""
+    from rdflib.collection import Collection
+
+    used = set(shapes.predicates(node))  # type: ignore[arg-type]
+    if used - _NODE_SHAPE_KEYS or SH["or"] not in used:
+        raise NotCompilable(f"{SH.node} to a shape that is not a choice of datatypes")
+    datatypes = set()
+    for member in Collection(shapes, shapes.value(node, SH["or"])):  # type: ignore[arg-type]
+        if set(shapes.predicates(member)) != {SH.datatype}:
+            raise NotCompilable(f"{SH.node} to a shape that is not a choice of datatypes")
+        datatypes.add(str(shapes.value(member, SH.datatype)))
+    min_len = shapes.value(node, SH.minLength)  # type: ignore[arg-type]
+    return frozenset(datatypes), int(min_len) if min_len is not None else 0
 _DATE = re.compile(r"^-?\d{4,}-\d{2}-\d{2}(Z|[+-]\d{2}:\d{2})?$")
 _DATETIME = re.compile(r"^-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")
 _DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
@@ -110,6 +129,7 @@ def _property_check(shapes: Graph, prop: object) -> Check:
     }.get(node_kind) if node_kind is not None else None  # type: ignore[call-overload]
     other = value(SH.lessThanOrEquals)
     class_text = str(cls) if cls is not None else None
+    node_shape = _node_shape(shapes, value(SH.node)) if value(SH.node) is not None else None
 
     def comparable(term: Term) -> Decimal | str:
         number = _number(term)
@@ -145,6 +165,12 @@ def _property_check(shapes: Graph, prop: object) -> Check:
                 problems.append(f"{term.value!r} is too short")
             if max_len is not None and len(term.value) > int(max_len):
                 problems.append(f"{term.value!r} is too long")
+            if node_shape is not None and (
+                term.kind != "literal" or term.datatype not in node_shape[0]
+                or len(term.value) < node_shape[1]
+                or not _well_formed(term.value, term.datatype or "")
+            ):
+                problems.append(f"{term.value!r} does not conform to {value(SH.node)}")
             number = _number(term) if (min_inc is not None or max_inc is not None) else None
             if min_inc is not None and (number is None or number < Decimal(str(min_inc))):
                 problems.append(f"{term.value!r} is below {min_inc}")
