@@ -10,11 +10,12 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
-from vrm_agent.pod.client import PodClient
+from vrm_agent.pod.client import PodClient, PodResponse
 from vrm_agent.podserver import AccountApi, CssServer, Flavour, PodAccount, start_server, stop_pid
 from vrm_agent.podserver.process import free_port
 
@@ -69,6 +70,18 @@ async def alice(pod_env: PodEnv) -> AsyncIterator[PodClient]:
 async def acme(pod_env: PodEnv) -> AsyncIterator[PodClient]:
     async with PodClient(pod_env.acme.credentials) as client:
         yield client
+
+
+class CountingPod(PodClient):
+    """A real pod client that notes every request it sends (method and URL)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: list[tuple[str, str]] = []
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> PodResponse:
+        self.sent.append((method.upper(), url))
+        return await super().request(method, url, **kwargs)
 
 
 @pytest.fixture

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from rdflib import Graph, Literal, Namespace, URIRef
 
-from tests.conftest import PodEnv
+from tests.conftest import CountingPod, PodEnv
 from vrm_agent.access import ForbiddenMode
 from vrm_agent.access.service import AccessControl, GrantNotFound
 from vrm_agent.errors import Forbidden
@@ -258,3 +259,119 @@ async def test_a_vendor_cannot_manage_access(
     vendor_side = AccessControl(acme, owner_webid=pod_env.acme.webid, storage=pod_env.alice.pod)
     with pytest.raises(Forbidden):
         await vendor_side.grant(pod_env.acme.webid, [url], ["Read"], until=later())
+
+
+def _costs(pod: CountingPod, since: int) -> Counter[str]:
+    """The requests sent since ``since``, by method (audit appends apart: they leave later)."""
+    return Counter(m for m, u in pod.sent[since:] if "/vrm/audit/" not in u)
+
+
+async def test_a_grant_and_its_revoke_cost_one_write_each(
+    acme: PodClient, pod_env: PodEnv, scratch: str
+) -> None:
+    """A fresh resource: its document discovered from one HEAD and written whole at once, the
+    index entry beside it; a revoke is one patch of that document (and of the entry). After a
+    restart, a resource whose owner-only document the agent left behind costs one patch: the
+    index says where the document is, and nothing in it is read."""
+    async with CountingPod(pod_env.alice.credentials) as pod:
+        access = AccessControl(pod, owner_webid=pod_env.alice.webid,
+                               storage=pod_env.alice.pod, announce=False)
+        await access.prepare()
+        warm, fresh, seeded = scratch + "warm", scratch + "fresh", scratch + "seeded"
+        for url in (warm, fresh, seeded):
+            await put_thing(pod, url)
+        # What the container passes on is read once, by the first grant in it.
+        await access.revoke((await access.grant(pod_env.acme.webid, [warm], ["Read"],
+                                                until=later())).id)
+        leftover = await access.grant(pod_env.acme.webid, [seeded], ["Read"], until=later())
+        await access.revoke(leftover.id)  # leaves a document with the owner's rules only
+
+        cold = AccessControl(pod, owner_webid=pod_env.alice.webid,
+                             storage=pod_env.alice.pod, announce=False)
+        await cold.prepare()
+        await cold.revoke((await cold.grant(pod_env.acme.webid, [warm], ["Read"],
+                                            until=later())).id)
+        for restarted in (False, True):
+            manager = cold if restarted else access
+            url = seeded if restarted else fresh
+            sent = len(pod.sent)
+            view = await manager.grant(pod_env.acme.webid, [url], ["Read"], until=later())
+            doc_url, _ = await manager.locate(url)
+            costs = _costs(pod, sent)
+            if restarted:  # the index names the document: a patch of it, no HEAD, no read
+                assert costs == Counter({"PATCH": 2}), costs
+                assert ("PATCH", doc_url) in pod.sent[sent:]
+            else:
+                assert costs == Counter({"HEAD": 1, "PUT": 1, "PATCH": 1}), costs
+                assert ("PUT", doc_url) in pod.sent[sent:]
+            assert await status(acme, "GET", url) == 200
+
+            sent = len(pod.sent)
+            await manager.revoke(view.id)
+            assert _costs(pod, sent) == Counter({"PATCH": 2})  # the document and the entry
+            assert ("PATCH", doc_url) in pod.sent[sent:]
+            assert await status(acme, "GET", url) == 403
+            await assert_owner_keeps_everything(pod, url, manager)
+        # A document another tool wrote (owner-only): the PUT meets a 412, the grant is
+        # patched in; nothing in it is read or rewritten.
+        foreign = scratch + "foreign"
+        await put_thing(pod, foreign)
+        doc_url, fmt = await access.locate(foreign)
+        await pod.put(doc_url, fmt.serialize(fmt.initial_document(
+            doc_url, foreign, pod_env.alice.webid), doc_url), content_type="text/turtle")
+        sent = len(pod.sent)
+        view = await access.grant(pod_env.acme.webid, [foreign], ["Read"], until=later())
+        costs = _costs(pod, sent)
+        assert costs == Counter({"PUT": 1, "PATCH": 2}), costs  # located above: no HEAD
+        assert await status(acme, "GET", foreign) == 200
+        await access.revoke(view.id)
+        assert await status(acme, "GET", foreign) == 403
+        await assert_owner_keeps_everything(pod, foreign, access)
+        await access.flush()
+        await cold.flush()
+
+
+async def test_a_grant_edited_by_hand_is_still_revoked(
+    alice: PodClient, acme: PodClient, access: AccessControl, pod_env: PodEnv, scratch: str
+) -> None:
+    """When the grant in the document is not as written (a mode added by hand), the exact
+    patch fails and the revoke reads the document and writes it whole, without the grant."""
+    url = scratch + "edited"
+    await put_thing(alice, url)
+    view = await access.grant(pod_env.acme.webid, [url], ["Read"], until=later())
+    doc_url, fmt = await access.locate(url)
+    response = await alice.request("GET", doc_url, headers={"Accept": "text/turtle"})
+    graph = fmt.parse(response.body, doc_url)
+    for node in [s for s in graph.subjects() if str(s).endswith(f"vrm-grant-{view.id}")]:
+        graph.add((node, URIRef("https://w3id.org/vrm-agent/ns#note"), Literal("hand-made")))
+    await alice.put(doc_url, fmt.serialize(graph, doc_url), content_type="text/turtle")
+    assert await status(acme, "GET", url) == 200
+    await access.revoke(view.id)
+    assert await status(acme, "GET", url) == 403
+    await assert_owner_keeps_everything(alice, url, access)
+
+
+async def test_ending_a_members_grant_ends_the_copies_it_left(
+    alice: PodClient, acme: PodClient, access: AccessControl, pod_env: PodEnv, scratch: str
+) -> None:
+    """WAC: a member that gets its own document while a grant on its container is in force
+    carries a copy of that grant (else the grant would stop reaching it). Ending the grant,
+    even from another process that only has the index, ends the copy too."""
+    box = scratch + "box/"
+    await put_thing(alice, box + "one")
+    members = await access.grant(pod_env.acme.webid, [box], ["Read"], until=later(),
+                                 members=True)
+    assert await status(acme, "GET", box + "one") == 200
+    async with PodClient(pod_env.bolt.credentials) as bolt:
+        other = await access.grant(pod_env.bolt.webid, [box + "one"], ["Read"], until=later())
+        assert await status(acme, "GET", box + "one") == 200  # the copy keeps it reaching
+        assert await status(bolt, "GET", box + "one") == 200
+        restarted = AccessControl(alice, owner_webid=pod_env.alice.webid,
+                                  storage=pod_env.alice.pod)
+        await restarted.revoke(members.id)
+        assert await status(acme, "GET", box + "one") == 403
+        assert await status(acme, "GET", box) == 403
+        assert await status(bolt, "GET", box + "one") == 200  # the other grant stands
+        await restarted.revoke(other.id)
+        assert await status(bolt, "GET", box + "one") == 403
+        await restarted.flush()

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rdflib import RDF, Graph, URIRef
-from rdflib.term import IdentifiedNode, Node
+from rdflib.term import IdentifiedNode, Node, Variable
 
 from vrm_agent.access._rdf import (
     ACP,
@@ -69,6 +69,7 @@ __all__ = [
     "foreign_policies",
     "foreign_triples",
     "initial_document",
+    "patch_for",
     "read_grants",
     "with_grant",
     "with_owner_control",
@@ -348,7 +349,7 @@ def _remove(graph: Graph, grant_id: str) -> None:
             graph.remove((_matcher_node(control), None, None))
 
 
-def _add(graph: Graph, acr: IdentifiedNode, acr_url: str, grant: Grant) -> None:
+def _add(graph: Graph, acr: IdentifiedNode | Variable, acr_url: str, grant: Grant) -> None:
     control = grant_node(acr_url, grant.id)
     policy, matcher = _policy_node(control), _matcher_node(control)
     ensure_free(graph, [control, policy, matcher])
@@ -364,6 +365,22 @@ def _add(graph: Graph, acr: IdentifiedNode, acr_url: str, grant: Grant) -> None:
     graph.add((policy, ACP.allOf, matcher))
     graph.add((matcher, RDF.type, ACP.Matcher))
     graph.add((matcher, ACP.agent, URIRef(grant.agent)))
+
+
+def patch_for(
+    acr_url: str, resource_url: str, add: Sequence[Grant] = (), remove: Sequence[Grant] = ()
+) -> tuple[Graph | None, Graph, Graph]:
+    """(where, deletes, inserts) of an N3 Patch that removes ``remove`` and adds ``add``. The
+    access control resource's node is matched (``?acr acp:resource <resource>``) rather than
+    assumed: the server answers 409 unless exactly one node describes the resource."""
+    acr = Variable("acr")
+    where, deletes, inserts = new_graph(), new_graph(), new_graph()
+    where.add((acr, ACP.resource, URIRef(resource_url)))
+    for grant in remove:
+        _add(deletes, acr, acr_url, grant)
+    for grant in add:
+        _add(inserts, acr, acr_url, grant)
+    return where, deletes, inserts
 
 
 def apply_changes(

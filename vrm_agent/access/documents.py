@@ -3,8 +3,10 @@
 The I/O layer discovers the access-control resource from ``Link: <...>; rel="acl"`` and its kind
 from the ``rel="type"`` links of that resource, then picks :data:`WAC` or :data:`ACP` with
 :func:`format_for`. It never guesses from the URL (``.acl`` or ``.acr`` is the server's choice).
-The cycle for any change is: GET the document and its ETag, parse, apply the pure functions here,
-serialize, PUT with If-Match (If-None-Match: * when it did not exist), and on 412 start again.
+A new document is written whole (PUT with If-None-Match: *); an existing one is changed by an N3
+Patch of exactly the grants' triples (:meth:`AccessDocumentFormat.patch_for`), and when the
+document is not as expected, by the full cycle: GET with its ETag, parse, apply the pure functions
+here, serialize, PUT with If-Match, and on 412 start again.
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ class AccessDocumentFormat(Protocol):
         add: Sequence[Grant] = (),
         remove: Sequence[str] = (),
     ) -> Graph: ...
+
+    def patch_for(
+        self, doc_url: str, resource_url: str, add: Sequence[Grant] = (),
+        remove: Sequence[Grant] = (),
+    ) -> tuple[Graph | None, Graph, Graph]: ...
 
     def initial_document(
         self,
@@ -112,6 +119,12 @@ class _ModuleFormat:
         remove: Sequence[str] = (),
     ) -> Graph:
         return self.module.apply_changes(graph, doc_url, resource_url, owner_webid, add, remove)
+
+    def patch_for(
+        self, doc_url: str, resource_url: str, add: Sequence[Grant] = (),
+        remove: Sequence[Grant] = (),
+    ) -> tuple[Graph | None, Graph, Graph]:
+        return self.module.patch_for(doc_url, resource_url, add, remove)
 
     def initial_document(
         self,

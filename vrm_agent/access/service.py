@@ -1,17 +1,31 @@
 """Access control on a live pod: the I/O edge over the pure WAC and ACP documents.
 
-For every resource the access-control document is found from the resource's ``rel="acl"`` link
-and its kind (WAC or ACP) from that document's ``rel="type"`` links; nothing is guessed from URLs.
-Each change is a read-modify-write with If-Match (If-None-Match: * for a new document), tried again
-after a 412. Changes to one document that arrive while a write is under way are coalesced into the
-next write, so N concurrent grants on one resource cost about two writes, not N.
+Every change costs what the pod needs and no more:
 
-Every grant in force has an entry in the grant index (``<storage>vrm/grants``, see
-:mod:`vrm_agent.access.index`): its agent, end, resources and agreement. The entry is written
-beside the grant's document writes and deleted when the grant ends, so expiry is one read of the
-index (a conditional GET, answered 304 while nothing changed), a revoke touches only the documents
-holding the grant, and neither grows with the history. Every grant, revoke and expiry is appended
-to the audit log, unless the layer above (the negotiation service) writes that entry itself.
+* **Discovery.** A resource's access-control document is found from its ``rel="acl"`` link (one
+  HEAD, remembered per resource) and its kind (WAC or ACP) from that document's ``rel="type"``
+  links, learnt once per storage: a server uses one access-control system for a whole storage.
+  Nothing is guessed from URLs.
+* **A new document** is written whole and at once: PUT with ``If-None-Match: *`` of the owner's
+  rules, the rules the resource inherits today (WAC; read from its container's document and kept
+  per container for :data:`INHERITED_FOR` seconds, so they are not walked up each time) and the
+  grant. A 412 says the document exists after all, and the grant is patched into it.
+* **An existing document** is changed by one N3 Patch of exactly the grants' triples, made only if
+  the document exists (``If-Match: *``): nothing else in it is read, rewritten or lost, and two
+  agents editing it at once cannot overwrite each other. A revoke is one such patch per document
+  holding the grant. When the document is not as expected (someone edited the grant, the patch
+  answers 409) the change falls back to the full cycle: GET with its ETag, the pure functions,
+  PUT with ``If-Match``, again after a 412.
+* Changes to one document that arrive while a write is under way are coalesced into the next
+  write, so N concurrent grants on one resource cost about two writes, not N.
+
+Every grant in force has an entry in the grant index (:mod:`vrm_agent.access.index`): its agent,
+end, resources, agreement and the documents that hold it. The index is read once and then kept
+current in memory; the entry is written beside the grant's document write and deleted when the
+grant ends, each a patch of one small shard. So expiry needs no pod request while nothing is due,
+a revoke touches only the documents holding the grant, and neither grows with the number of
+grants or with the history. Every grant, revoke and expiry is appended to the audit log, unless
+the layer above (the negotiation service) writes that entry itself.
 """
 
 from __future__ import annotations
@@ -19,38 +33,54 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rdflib import Graph
+from rdflib import Graph, URIRef
 from rdflib.compare import isomorphic
 
 from vrm_agent.access._rdf import grant_node, parse_turtle
 from vrm_agent.access.documents import AccessDocumentFormat, format_for
 from vrm_agent.access.errors import AccessError, MalformedDocument
 from vrm_agent.access.index import (
+    FEED_NAME,
+    INDEX_CONTAINER,
+    LEGACY_INDEX,
     GrantIndex,
     GrantView,
+    announcement,
+    copy_triples,
     entry_graph,
+    entry_triples,
     group_grants,
+    is_shard_name,
+    read_feed,
     read_index,
+    shard_name,
+    triples_of,
 )
 from vrm_agent.access.model import AccessMode, Grant, check_modes, is_absolute_iri
 from vrm_agent.deadlines import NextDeadline
-from vrm_agent.errors import Conflict, NotFound, PodError
+from vrm_agent.errors import NotFound, PodError, PreconditionFailed
 from vrm_agent.ledger.audit import AuditEvent, AuditLog, AuditWriter, stable_event_id
 from vrm_agent.ledger.layout import PodLayout
-from vrm_agent.pod.client import PodClient, with_retry_on_conflict
-from vrm_agent.pod.rdf import TURTLE
+from vrm_agent.pod.client import LDP, PodClient, with_retry_on_conflict
+from vrm_agent.pod.rdf import N3, TURTLE, n3_patch
 
 log = logging.getLogger("vrm_agent.access")
-INDEX_PATH = "vrm/grants"
-# How often a running expiry loop asks whether another process (the CLI's `share`) added a
-# grant: a conditional GET of the index, answered 304 with no body while nothing changed.
+# How often a running expiry loop asks whether another process (the CLI's `share`) changed the
+# index: a conditional GET of the feed, answered 304 with no body while nothing changed.
 INDEX_POLL_SECONDS = 1.0
+# How long a container's inherited rules are trusted before they are read again (a conditional
+# GET). Changes the agent makes itself are seen at once; another tool's, within this time.
+INHERITED_FOR = 10.0
+# Announcements in the feed older than this are removed by the reader that sees them.
+FEED_KEEP = timedelta(minutes=1)
 AUDIT_KINDS = {"granted": "AccessGranted", "revoked": "AccessRevoked", "expired": "AccessExpired"}
 
 __all__ = ["AccessControl", "GrantIndex", "GrantNotFound", "GrantView", "RemainingAccess",
@@ -78,16 +108,10 @@ class RemainingAccess:
                 "expires": self.grant.to_json()["expires"]}
 
 
-@dataclass(frozen=True)
-class _Location:
-    doc_url: str
-    format: AccessDocumentFormat
-
-
 @dataclass
 class _Change:
     add: list[Grant]
-    remove: list[str]
+    remove: list[Grant]
     done: asyncio.Future[None]
 
 
@@ -98,21 +122,46 @@ class _Queue:
     worker: asyncio.Task[None] | None = None
 
 
-class AccessControl:
-    """Grant, revoke, list and expire access on one person's pod, WAC or ACP alike."""
+@dataclass(frozen=True)
+class _Inherited:
+    """What a container's members inherit (WAC): the rules of the nearest document up the tree,
+    which container it belongs to, its ETag, and when it was read."""
 
-    def __init__(self, pod: PodClient, *, owner_webid: str, storage: str) -> None:
+    rules: Graph | None
+    source: str | None
+    etag: str | None
+    at: float
+
+
+class AccessControl:
+    """Grant, revoke, list and expire access on one person's pod, WAC or ACP alike.
+
+    ``announce`` makes every change of the index known through the feed, for a daemon that may be
+    running beside this process; the daemon itself, the only reader of the feed, need not."""
+
+    def __init__(self, pod: PodClient, *, owner_webid: str, storage: str,
+                 announce: bool = True) -> None:
         self.pod = pod
         self.owner = owner_webid
         self.storage = storage if storage.endswith("/") else storage + "/"
-        self.index_url = self.storage + INDEX_PATH
-        self._locations: dict[str, _Location] = {}
+        self.index_container = self.storage + INDEX_CONTAINER
+        self.feed_url = self.index_container + FEED_NAME
+        self.announce = announce
+        self._format: AccessDocumentFormat | None = None
+        self._format_task: asyncio.Task[AccessDocumentFormat] | None = None
+        self._locations: dict[str, str] = {}  # resource -> its access-control document
+        self._exists: dict[str, bool] = {}  # document -> known to exist (or not)
+        self._inherited: OrderedDict[str, _Inherited] = OrderedDict()
+        self._reading: dict[str, asyncio.Task[_Inherited]] = {}
         self._queues: dict[str, _Queue] = {}
         self._index: GrantIndex | None = None
-        self._index_lock = asyncio.Lock()
-        self._locating: dict[str, asyncio.Task[None]] = {}
-        self._index_pending: list[tuple[Graph, asyncio.Future[None]]] = []
-        self._index_writer: asyncio.Task[None] | None = None
+        self._loading: asyncio.Task[GrantIndex] | None = None
+        self._feed_lock = asyncio.Lock()
+        self._feed_etag: str | None = None
+        self._feed_seen: set[str] = set()
+        self._inserting: dict[str, int] = {}  # grants whose entry is on its way to the pod
+        self._shard_pending: dict[str, list[tuple[Graph, asyncio.Future[None]]]] = {}
+        self._shard_writers: dict[str, asyncio.Task[None]] = {}
         self._gone: set[str] = set()  # grants this process ended: a later revoke need not look
         self.writes = 0  # access-control documents written, for benchmarks and tests
         self.deadline = NextDeadline()  # the next grant to end
@@ -123,6 +172,12 @@ class AccessControl:
         self.handled_elsewhere: Callable[[GrantView], bool] = lambda view: False
 
     # -- public API --------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """What every first grant needs, read ahead (the daemon does this at start): the
+        access-control system of the storage, what the storage root passes on, the index."""
+        root_doc, fmt = await self.locate(self.storage)
+        await asyncio.gather(self.index(), self._inherited_by(self.storage, fmt, root_doc))
 
     async def grant(
         self,
@@ -159,32 +214,28 @@ class AccessControl:
         # one write on its critical path.
         results = await asyncio.gather(
             *(self._change(g.resource, add=[g]) for g in grants),
-            self._index_insert(view, documents, created=now), return_exceptions=True)
+            self._index_insert(view, documents), return_exceptions=True)
         failure = next((r for r in results if isinstance(r, BaseException)), None)
         if failure is not None:
             # Take back whatever part was written: a grant is in force whole or not at all.
             with contextlib.suppress(PodError, AccessError):
-                await self.end([view], how="revoked", audit=False)
+                await self.end([self._current(view)], how="revoked", audit=False)
             raise failure
         self.deadline.add(until)
         if not self.handled_elsewhere(view):
             self._audit("granted", view, at=now)
-        return view
+        return self._current(view)
 
     async def revoke(self, grant_id: str) -> GrantView:
         """End a grant on every resource it covers; its access ends with the next request.
-        Only the documents the index names for it are read and written."""
+        Only the documents the index names for it are written, one patch each."""
         if grant_id in self._gone:
             raise GrantNotFound(f"no grant {grant_id} is in force (it has ended)")
-        index = await self.index()
-        view = index.entries.get(grant_id)
+        view = (await self.index()).entries.get(grant_id)
+        if view is None:  # made by another process since the index was read: read its shard
+            view = (await self._read_shard(self.shard_url(grant_id))).entries.get(grant_id)
         if view is None:
-            # Not in the index (written before there was one, or its entry was lost): look
-            # in every governed document.
-            parts = [g for g in await self._all_grants() if g.id == grant_id]
-            if not parts:
-                raise GrantNotFound(f"no grant {grant_id} is in force")
-            view = group_grants(parts)[0]
+            raise GrantNotFound(f"no grant {grant_id} is in force")
         await self.end([view], how="revoked")
         return view
 
@@ -196,8 +247,9 @@ class AccessControl:
         until :meth:`forget` (the caller has more to do first, and must be able to retry)."""
         if not views:
             return []
+        views = [self._current(v) for v in views]
         results = await asyncio.gather(*(
-            asyncio.gather(*(self._change(r, remove=[v.id]) for r in v.resources))
+            asyncio.gather(*(self._change(part.resource, remove=[part]) for part in v.parts()))
             for v in views), return_exceptions=True)
         ended = [v for v, r in zip(views, results, strict=True) if not isinstance(r, BaseException)]
         for view, result in zip(views, results, strict=True):
@@ -222,20 +274,20 @@ class AccessControl:
 
     def mark_ended(self, grant_ids: Iterable[str]) -> None:
         """These grants are known to have ended: a later revoke of one answers GrantNotFound
-        without looking for it in every governed document."""
+        without looking for it."""
         self._gone.update(grant_ids)
 
     async def expire_due(
         self, now: datetime | None = None
     ) -> tuple[list[GrantView], datetime | None]:
-        """End every grant whose time has come, from the index alone (one conditional GET
-        while nothing is due); returns those ended and when the next one ends. Grants handled
-        elsewhere are left to the layer above (NegotiationService.expire_due)."""
+        """End every grant whose time has come, from the index alone (one conditional GET of
+        the feed while nothing is due); returns those ended and when the next one ends. Grants
+        handled elsewhere are left to the layer above (NegotiationService.expire_due)."""
         now = now or datetime.now(UTC)
-        index = await self.index()
+        index = await self.index(fresh=True)
         due = [v for v in index.due(now) if not self.handled_elsewhere(v)]
         ended = await self.end(due, how="expired")
-        return ended, index.next_end(now)
+        return ended, (await self.index()).next_end(now)
 
     async def grants(
         self, *, resource: str | None = None, agent: str | None = None,
@@ -252,7 +304,9 @@ class AccessControl:
         grant past its end gives no access the person agreed to, whatever the document still
         says, and the expiry pass removes it; it is never listed as in force."""
         now = now or datetime.now(UTC)
-        views = group_grants(await self._all_grants())
+        found = (await self._grants_on(resource)) if resource is not None \
+            else await self._all_grants()
+        views = group_grants(found)
         if resource is not None:
             views = [v for v in views if resource in v.resources]
         if agent is not None:
@@ -282,9 +336,10 @@ class AccessControl:
     async def reconcile(
         self, now: datetime | None = None
     ) -> tuple[list[GrantView], datetime | None]:
-        """One read of every governed document (at start, not in the expiry loop): grants the
-        index does not know are indexed when in force and removed when past their end; then
-        every due grant in the index ends. Returns those removed and the next end."""
+        """One read of every governed document (in the background after start, never in the
+        expiry loop): grants the index does not know are indexed when in force and removed when
+        past their end; then every due grant in the index ends. Returns those removed and the
+        next end."""
         now = now or datetime.now(UTC)
         index = await self.index()
         unknown = [v for v in group_grants(await self._all_grants())
@@ -293,7 +348,7 @@ class AccessControl:
         removed = await self.end(stale, how="expired")
         for view in unknown:
             if view.expires > now:
-                documents = {r: self._locations[r].doc_url for r in view.resources
+                documents = {r: self._locations[r] for r in view.resources
                              if r in self._locations}
                 await self._index_insert(view, documents)
         expired, upcoming = await self.expire_due(now)
@@ -318,14 +373,14 @@ class AccessControl:
             await self.pod.put(doc_url, fmt.serialize(new, doc_url),
                                content_type=fmt.content_type, if_match=etag,
                                if_none_match=None if etag else "*")
-            self.writes += 1
+            self._written(doc_url, resource_url)
 
         await with_retry_on_conflict(write)
 
     async def run_expiry(self, *, max_sleep: float = INDEX_POLL_SECONDS) -> None:
         """Remove grants when they end, until cancelled. The loop wakes at the next end it
-        knows, and every ``max_sleep`` seconds to see whether another process added a grant (a
-        conditional GET of the index)."""
+        knows, and every ``max_sleep`` seconds to see whether another process changed the index
+        (a conditional GET of the feed)."""
         while True:
             upcoming = None
             try:
@@ -339,6 +394,13 @@ class AccessControl:
         """Wait for the audit entries queued so far (a command does this before it exits)."""
         await self.audit.flush()
 
+    def shard_url(self, grant_id: str) -> str:
+        return self.index_container + shard_name(grant_id)
+
+    def grant_iri(self, grant_id: str) -> str:
+        """The grant's IRI: its entry in the index."""
+        return str(grant_node(self.shard_url(grant_id), grant_id))
+
     def _audit(self, how: str, view: GrantView, *, at: datetime | None = None) -> None:
         agreement = view.agreement if view.agreement and is_absolute_iri(view.agreement) else None
         kind = AUDIT_KINDS[how]
@@ -349,34 +411,49 @@ class AccessControl:
         self.audit.add(AuditEvent(
             kind, at=moment, actor=None if how == "expired" else self.owner,
             vendor=view.agent, agreement=agreement,
-            grant=str(grant_node(self.index_url, view.id)), resources=view.resources,
+            grant=self.grant_iri(view.id), resources=view.resources,
             description={"granted": "access granted", "revoked": "access revoked",
                          "expired": "the grant reached its end"}[how]
             + f" ({', '.join(m.label for m in AccessMode if m in view.modes)} until "
               f"{view.to_json()['expires']})",
             id=event_id))
 
+    def _current(self, view: GrantView) -> GrantView:
+        """The view as the index knows it now (with its creation time and copies)."""
+        known = self._index.entries.get(view.id) if self._index is not None else None
+        return known if known is not None and known == view else view
+
     # -- discovery ---------------------------------------------------------------------------
 
     async def locate(self, resource_url: str) -> tuple[str, AccessDocumentFormat]:
         """The access-control document of a resource and whether it is WAC or ACP."""
-        cached = self._locations.get(resource_url)
-        if cached is None:
+        doc_url = self._locations.get(resource_url)
+        if doc_url is None:
             head = await self.pod.head(resource_url)
             doc_url = head.links.acl
             if doc_url is None:
                 raise AccessError(f"the server names no access-control resource for "
                                   f"{resource_url} (no Link rel=\"acl\")")
-            # CSS sends the document's type links even while it does not exist (404).
-            doc_head = await self.pod.request("HEAD", doc_url, expect_ok=False)
-            cached = _Location(doc_url, format_for(doc_head.links.types))
-            self._locations[resource_url] = cached
-        return cached.doc_url, cached.format
+            self._locations[resource_url] = doc_url
+        return doc_url, await self._format_of(doc_url)
+
+    async def _format_of(self, doc_url: str) -> AccessDocumentFormat:
+        if self._format is not None:
+            return self._format
+        if self._format_task is None or (self._format_task.done()
+                                         and self._format_task.exception() is not None):
+            async def discover() -> AccessDocumentFormat:
+                # CSS sends the document's type links even while it does not exist (404).
+                head = await self.pod.request("HEAD", doc_url, expect_ok=False)
+                return format_for(head.links.types)
+            self._format_task = asyncio.ensure_future(discover())
+        self._format = await asyncio.shield(self._format_task)
+        return self._format
 
     # -- the write path ----------------------------------------------------------------------
 
     async def _change(
-        self, resource_url: str, *, add: Sequence[Grant] = (), remove: Sequence[str] = ()
+        self, resource_url: str, *, add: Sequence[Grant] = (), remove: Sequence[Grant] = ()
     ) -> None:
         doc_url, _ = await self.locate(resource_url)
         queue = self._queues.setdefault(doc_url, _Queue(resource_url))
@@ -390,9 +467,9 @@ class AccessControl:
         while queue.pending:
             batch, queue.pending = queue.pending, []
             try:
-                await with_retry_on_conflict(
-                    lambda b=batch: self._write(doc_url, queue.resource_url, b)  # type: ignore[misc]
-                )
+                await self._write(doc_url, queue.resource_url,
+                                  [g for c in batch for g in c.add],
+                                  [g for c in batch for g in c.remove])
             except Exception as exc:  # every waiter learns of the failure
                 for change in batch:
                     if not change.done.done():
@@ -401,125 +478,336 @@ class AccessControl:
                 for change in batch:
                     if not change.done.done():
                         change.done.set_result(None)
+        if self._queues.get(doc_url) is queue:
+            del self._queues[doc_url]
 
-    async def _write(self, doc_url: str, resource_url: str, batch: list[_Change]) -> None:
-        _, fmt = await self.locate(resource_url)
+    async def _write(self, doc_url: str, resource_url: str, add: list[Grant],
+                     remove: list[Grant]) -> None:
+        fmt = await self._format_of(doc_url)
+        for _ in range(5):
+            if add and not self._exists.get(doc_url) \
+                    and await self._create(doc_url, resource_url, fmt, add, remove):
+                return
+            where, deletes, inserts = fmt.patch_for(doc_url, resource_url, add, remove)
+            response = await self.pod.request(
+                "PATCH", doc_url, headers={"Content-Type": N3, "If-Match": "*"},
+                body=n3_patch(inserts=inserts, deletes=deletes, where=where), expect_ok=False)
+            if response.status < 300:
+                self._written(doc_url, resource_url)
+                return
+            if response.status == 412:  # there is no document (any more)
+                self._exists[doc_url] = False
+                if not add:
+                    return  # nothing to remove
+                continue
+            if response.status in (409, 422):  # not as expected: read it, write it whole
+                await with_retry_on_conflict(
+                    lambda: self._rewrite(doc_url, resource_url, fmt, add, remove))
+                return
+            self.pod.raise_for_status(response)
+        raise AccessError(f"{doc_url} kept appearing and disappearing; try again")
+
+    async def _create(self, doc_url: str, resource_url: str, fmt: AccessDocumentFormat,
+                      add: list[Grant], remove: list[Grant]) -> bool:
+        """Write the whole first document (False when one exists after all)."""
+        base = await self._initial_document(doc_url, resource_url, fmt)
+        new = fmt.apply_changes(base, doc_url, resource_url, self.owner, add=add,
+                                remove=[g.id for g in remove])
+        response = await self.pod.request(
+            "PUT", doc_url, headers={"Content-Type": fmt.content_type, "If-None-Match": "*"},
+            body=fmt.serialize(new, doc_url), expect_ok=False)
+        if response.status == 412:
+            self._exists[doc_url] = True
+            return False
+        self.pod.raise_for_status(response)
+        self._written(doc_url, resource_url)
+        copied = {g.id for g in fmt.read_grants(new, doc_url)} - {g.id for g in add}
+        if copied:
+            await self._record_copies(copied, resource_url, doc_url)
+        return True
+
+    async def _rewrite(self, doc_url: str, resource_url: str, fmt: AccessDocumentFormat,
+                       add: list[Grant], remove: list[Grant]) -> None:
+        """The full cycle: GET with the ETag, apply, PUT with If-Match (a 412 starts again)."""
         response = await self.pod.request("GET", doc_url, headers={"Accept": TURTLE},
                                           expect_ok=False)
         if response.status == 404:
-            graph = await self._initial_document(doc_url, resource_url, fmt)
-            current, etag = None, None
-        else:
-            self.pod.raise_for_status(response)
-            graph = fmt.parse(response.body, doc_url)
-            current, etag = graph, response.etag
-        add = [g for change in batch for g in change.add]
-        remove = [i for change in batch for i in change.remove]
-        new = fmt.apply_changes(graph, doc_url, resource_url, self.owner, add=add, remove=remove)
-        if current is not None and isomorphic(new, current):
+            self._exists[doc_url] = False
+            if add and not await self._create(doc_url, resource_url, fmt, add, remove):
+                raise PreconditionFailed("the document appeared meanwhile", method="PUT",
+                                         url=doc_url, status=412)
+            return
+        self.pod.raise_for_status(response)
+        graph = fmt.parse(response.body, doc_url)
+        new = fmt.apply_changes(graph, doc_url, resource_url, self.owner, add=add,
+                                remove=[g.id for g in remove])
+        if isomorphic(new, graph):
             return  # nothing to do: a revoke of a grant that was not there, a repeated grant
-        body = fmt.serialize(new, doc_url)
-        if etag is not None:
-            await self.pod.put(doc_url, body, content_type=fmt.content_type, if_match=etag)
-        else:
-            await self.pod.put(doc_url, body, content_type=fmt.content_type, if_none_match="*")
+        await self.pod.put(doc_url, fmt.serialize(new, doc_url), content_type=fmt.content_type,
+                           if_match=response.etag)
+        self._written(doc_url, resource_url)
+
+    def _written(self, doc_url: str, resource_url: str) -> None:
         self.writes += 1
+        self._exists[doc_url] = True
+        if resource_url.endswith("/"):  # what its members inherit may have changed
+            for container in [c for c in self._inherited if c.startswith(resource_url)]:
+                del self._inherited[container]
 
     async def _initial_document(
         self, doc_url: str, resource_url: str, fmt: AccessDocumentFormat
     ) -> Graph:
         """A first document for the resource that changes nothing about who may do what: the
         nearest ancestor's inherited rules copied (WAC), and the owner's full control."""
-        inherited, container = await self._inherited(resource_url)
-        return fmt.initial_document(doc_url, resource_url, self.owner, inherited,
-                                    inherited_container=container)
+        inherited = _Inherited(None, None, None, 0.0)
+        if fmt.name == "wac" and resource_url != self.storage:
+            container = resource_url.rstrip("/").rsplit("/", 1)[0] + "/"
+            if container.startswith(self.storage):
+                inherited = await self._inherited_by(container, fmt)
+        return fmt.initial_document(doc_url, resource_url, self.owner, inherited.rules,
+                                    inherited_container=inherited.source)
 
-    async def _inherited(self, resource_url: str) -> tuple[Graph | None, str | None]:
-        url = resource_url.rstrip("/")
-        while url.startswith(self.storage.rstrip("/")) and "/" in url:
-            container = url.rsplit("/", 1)[0] + "/"
-            if not container.startswith(self.storage):
-                break
-            doc_url, fmt = await self.locate(container)
-            response = await self.pod.request("GET", doc_url, headers={"Accept": TURTLE},
-                                              expect_ok=False)
-            if response.status < 400:
-                return fmt.parse(response.body, doc_url), container
-            url = container.rstrip("/")
-        return None, None
+    async def _inherited_by(self, container: str, fmt: AccessDocumentFormat,
+                            doc_url: str | None = None) -> _Inherited:
+        """The rules the members of ``container`` inherit (WAC), from the cache while fresh."""
+        if fmt.name != "wac":
+            return _Inherited(None, None, None, 0.0)
+        cached = self._inherited.get(container)
+        if cached is not None and time.monotonic() - cached.at < INHERITED_FOR:
+            return cached
+        task = self._reading.get(container)
+        if task is None:
+            task = asyncio.ensure_future(self._read_inherited(container, cached, doc_url))
+            self._reading[container] = task
+            task.add_done_callback(lambda _: self._reading.pop(container, None))
+        return await asyncio.shield(task)
+
+    async def _read_inherited(self, container: str, cached: _Inherited | None,
+                              doc_url: str | None) -> _Inherited:
+        if doc_url is None:
+            doc_url, _ = await self.locate(container)
+        headers = {"Accept": TURTLE}
+        if cached is not None and cached.source == container and cached.etag:
+            headers["If-None-Match"] = cached.etag
+        response = await self.pod.request("GET", doc_url, headers=headers, expect_ok=False)
+        if response.status == 304 and cached is not None:
+            found = replace(cached, at=time.monotonic())
+        elif response.status == 404:
+            self._exists[doc_url] = False
+            parent = container.rstrip("/").rsplit("/", 1)[0] + "/"
+            if container == self.storage or not parent.startswith(self.storage):
+                found = _Inherited(None, None, None, time.monotonic())
+            else:
+                fmt = await self._format_of(doc_url)
+                found = await self._inherited_by(parent, fmt)
+        else:
+            self.pod.raise_for_status(response)
+            self._exists[doc_url] = True
+            fmt = await self._format_of(doc_url)
+            found = _Inherited(fmt.parse(response.body, doc_url), container, response.etag,
+                               time.monotonic())
+        self._inherited[container] = found
+        self._inherited.move_to_end(container)
+        while len(self._inherited) > 256:  # a bounded cache: the containers in use
+            self._inherited.popitem(last=False)
+        return found
 
     # -- the grant index ---------------------------------------------------------------------
 
-    async def index(self) -> GrantIndex:
-        """The grant index, read again only when it changed: a GET with If-None-Match, which
-        the pod answers 304 without a body while it is as last read."""
-        async with self._index_lock:
-            current = self._index
+    async def index(self, *, fresh: bool = False) -> GrantIndex:
+        """The grant index, read from the pod once and kept current in memory. With ``fresh``
+        the feed is read too (a conditional GET, 304 while no other process changed a grant)."""
+        if self._index is None:
+            if self._loading is None or (self._loading.done()
+                                         and self._loading.exception() is not None):
+                self._loading = asyncio.ensure_future(self._load_index())
+            return await asyncio.shield(self._loading)
+        if fresh:
+            await self._follow_feed()
+        return self._index
+
+    async def _load_index(self) -> GrantIndex:
+        listing, legacy, _ = await asyncio.gather(
+            self.pod.request("GET", self.index_container, headers={"Accept": TURTLE},
+                             expect_ok=False),
+            self.pod.request("GET", self.storage + LEGACY_INDEX, headers={"Accept": TURTLE},
+                             expect_ok=False),
+            self._follow_feed(mark_only=True))
+        shards: list[str] = []
+        if listing.status != 404:
+            self.pod.raise_for_status(listing)
+            graph = self._parse_or_none(listing.body, self.index_container)
+            if graph is not None:
+                shards = sorted(str(o) for o in graph.objects(None, LDP.contains)
+                                if str(o).startswith(self.index_container)
+                                and is_shard_name(str(o)[len(self.index_container):]))
+        parts = await asyncio.gather(*(self._read_shard(url) for url in shards))
+        index = GrantIndex()
+        for part in parts:
+            index = index.merged(part)
+        if legacy.status == 200:
+            index = await self._move_legacy(index, legacy.body, legacy.etag)
+        if index.problems:
+            log.warning("grant index entries skipped", extra={"problems": index.problems})
+        for resource, doc_url in index.documents.items():
+            self._locations.setdefault(resource, doc_url)
+            self._exists.setdefault(doc_url, True)  # the agent wrote it (a 412 says if gone)
+        self._index = index
+        return index
+
+    @staticmethod
+    def _parse_or_none(body: bytes, url: str) -> Graph | None:
+        try:
+            return parse_turtle(body, url)
+        except MalformedDocument as exc:
+            # Never fatal: report it; the documents still hold the grants, and a grant made
+            # from now on is indexed again.
+            log.error("grant index unreadable", extra={"problem": str(exc), "url": url})
+            return None
+
+    async def _read_shard(self, shard_url: str) -> GrantIndex:
+        response = await self.pod.request("GET", shard_url, headers={"Accept": TURTLE},
+                                          expect_ok=False)
+        if response.status == 404:
+            return GrantIndex()
+        self.pod.raise_for_status(response)
+        graph = self._parse_or_none(response.body, shard_url)
+        if graph is None:
+            return GrantIndex(problems=(f"{shard_url} cannot be read",))
+        return read_index(shard_url, graph)
+
+    async def _move_legacy(self, index: GrantIndex, body: bytes, etag: str | None) -> GrantIndex:
+        """Entries of the single index document earlier versions kept go to their shards; the
+        document goes once they are there."""
+        url = self.storage + LEGACY_INDEX
+        graph = self._parse_or_none(body, url)
+        if graph is None:
+            return index
+        old = read_index(url, graph)
+        moving = [v for v in old.entries.values() if v.id not in index.entries]
+        await asyncio.gather(*(self._patch_shard(
+            self.shard_url(v.id), entry_graph(self.shard_url(v.id), v, old.documents))
+            for v in moving))
+        with contextlib.suppress(PodError):
+            await self.pod.delete(url, if_match=etag)
+        return index.merged(replace(old, problems=()))
+
+    async def _follow_feed(self, *, mark_only: bool = False) -> None:
+        """Read the shards other processes announced since the last look."""
+        async with self._feed_lock:
             headers = {"Accept": TURTLE}
-            if current is not None and current.etag:
-                headers["If-None-Match"] = current.etag
-            response = await self.pod.request("GET", self.index_url, headers=headers,
+            if self._feed_etag:
+                headers["If-None-Match"] = self._feed_etag
+            response = await self.pod.request("GET", self.feed_url, headers=headers,
                                               expect_ok=False)
-            if response.status == 304 and current is not None:
-                return current
+            if response.status == 304:
+                return
             if response.status == 404:
-                self._index = GrantIndex(self.index_url)
-                return self._index
+                self._feed_etag = None
+                return
             self.pod.raise_for_status(response)
-            try:
-                graph = parse_turtle(response.body, self.index_url)
-            except MalformedDocument as exc:
-                # Never fatal: report it; the documents still hold the grants, and a grant
-                # made from now on is indexed again.
-                log.error("grant index unreadable", extra={"problem": str(exc)})
-                self._index = GrantIndex(self.index_url, problems=(str(exc),))
-                return self._index
-            fresh = read_index(self.index_url, graph, response.etag)
-            if fresh.problems:
-                log.warning("grant index entries skipped", extra={"problems": fresh.problems})
-            self._index = fresh
-            self._locate_ahead(fresh)
-            return fresh
+            graph = self._parse_or_none(response.body, self.feed_url)
+            if graph is None:
+                return
+            seen = read_feed(self.feed_url, graph, self.index_container)
+            fresh = [a for a in seen if a.node not in self._feed_seen]
+            if not mark_only and fresh:
+                shards = sorted({a.shard for a in fresh})
+                parts = await asyncio.gather(*(self._read_shard(s) for s in shards))
+                for shard, part in zip(shards, parts, strict=True):
+                    self._replace_shard(shard, part)
+            self._feed_seen |= {a.node for a in seen}
+            if len(self._feed_seen) > 4 * len(seen) + 1000:  # forget what has left the feed
+                self._feed_seen = {a.node for a in seen}
+            self._feed_etag = response.etag
+            old = datetime.now(UTC) - FEED_KEEP
+            stale = Graph()
+            for item in seen:
+                if item.at is None or item.at < old:
+                    for triple in graph.triples((URIRef(item.node), None, None)):
+                        stale.add(triple)
+            if len(stale):
+                with contextlib.suppress(PodError):  # another reader removed them first
+                    await self.pod.patch(self.feed_url, deletes=stale)
 
-    def _locate_ahead(self, index: GrantIndex) -> None:
-        """Find the documents of grants another process made now, in the background, so that
-        ending them later is only the document's read and write."""
-        for resource in {r for v in index.entries.values() for r in v.resources}:
-            if resource not in self._locations and resource not in self._locating:
-                task = asyncio.create_task(self._locate_quietly(resource))
-                self._locating[resource] = task
-                task.add_done_callback(lambda _, r=resource: self._locating.pop(r, None))
+    def _replace_shard(self, shard_url: str, part: GrantIndex) -> None:
+        if self._index is None:
+            return
+        name = shard_url[len(self.index_container):]
+        kept = {k: v for k, v in self._index.entries.items()
+                if shard_name(k) != name or k in self._inserting}
+        for key, view in part.entries.items():
+            if key not in self._gone:
+                kept[key] = view
+        for resource, doc_url in part.documents.items():
+            self._locations.setdefault(resource, doc_url)
+        self._index = GrantIndex(kept, {**self._index.documents, **part.documents},
+                                 self._index.problems)
 
-    async def _locate_quietly(self, resource: str) -> None:
-        with contextlib.suppress(PodError, AccessError):
-            await self.locate(resource)
+    async def _announce(self, shard_url: str) -> None:
+        """Name the shard in the feed; announcements queued while one is under way leave
+        together in the next patch."""
+        if not self.announce:
+            return
+        activity = uuid.uuid4().hex
+        self._feed_seen.add(f"{self.feed_url}#{activity}")  # nothing to learn from our own
+        await self._patch_shard(self.feed_url, announcement(
+            self.feed_url, activity, shard_url, datetime.now(UTC)))
 
-    async def _index_insert(self, view: GrantView, documents: dict[str, str], *,
-                            created: datetime | None = None) -> None:
+    async def _index_insert(self, view: GrantView, documents: dict[str, str]) -> None:
         """Insert-only patches: concurrent grants from several processes cannot overwrite
-        each other's entries. The pod applies patches to one document one at a time, so the
-        entries that queue up while a patch is under way leave together in the next one."""
-        graph = entry_graph(self.index_url, view, documents, created=created)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._index_pending.append((graph, done))
-        if self._index_writer is None or self._index_writer.done():
-            self._index_writer = asyncio.create_task(self._drain_index_inserts())
-        await done
-        async with self._index_lock:
-            if self._index is not None:  # the ETag is now stale: the next read gets it all
-                known = dict(self._index.documents) | documents
-                self._index = replace(self._index, graph=self._index.graph + graph,
-                                      entries={**self._index.entries, view.id: view},
-                                      documents=known)
+        each other's entries. The entries that queue up while a patch of their shard is under
+        way leave together in the next one."""
+        shard = self.shard_url(view.id)
+        self._inserting[view.id] = self._inserting.get(view.id, 0) + 1
+        try:
+            await self._patch_shard(shard, entry_graph(shard, view, documents))
+        finally:
+            self._inserting[view.id] -= 1
+            if not self._inserting[view.id]:
+                del self._inserting[view.id]
+        index = await self.index()
+        known = index.entries.get(view.id)
+        if known is not None and known.copies:
+            view = replace(view, copies=known.copies)
+        self._index = GrantIndex({**index.entries, view.id: view},
+                                 {**index.documents, **documents}, index.problems)
 
-    async def _drain_index_inserts(self) -> None:
-        while self._index_pending:
-            batch, self._index_pending = self._index_pending, []
+    async def _record_copies(self, grant_ids: set[str], member: str, doc_url: str) -> None:
+        """A member's new document carries copies of these grants: their entries say so, so
+        that ending one ends its copy too."""
+        index = await self.index()
+        known = [index.entries[i] for i in sorted(grant_ids) if i in index.entries]
+        await asyncio.gather(*(self._patch_shard(
+            self.shard_url(v.id), copy_triples(self.shard_url(v.id), v.id, member, doc_url))
+            for v in known))
+        index = await self.index()
+        entries = dict(index.entries)
+        for view in known:
+            current = entries.get(view.id, view)
+            entries[view.id] = replace(current, copies=tuple(sorted({*current.copies, member})))
+        self._index = GrantIndex(entries, {**index.documents, member: doc_url}, index.problems)
+
+    async def _patch_shard(self, shard_url: str, inserts: Graph) -> None:
+        """Insert into one index document (a shard, or the feed), coalesced with the inserts
+        that queue up while a patch of it is under way."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._shard_pending.setdefault(shard_url, []).append((inserts, done))
+        writer = self._shard_writers.get(shard_url)
+        if writer is None or writer.done():
+            self._shard_writers[shard_url] = asyncio.create_task(self._drain_shard(shard_url))
+        await done
+
+    async def _drain_shard(self, shard_url: str) -> None:
+        while self._shard_pending.get(shard_url):
+            batch = self._shard_pending.pop(shard_url)
             combined = Graph()
             for graph, _ in batch:
                 combined += graph
             try:
-                await self.pod.patch(self.index_url, inserts=combined)
+                await self.pod.patch(shard_url, inserts=combined)
+                if shard_url != self.feed_url:
+                    await self._announce(shard_url)
             except BaseException as exc:  # every waiter learns of the failure
                 for _, done in batch:
                     if not done.done():
@@ -530,40 +818,64 @@ class AccessControl:
                 for _, done in batch:
                     if not done.done():
                         done.set_result(None)
+        self._shard_writers.pop(shard_url, None)
 
     async def _index_delete(self, grant_ids: Sequence[str]) -> None:
-        """Delete these entries' exact triples; an entry another process deleted meanwhile
-        (the pod answers 409) is read again and left out."""
+        """Delete these entries' exact triples, one patch per shard. An entry that is not as
+        this process knows it (another wrote or deleted it) is read from its shard first."""
         if not grant_ids:
             return
-        for _ in range(3):
-            index = await self.index()
-            triples = Graph()
-            for grant_id in grant_ids:
-                triples += index.entry_triples(grant_id)
-            if len(triples) == 0:
-                break
-            try:
-                await self.pod.patch(self.index_url, deletes=triples)
-            except Conflict:
-                async with self._index_lock:
-                    if self._index is not None:
-                        self._index = replace(self._index, etag=None)  # read it whole again
-                continue
-            break
-        async with self._index_lock:
-            if self._index is not None:
-                graph = self._index.graph - triples
-                self._index = replace(
-                    self._index, graph=graph,
-                    entries={k: v for k, v in self._index.entries.items() if k not in grant_ids})
+        index = await self.index()
+        by_shard: dict[str, list[str]] = {}
+        for grant_id in grant_ids:
+            by_shard.setdefault(self.shard_url(grant_id), []).append(grant_id)
+        await asyncio.gather(*(self._delete_entries(shard, ids, index)
+                               for shard, ids in by_shard.items()))
+        index = await self.index()
+        self._index = GrantIndex({k: v for k, v in index.entries.items() if k not in grant_ids},
+                                 index.documents, index.problems)
+
+    async def _delete_entries(self, shard_url: str, grant_ids: list[str],
+                              index: GrantIndex) -> None:
+        triples = Graph()
+        for grant_id in grant_ids:
+            view = index.entries.get(grant_id)
+            if view is not None:
+                triples += entry_triples(shard_url, view)
+        if len(triples):
+            response = await self.pod.request(
+                "PATCH", shard_url, headers={"Content-Type": N3},
+                body=n3_patch(deletes=triples), expect_ok=False)
+            if response.status < 300:
+                await self._announce(shard_url)
+                return
+            if response.status not in (409, 422):
+                self.pod.raise_for_status(response)
+        # Not as known here: delete what the shard holds for them, if anything.
+        response = await self.pod.request("GET", shard_url, headers={"Accept": TURTLE},
+                                          expect_ok=False)
+        if response.status == 404:
+            return
+        self.pod.raise_for_status(response)
+        graph = self._parse_or_none(response.body, shard_url)
+        if graph is None:
+            return
+        triples = Graph()
+        for grant_id in grant_ids:
+            triples += triples_of(graph, shard_url, grant_id)
+        if len(triples):
+            with contextlib.suppress(PreconditionFailed):
+                await self.pod.patch(shard_url, deletes=triples, if_match=response.etag)
+                await self._announce(shard_url)
+
+    # -- reading every governed document -------------------------------------------------------
 
     async def _all_grants(self) -> list[Grant]:
         """Every grant in every document the index names (the listing, and grants the index
         does not know)."""
         index = await self.index()
-        resources = sorted(set(index.documents) | {r for v in index.entries.values()
-                                                   for r in v.resources})
+        resources = sorted(set(index.documents)
+                           | {r for v in index.entries.values() for r in v.resources})
         found = await asyncio.gather(*(self._grants_on(r) for r in resources))
         return [g for grants in found for g in grants]
 

@@ -58,7 +58,9 @@ __all__ = [
     "damaged_grants",
     "foreign_authorizations",
     "foreign_triples",
+    "grant_triples",
     "initial_document",
+    "patch_for",
     "read_grants",
     "with_grant",
     "with_owner_control",
@@ -234,6 +236,26 @@ def _add(graph: Graph, acl_url: str, grant: Grant) -> None:
     for mode in grant.modes:
         graph.add((node, ACL.mode, mode.iri))
     add_metadata(graph, node, grant.id, grant.expires, grant.agreement, grant.created)
+
+
+def grant_triples(acl_url: str, grant: Grant) -> Graph:
+    """Exactly the triples :func:`apply_changes` writes for one grant (to patch them in or out)."""
+    graph = new_graph()
+    _add(graph, acl_url, grant)
+    return graph
+
+
+def patch_for(
+    acl_url: str, resource_url: str, add: Sequence[Grant] = (), remove: Sequence[Grant] = ()
+) -> tuple[Graph | None, Graph, Graph]:
+    """(where, deletes, inserts) of an N3 Patch that removes ``remove`` and adds ``add``: each
+    authorization stands alone, so nothing else in the document needs matching."""
+    deletes, inserts = new_graph(), new_graph()
+    for grant in remove:
+        deletes += grant_triples(acl_url, grant)
+    for grant in add:
+        inserts += grant_triples(acl_url, grant)
+    return None, deletes, inserts
 
 
 def apply_changes(

@@ -618,7 +618,7 @@ class NegotiationService:
         their agreements read, and no other. The index entries of an agreement's grants go
         once its record has ended, so a pass that fails halfway is taken up by the next."""
         now = self.clock()
-        index = await self.access.index()
+        index = await self.access.index(fresh=True)
         due: dict[str | None, list[GrantView]] = {}
         for grant in index.due(now):
             due.setdefault(self._negotiation_of(grant), []).append(grant)
@@ -649,7 +649,7 @@ class NegotiationService:
                                 reason="the agreement reached its end"))
                 # Ended now, ended before, unknown, or one grant ending before the others.
                 await self.access.forget([g.id for g in grants])
-        return ended, index.next_end(now)
+        return ended, (await self.access.index()).next_end(now)
 
     async def run_expiry(self, *, max_sleep: float = INDEX_POLL_SECONDS) -> None:
         """End agreements and grants when their time comes, until cancelled (the daemon and the
@@ -702,7 +702,7 @@ class NegotiationService:
         """The vendor's agreements in force on any of these resources for any of these
         purposes (found through the grants in force, so only those records are read)."""
         try:
-            index = await self.access.index()  # kept in memory; a 304 when nothing changed
+            index = await self.access.index()  # kept in memory
         except PodError as exc:  # the new agreement stands; the person can revoke the old one
             log.warning("earlier agreements not checked", extra={"problem": str(exc)})
             return []

@@ -267,7 +267,9 @@ async def assembled(
     owner = config.credentials().webid
     ctx = AgentContext(
         config=config, pod=pod, owner=owner, storage=str(storage), public_url=public_url,
-        access=AccessControl(pod, owner_webid=owner, storage=str(storage)),
+        # The daemon reads the feed of others' changes and keeps the index in memory: its own
+        # changes need no announcement.
+        access=AccessControl(pod, owner_webid=owner, storage=str(storage), announce=False),
         verifier=SolidOidcVerifier(anonymous), anonymous=anonymous, signing_key=signing_key,
     )
     await advertise(ctx)  # first: a second agent for the person stops here, having done nothing
@@ -276,12 +278,13 @@ async def assembled(
     service = NegotiationService(
         pod, owner=ctx.owner, storage=ctx.storage, agent_url=public_url,
         signing_key=signing_key, access=ctx.access, notifier=notifier)
-    await service.refresh()  # the terms (the roster, for a new pod) before any request
-    # Nothing expired survives a restart: due agreements end (their vendors are told), then
-    # grants the index does not know are found in the documents.
+    # Read at once, before any request, so that the first one costs no more than any other:
+    # the terms (the roster, for a new pod), the grant index, the storage's access-control
+    # system and what its root passes on.
+    await asyncio.gather(service.refresh(), ctx.access.prepare())
+    # Nothing expired survives a restart: due agreements end (their vendors are told).
     try:
         await service.expire_due()
-        await ctx.access.reconcile()
     except (PodError, VrmAgentError) as exc:  # the expiry loop goes on within a second
         log.warning("start-up expiry pass failed", extra={"problem": str(exc)})
     ctx.extra["negotiations"] = service
@@ -289,8 +292,16 @@ async def assembled(
     async def negotiation_upkeep(_: AgentContext) -> None:
         await service.keep_fresh()  # expiry runs in expire_grants, under the expiry lock
 
+    async def reconcile(_: AgentContext) -> None:
+        # Grants the index does not know (its entry lost) are found in the documents: one
+        # read of each governed document, in the background.
+        try:
+            await ctx.access.reconcile()
+        except (PodError, VrmAgentError) as exc:
+            log.warning("reconciling the grant index failed", extra={"problem": str(exc)})
+
     app = build_app(ctx, routes=[install_negotiation_routes(service), *(routes or [])],
-                    jobs=[negotiation_upkeep, keep_advertised, *(jobs or [])])
+                    jobs=[negotiation_upkeep, keep_advertised, reconcile, *(jobs or [])])
     try:
         yield app, service
     finally:

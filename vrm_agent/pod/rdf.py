@@ -8,6 +8,7 @@ to load, and within bounds.
 from __future__ import annotations
 
 from rdflib import Graph
+from rdflib.term import Variable
 
 from vrm_agent.linkeddata.limits import InputRefused
 from vrm_agent.linkeddata.rdf import jsonld_to_graph
@@ -63,6 +64,9 @@ def serialize_graph(graph: Graph, content_type: str = TURTLE) -> bytes:
 def _triples_block(graph: Graph | None) -> str:
     if graph is None or len(graph) == 0:
         return ""
+    if any(isinstance(term, Variable) for triple in graph for term in triple):
+        # A pattern (``?acr acp:resource <...>``): N3 terms, one triple a line.
+        return "\n".join(sorted(" ".join(t.n3() for t in triple) + " ." for triple in graph))
     # N-Triples lines are valid inside an N3 formula and never depend on prefixes.
     return graph.serialize(format="nt", encoding="utf-8").decode("utf-8").strip()
 
