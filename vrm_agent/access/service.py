@@ -248,9 +248,25 @@ class AccessControl:
         if not views:
             return []
         views = [self._current(v) for v in views]
-        results = await asyncio.gather(*(
+        # The entries go beside the documents' writes, not after them, so a revoke has one
+        # write on its critical path; an entry whose grant could not be removed is put back.
+        changes = asyncio.gather(*(
             asyncio.gather(*(self._change(part.resource, remove=[part]) for part in v.parts()))
             for v in views), return_exceptions=True)
+        if keep_entries:
+            results = await changes
+        else:
+            results, deleted = await asyncio.gather(
+                changes, self._index_delete([v.id for v in views]), return_exceptions=True)
+            if isinstance(results, BaseException):
+                raise results
+            failed = [v for v, r in zip(views, results, strict=True)
+                      if isinstance(r, BaseException)]
+            if isinstance(deleted, BaseException):
+                log.warning("index entries not deleted", extra={"problem": str(deleted)})
+            elif failed:
+                await asyncio.gather(*(self._index_insert(v, {}) for v in failed),
+                                     return_exceptions=True)
         ended = [v for v, r in zip(views, results, strict=True) if not isinstance(r, BaseException)]
         for view, result in zip(views, results, strict=True):
             if isinstance(result, BaseException):
@@ -264,8 +280,6 @@ class AccessControl:
             if audit if audit is not None else not self.handled_elsewhere(view):
                 self._audit(how, view)
         self._gone.update(v.id for v in ended)
-        if not keep_entries:
-            await self._index_delete([v.id for v in ended])
         return ended
 
     async def forget(self, grant_ids: Sequence[str]) -> None:
@@ -286,7 +300,9 @@ class AccessControl:
         now = now or datetime.now(UTC)
         index = await self.index(fresh=True)
         due = [v for v in index.due(now) if not self.handled_elsewhere(v)]
-        ended = await self.end(due, how="expired")
+        # Ended here before, their entries not deleted then: delete them now, nothing else.
+        await self._index_delete([v.id for v in due if v.id in self._gone])
+        ended = await self.end([v for v in due if v.id not in self._gone], how="expired")
         return ended, (await self.index()).next_end(now)
 
     async def grants(
