@@ -80,10 +80,10 @@ class TracedPodClient(PodClient):
         self.sent: list[Sent] = []
 
     async def _send(self, method: str, url: str, headers: Mapping[str, str], data: bytes | None,
-                    *, retry: bool) -> PodResponse:
+                    *, retry: bool, proof: Callable[[], str] | None = None) -> PodResponse:
         start, status = time.perf_counter(), None
         try:
-            response = await super()._send(method, url, headers, data, retry=retry)
+            response = await super()._send(method, url, headers, data, retry=retry, proof=proof)
             status = response.status
             return response
         finally:

@@ -69,7 +69,7 @@ from vrm_agent.deadlines import NextDeadline
 from vrm_agent.errors import NotFound, PodError, PreconditionFailed
 from vrm_agent.ledger.audit import AuditEvent, AuditLog, AuditWriter, stable_event_id
 from vrm_agent.ledger.layout import PodLayout
-from vrm_agent.pod.client import LDP, PodClient, with_retry_on_conflict
+from vrm_agent.pod.client import LDP, PodClient, PodResponse, with_retry_on_conflict
 from vrm_agent.pod.rdf import N3, TURTLE, n3_patch
 
 log = logging.getLogger("vrm_agent.access")
@@ -81,6 +81,8 @@ INDEX_POLL_SECONDS = 1.0
 INHERITED_FOR = 10.0
 # Announcements in the feed older than this are removed by the reader that sees them.
 FEED_KEEP = timedelta(minutes=1)
+# Resources whose documents `prepare` locates ahead, at most (the rest are found when used).
+PREPARE_AT_MOST = 200
 AUDIT_KINDS = {"granted": "AccessGranted", "revoked": "AccessRevoked", "expired": "AccessExpired"}
 
 __all__ = ["AccessControl", "GrantIndex", "GrantNotFound", "GrantView", "RemainingAccess",
@@ -173,11 +175,21 @@ class AccessControl:
 
     # -- public API --------------------------------------------------------------------------
 
-    async def prepare(self) -> None:
-        """What every first grant needs, read ahead (the daemon does this at start): the
-        access-control system of the storage, what the storage root passes on, the index."""
-        root_doc, fmt = await self.locate(self.storage)
-        await asyncio.gather(self.index(), self._inherited_by(self.storage, fmt, root_doc))
+    async def prepare(self, resources: Iterable[str] = ()) -> None:
+        """What a first grant needs, read ahead (the daemon does this at start): the storage's
+        access-control system, the index, and for ``resources`` (those the person's terms may
+        share) their documents' places and what their containers pass on."""
+        _, fmt = await self.locate(self.storage)
+        wanted = sorted(set(resources))[:PREPARE_AT_MOST]
+        containers = sorted({r.rstrip("/").rsplit("/", 1)[0] + "/" for r in wanted}
+                            | {self.storage})
+
+        async def place(resource: str) -> None:
+            with contextlib.suppress(PodError, AccessError):
+                await self.locate(resource)
+
+        await asyncio.gather(self.index(), *(place(r) for r in wanted), *(
+            self._inherited_by(c, fmt) for c in containers if c.startswith(self.storage)))
 
     async def grant(
         self,
@@ -583,8 +595,7 @@ class AccessControl:
         return fmt.initial_document(doc_url, resource_url, self.owner, inherited.rules,
                                     inherited_container=inherited.source)
 
-    async def _inherited_by(self, container: str, fmt: AccessDocumentFormat,
-                            doc_url: str | None = None) -> _Inherited:
+    async def _inherited_by(self, container: str, fmt: AccessDocumentFormat) -> _Inherited:
         """The rules the members of ``container`` inherit (WAC), from the cache while fresh."""
         if fmt.name != "wac":
             return _Inherited(None, None, None, 0.0)
@@ -593,35 +604,45 @@ class AccessControl:
             return cached
         task = self._reading.get(container)
         if task is None:
-            task = asyncio.ensure_future(self._read_inherited(container, cached, doc_url))
+            task = asyncio.ensure_future(self._read_inherited(container, cached))
             self._reading[container] = task
             task.add_done_callback(lambda _: self._reading.pop(container, None))
         return await asyncio.shield(task)
 
-    async def _read_inherited(self, container: str, cached: _Inherited | None,
-                              doc_url: str | None) -> _Inherited:
-        if doc_url is None:
-            doc_url, _ = await self.locate(container)
-        headers = {"Accept": TURTLE}
-        if cached is not None and cached.source == container and cached.etag:
-            headers["If-None-Match"] = cached.etag
-        response = await self.pod.request("GET", doc_url, headers=headers, expect_ok=False)
-        if response.status == 304 and cached is not None:
-            found = replace(cached, at=time.monotonic())
-        elif response.status == 404:
-            self._exists[doc_url] = False
-            parent = container.rstrip("/").rsplit("/", 1)[0] + "/"
-            if container == self.storage or not parent.startswith(self.storage):
-                found = _Inherited(None, None, None, time.monotonic())
+    async def _read_inherited(self, container: str, cached: _Inherited | None) -> _Inherited:
+        """Read the documents of the container and of every ancestor up to the storage at once
+        (one round trip, not one per level; the one known before is asked If-None-Match) and
+        keep the nearest that exists: WAC's inheritance, without walking up."""
+        chain = [container]
+        while chain[-1] != self.storage:
+            parent = chain[-1].rstrip("/").rsplit("/", 1)[0] + "/"
+            if not parent.startswith(self.storage):
+                break
+            chain.append(parent)
+        documents = [doc for doc, _ in await asyncio.gather(*(self.locate(c) for c in chain))]
+
+        async def read(level: str, doc_url: str) -> PodResponse:
+            headers = {"Accept": TURTLE}
+            if cached is not None and cached.source == level and cached.etag:
+                headers["If-None-Match"] = cached.etag
+            return await self.pod.request("GET", doc_url, headers=headers, expect_ok=False)
+
+        answers = await asyncio.gather(*(read(c, d) for c, d in zip(chain, documents,
+                                                                     strict=True)))
+        found = _Inherited(None, None, None, time.monotonic())
+        for level, doc_url, response in zip(chain, documents, answers, strict=True):
+            if response.status == 404:
+                self._exists[doc_url] = False
+                continue
+            if response.status == 304 and cached is not None:
+                found = replace(cached, at=time.monotonic())
             else:
+                self.pod.raise_for_status(response)
                 fmt = await self._format_of(doc_url)
-                found = await self._inherited_by(parent, fmt)
-        else:
-            self.pod.raise_for_status(response)
+                found = _Inherited(fmt.parse(response.body, doc_url), level, response.etag,
+                                   time.monotonic())
             self._exists[doc_url] = True
-            fmt = await self._format_of(doc_url)
-            found = _Inherited(fmt.parse(response.body, doc_url), container, response.etag,
-                               time.monotonic())
+            break
         self._inherited[container] = found
         self._inherited.move_to_end(container)
         while len(self._inherited) > 256:  # a bounded cache: the containers in use

@@ -221,6 +221,11 @@ class NegotiationService:
             except (PodError, VrmAgentError) as exc:
                 log.warning("terms not refreshed", extra={"problem": str(exc)})
 
+    def shareable_resources(self) -> list[str]:
+        """The resources the category map places the person's data in: what agreements grant
+        (the daemon locates them at start, so a first grant costs no more than any other)."""
+        return sorted({r for resources in (self._map or {}).values() for r in resources})
+
     def _categories_of(self) -> dict[str, frozenset[str]]:
         """Each resource the category map names -> the data categories it holds, so a
         request for one resource is judged as a request for its categories."""

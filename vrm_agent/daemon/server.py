@@ -281,7 +281,8 @@ async def assembled(
     # Read at once, before any request, so that the first one costs no more than any other:
     # the terms (the roster, for a new pod), the grant index, the storage's access-control
     # system and what its root passes on.
-    await asyncio.gather(service.refresh(), ctx.access.prepare())
+    await service.refresh()
+    await ctx.access.prepare(service.shareable_resources())
     # Nothing expired survives a restart: due agreements end (their vendors are told).
     try:
         await service.expire_due()
