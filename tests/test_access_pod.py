@@ -375,3 +375,58 @@ async def test_ending_a_members_grant_ends_the_copies_it_left(
         await restarted.revoke(other.id)
         assert await status(bolt, "GET", box + "one") == 403
         await restarted.flush()
+
+
+async def test_a_command_revokes_by_reading_one_shard_of_the_index(
+    acme: PodClient, pod_env: PodEnv, scratch: str
+) -> None:
+    """The CLI reads the index directly: a revoke by id reads the grant's shard, not all of
+    them, and writes the document and that shard (and a line in the feed for the daemon)."""
+    url = scratch + "by-command"
+    async with CountingPod(pod_env.alice.credentials) as pod:
+        await put_thing(pod, url)
+        maker = AccessControl(pod, owner_webid=pod_env.alice.webid, storage=pod_env.alice.pod)
+        view = await maker.grant(pod_env.acme.webid, [url], ["Read"], until=later())
+        await maker.flush()
+        command = AccessControl(pod, owner_webid=pod_env.alice.webid,
+                                storage=pod_env.alice.pod)
+        sent = len(pod.sent)
+        await command.revoke(view.id)
+        await command.flush()
+        reads = [u for m, u in pod.sent[sent:] if m == "GET"]
+        assert reads == [command.shard_url(view.id)]
+        writes = Counter(u for m, u in pod.sent[sent:] if m == "PATCH"
+                         and "/vrm/audit/" not in u)
+        assert writes == Counter({command.shard_url(view.id): 1, command.feed_url: 1,
+                                  (await command.locate(url))[0]: 1})
+        assert await status(acme, "GET", url) == 403
+
+
+async def test_the_index_of_earlier_versions_is_moved_into_the_shards(
+    alice: PodClient, acme: PodClient, pod_env: PodEnv, scratch: str
+) -> None:
+    """A pod whose grants were indexed in the single ``vrm/grants`` document: the first read
+    of the index moves the entries into their shards and deletes the old document, and the
+    grants can still be revoked."""
+    from vrm_agent.access.index import entry_graph, entry_triples
+
+    url = scratch + "old-index"
+    await put_thing(alice, url)
+    before = AccessControl(alice, owner_webid=pod_env.alice.webid, storage=pod_env.alice.pod)
+    view = await before.grant(pod_env.acme.webid, [url], ["Read"], until=later())
+    shard = before.shard_url(view.id)
+    doc_url, _ = await before.locate(url)
+    known = (await before._views_of([view.id]))[view.id]
+    await alice.patch(shard, deletes=entry_triples(shard, known))  # as an earlier version left it
+    legacy = pod_env.alice.pod + "vrm/grants"
+    await alice.patch(legacy, inserts=entry_graph(legacy, known, {url: doc_url}))
+    await before.flush()
+
+    after = AccessControl(alice, owner_webid=pod_env.alice.webid, storage=pod_env.alice.pod)
+    assert view.id in (await after.index()).entries
+    assert (await alice.request("GET", legacy, expect_ok=False)).status == 404
+    fresh = AccessControl(alice, owner_webid=pod_env.alice.webid, storage=pod_env.alice.pod)
+    await fresh.revoke(view.id)  # from its shard now
+    assert await status(acme, "GET", url) == 403
+    await after.flush()
+    await fresh.flush()

@@ -243,9 +243,9 @@ class AccessControl:
         Only the documents the index names for it are written, one patch each."""
         if grant_id in self._gone:
             raise GrantNotFound(f"no grant {grant_id} is in force (it has ended)")
-        view = (await self.index()).entries.get(grant_id)
-        if view is None:  # made by another process since the index was read: read its shard
-            view = (await self._read_shard(self.shard_url(grant_id))).entries.get(grant_id)
+        # The daemon knows it from memory; a command reads only the grant's shard.
+        view = (self._index.entries.get(grant_id) if self._index is not None else None) \
+            or (await self._read_shard(self.shard_url(grant_id))).entries.get(grant_id)
         if view is None:
             raise GrantNotFound(f"no grant {grant_id} is in force")
         await self.end([view], how="revoked")
@@ -269,7 +269,8 @@ class AccessControl:
             results = await changes
         else:
             results, deleted = await asyncio.gather(
-                changes, self._index_delete([v.id for v in views]), return_exceptions=True)
+                changes, self._index_delete([v.id for v in views], views),
+                return_exceptions=True)
             if isinstance(results, BaseException):
                 raise results
             failed = [v for v, r in zip(views, results, strict=True)
@@ -803,27 +804,41 @@ class AccessControl:
             self._inserting[view.id] -= 1
             if not self._inserting[view.id]:
                 del self._inserting[view.id]
-        index = await self.index()
-        known = index.entries.get(view.id)
-        if known is not None and known.copies:
-            view = replace(view, copies=known.copies)
-        self._index = GrantIndex({**index.entries, view.id: view},
-                                 {**index.documents, **documents}, index.problems)
+        if self._index is not None:
+            index = self._index
+            known = index.entries.get(view.id)
+            if known is not None and known.copies:
+                view = replace(view, copies=known.copies)
+            self._index = GrantIndex({**index.entries, view.id: view},
+                                     {**index.documents, **documents}, index.problems)
 
     async def _record_copies(self, grant_ids: set[str], member: str, doc_url: str) -> None:
         """A member's new document carries copies of these grants: their entries say so, so
         that ending one ends its copy too."""
-        index = await self.index()
-        known = [index.entries[i] for i in sorted(grant_ids) if i in index.entries]
+        known = list((await self._views_of(sorted(grant_ids))).values())
         await asyncio.gather(*(self._patch_shard(
             self.shard_url(v.id), copy_triples(self.shard_url(v.id), v.id, member, doc_url))
             for v in known))
-        index = await self.index()
-        entries = dict(index.entries)
-        for view in known:
-            current = entries.get(view.id, view)
-            entries[view.id] = replace(current, copies=tuple(sorted({*current.copies, member})))
-        self._index = GrantIndex(entries, {**index.documents, member: doc_url}, index.problems)
+        if self._index is not None:
+            index = self._index
+            entries = dict(index.entries)
+            for view in known:
+                current = entries.get(view.id, view)
+                entries[view.id] = replace(current,
+                                           copies=tuple(sorted({*current.copies, member})))
+            self._index = GrantIndex(entries, {**index.documents, member: doc_url},
+                                     index.problems)
+
+    async def _views_of(self, grant_ids: Sequence[str]) -> dict[str, GrantView]:
+        """These grants' entries: from memory once the index is read, else from their shards
+        alone (a command that ends one grant reads one shard, not the whole index)."""
+        if self._index is not None:
+            return {i: self._index.entries[i] for i in grant_ids if i in self._index.entries}
+        shards = sorted({self.shard_url(i) for i in grant_ids})
+        found: dict[str, GrantView] = {}
+        for part in await asyncio.gather(*(self._read_shard(u) for u in shards)):
+            found.update({i: v for i, v in part.entries.items() if i in grant_ids})
+        return found
 
     async def _patch_shard(self, shard_url: str, inserts: Graph) -> None:
         """Insert into one index document (a shard, or the feed), coalesced with the inserts
@@ -857,26 +872,32 @@ class AccessControl:
                         done.set_result(None)
         self._shard_writers.pop(shard_url, None)
 
-    async def _index_delete(self, grant_ids: Sequence[str]) -> None:
+    async def _index_delete(self, grant_ids: Sequence[str],
+                            views: Sequence[GrantView] = ()) -> None:
         """Delete these entries' exact triples, one patch per shard. An entry that is not as
         this process knows it (another wrote or deleted it) is read from its shard first."""
         if not grant_ids:
             return
-        index = await self.index()
+        known = {v.id: v for v in views if v.id in grant_ids}
+        missing = [i for i in grant_ids if i not in known]
+        if missing:
+            known.update(await self._views_of(missing))
         by_shard: dict[str, list[str]] = {}
         for grant_id in grant_ids:
             by_shard.setdefault(self.shard_url(grant_id), []).append(grant_id)
-        await asyncio.gather(*(self._delete_entries(shard, ids, index)
+        await asyncio.gather(*(self._delete_entries(shard, ids, known)
                                for shard, ids in by_shard.items()))
-        index = await self.index()
-        self._index = GrantIndex({k: v for k, v in index.entries.items() if k not in grant_ids},
-                                 index.documents, index.problems)
+        if self._index is not None:
+            index = self._index
+            self._index = GrantIndex(
+                {k: v for k, v in index.entries.items() if k not in grant_ids},
+                index.documents, index.problems)
 
     async def _delete_entries(self, shard_url: str, grant_ids: list[str],
-                              index: GrantIndex) -> None:
+                              known: dict[str, GrantView]) -> None:
         triples = Graph()
         for grant_id in grant_ids:
-            view = index.entries.get(grant_id)
+            view = known.get(grant_id)
             if view is not None:
                 triples += entry_triples(shard_url, view)
         if len(triples):
