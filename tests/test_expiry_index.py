@@ -324,6 +324,7 @@ async def test_concurrent_grants_share_few_index_patches_and_all_land(
         reader = AccessControl(pod, owner_webid=dora.account.webid, storage=dora.account.pod)
         assert {v.id for v in views} <= set((await reader.index()).entries)
         await asyncio.gather(*(first.revoke(v.id) for v in views))
+        await first.flush()
         # The reader learns of it from the feed, reading only the shards announced there.
         assert not {v.id for v in views} & set((await reader.index(fresh=True)).entries)
         await first.flush()

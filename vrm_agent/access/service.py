@@ -81,6 +81,9 @@ INDEX_POLL_SECONDS = 1.0
 INHERITED_FOR = 10.0
 # Announcements in the feed older than this are removed by the reader that sees them.
 FEED_KEEP = timedelta(minutes=1)
+# How long the index entries of ended grants wait before their deletion leaves (see
+# `_index_delete`); `flush` sends them at once.
+INDEX_LINGER = 0.25
 # Resources whose documents `prepare` locates ahead, at most (the rest are found when used).
 PREPARE_AT_MOST = 200
 AUDIT_KINDS = {"granted": "AccessGranted", "revoked": "AccessRevoked", "expired": "AccessExpired"}
@@ -165,6 +168,9 @@ class AccessControl:
         self._shard_pending: dict[str, list[tuple[Graph, asyncio.Future[None]]]] = {}
         self._shard_writers: dict[str, asyncio.Task[None]] = {}
         self._gone: set[str] = set()  # grants this process ended: a later revoke need not look
+        self._deleting: dict[str, GrantView | None] = {}  # entries to delete, shortly
+        self._deleter: asyncio.Task[None] | None = None
+        self._hurry = asyncio.Event()
         self.writes = 0  # access-control documents written, for benchmarks and tests
         self.deadline = NextDeadline()  # the next grant to end
         self.audit = AuditWriter(AuditLog(pod, PodLayout(self.storage)))
@@ -260,26 +266,9 @@ class AccessControl:
         if not views:
             return []
         views = [self._current(v) for v in views]
-        # The entries go beside the documents' writes, not after them, so a revoke has one
-        # write on its critical path; an entry whose grant could not be removed is put back.
-        changes = asyncio.gather(*(
+        results = await asyncio.gather(*(
             asyncio.gather(*(self._change(part.resource, remove=[part]) for part in v.parts()))
             for v in views), return_exceptions=True)
-        if keep_entries:
-            results = await changes
-        else:
-            results, deleted = await asyncio.gather(
-                changes, self._index_delete([v.id for v in views], views),
-                return_exceptions=True)
-            if isinstance(results, BaseException):
-                raise results
-            failed = [v for v, r in zip(views, results, strict=True)
-                      if isinstance(r, BaseException)]
-            if isinstance(deleted, BaseException):
-                log.warning("index entries not deleted", extra={"problem": str(deleted)})
-            elif failed:
-                await asyncio.gather(*(self._index_insert(v, {}) for v in failed),
-                                     return_exceptions=True)
         ended = [v for v, r in zip(views, results, strict=True) if not isinstance(r, BaseException)]
         for view, result in zip(views, results, strict=True):
             if isinstance(result, BaseException):
@@ -293,6 +282,8 @@ class AccessControl:
             if audit if audit is not None else not self.handled_elsewhere(view):
                 self._audit(how, view)
         self._gone.update(v.id for v in ended)
+        if not keep_entries:
+            await self._index_delete([v.id for v in ended], ended)
         return ended
 
     async def forget(self, grant_ids: Sequence[str]) -> None:
@@ -371,10 +362,18 @@ class AccessControl:
         next end."""
         now = now or datetime.now(UTC)
         index = await self.index()
-        unknown = [v for v in group_grants(await self._all_grants())
-                   if v.id not in index.entries]
+        found = group_grants(await self._all_grants())
+        unknown = [v for v in found if v.id not in index.entries]
         stale = [v for v in unknown if v.expires <= now]
         removed = await self.end(stale, how="expired")
+        # Entries whose grant is in no document (the process that ended it stopped before its
+        # entry went) go quietly; one being written right now is left alone.
+        held = {v.id for v in found}
+        settled = now - timedelta(minutes=1)
+        orphans = [v for v in index.entries.values()
+                   if v.id not in held and v.id not in self._inserting
+                   and v.created is not None and v.created < settled]
+        await self._index_delete([v.id for v in orphans], orphans)
         for view in unknown:
             if view.expires > now:
                 documents = {r: self._locations[r] for r in view.resources
@@ -420,7 +419,11 @@ class AccessControl:
             await self.deadline.sleep(max_sleep=max_sleep)
 
     async def flush(self) -> None:
-        """Wait for the audit entries queued so far (a command does this before it exits)."""
+        """Wait for the index deletions and audit entries queued so far (a command does this
+        before it exits)."""
+        while self._deleter is not None and not self._deleter.done():
+            self._hurry.set()
+            await asyncio.shield(self._deleter)
         await self.audit.flush()
 
     def shard_url(self, grant_id: str) -> str:
@@ -874,24 +877,43 @@ class AccessControl:
 
     async def _index_delete(self, grant_ids: Sequence[str],
                             views: Sequence[GrantView] = ()) -> None:
-        """Delete these entries' exact triples, one patch per shard. An entry that is not as
-        this process knows it (another wrote or deleted it) is read from its shard first."""
+        """Forget these entries now, and delete their exact triples from the pod shortly after
+        (within :data:`INDEX_LINGER` seconds, or at :meth:`flush`), one patch per shard: the
+        grants have already ended in their documents, which are the truth about access, so the
+        entries' deletion is kept off the moment a vendor first finds its access gone. An entry
+        left behind (the process stopped first) is removed when the agent next starts."""
         if not grant_ids:
             return
-        known = {v.id: v for v in views if v.id in grant_ids}
-        missing = [i for i in grant_ids if i not in known]
-        if missing:
-            known.update(await self._views_of(missing))
-        by_shard: dict[str, list[str]] = {}
+        known = {v.id: v for v in views}
         for grant_id in grant_ids:
-            by_shard.setdefault(self.shard_url(grant_id), []).append(grant_id)
-        await asyncio.gather(*(self._delete_entries(shard, ids, known)
-                               for shard, ids in by_shard.items()))
+            self._deleting[grant_id] = known.get(grant_id)
         if self._index is not None:
             index = self._index
             self._index = GrantIndex(
                 {k: v for k, v in index.entries.items() if k not in grant_ids},
                 index.documents, index.problems)
+        if self._deleter is None or self._deleter.done():
+            self._hurry = asyncio.Event()
+            self._deleter = asyncio.create_task(self._delete_queued())
+
+    async def _delete_queued(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._hurry.wait(), INDEX_LINGER)
+        while self._deleting:
+            batch, self._deleting = self._deleting, {}
+            try:
+                missing = [i for i, v in batch.items() if v is None]
+                known = {i: v for i, v in batch.items() if v is not None}
+                if missing:
+                    known.update(await self._views_of(missing))
+                by_shard: dict[str, list[str]] = {}
+                for grant_id in batch:
+                    by_shard.setdefault(self.shard_url(grant_id), []).append(grant_id)
+                await asyncio.gather(*(self._delete_entries(shard, ids, known)
+                                       for shard, ids in by_shard.items()))
+            except (PodError, AccessError) as exc:
+                log.warning("index entries not deleted; removed at the next start",
+                            extra={"grants": sorted(batch), "problem": str(exc)})
 
     async def _delete_entries(self, shard_url: str, grant_ids: list[str],
                               known: dict[str, GrantView]) -> None:
