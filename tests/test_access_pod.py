@@ -437,3 +437,34 @@ async def test_the_index_of_earlier_versions_is_moved_into_the_shards(
     assert await status(acme, "GET", url) == 403
     await after.flush()
     await fresh.flush()
+
+
+async def test_an_entry_whose_grant_is_gone_is_removed_at_the_next_start(
+    alice: PodClient, acme: PodClient, pod_env: PodEnv, scratch: str
+) -> None:
+    """A process that ended a grant and stopped before its entry's deletion left: the next
+    start's look through the documents finds the grant in none of them and deletes the entry,
+    without logging the grant as ended a second time."""
+    url = scratch + "orphan"
+    await put_thing(alice, url)
+    first = AccessControl(alice, owner_webid=pod_env.alice.webid, storage=pod_env.alice.pod)
+    view = await first.grant(pod_env.acme.webid, [url], ["Read"], until=later())
+    await first.flush()
+    doc_url, fmt = await first.locate(url)
+    response = await alice.request("GET", doc_url, headers={"Accept": "text/turtle"})
+    without = fmt.apply_changes(fmt.parse(response.body, doc_url), doc_url, url,
+                                pod_env.alice.webid, remove=[view.id])
+    await alice.put(doc_url, fmt.serialize(without, doc_url), content_type="text/turtle",
+                    if_match=response.etag)  # ended in the document; the entry stays
+    assert await status(acme, "GET", url) == 403
+
+    restarted = AccessControl(alice, owner_webid=pod_env.alice.webid,
+                              storage=pod_env.alice.pod)
+    assert view.id in (await restarted.index()).entries
+    recent, _ = await restarted.reconcile()
+    assert view.id in (await restarted.index()).entries  # made a moment ago: left alone
+    removed, _ = await restarted.reconcile(datetime.now(UTC) + timedelta(minutes=2))
+    assert view.id not in (await restarted.index()).entries and removed == recent == []
+    await restarted.flush()
+    again = AccessControl(alice, owner_webid=pod_env.alice.webid, storage=pod_env.alice.pod)
+    assert view.id not in (await again.index()).entries
