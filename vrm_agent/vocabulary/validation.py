@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from pyshacl import validate as shacl_validate
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import SH
 from rdflib.term import Node
@@ -106,6 +105,10 @@ def _run(graph: Graph) -> Graph:
     # No inference (records state their types), no SHACL-AF, and no defensive copy of the data:
     # without inference pyshacl only reads it, and copying 10,000 triples costs as much as a check.
     options: dict[str, Any] = {"inference": "none", "advanced": False, "inplace": True}
+    # Imported here: pyshacl and the SPARQL engine it loads cost some 8 MB resident, and most
+    # records never need them (the compiled checks of vrm_agent.vocabulary.compiled suffice).
+    from pyshacl import validate as shacl_validate
+
     with _LOCK, _quiet_rdflib():
         try:
             _conforms, report, _text = shacl_validate(
