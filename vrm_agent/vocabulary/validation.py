@@ -108,6 +108,7 @@ def _run(graph: Graph) -> Graph:
     # Imported here: pyshacl and the SPARQL engine it loads cost some 8 MB resident, and most
     # records never need them (the compiled checks of vrm_agent.vocabulary.compiled suffice).
     from pyshacl import validate as shacl_validate
+    from pyshacl.rdfutil.stringify import stringify_blank_node
 
     with _LOCK, _quiet_rdflib():
         try:
@@ -115,6 +116,11 @@ def _run(graph: Graph) -> Graph:
                 graph, shacl_graph=_shapes_for_pyshacl(), **options)
         except Exception as exc:  # pyshacl reports broken shapes with many exception types
             raise VocabularyError(f"SHACL validation failed to run: {exc}") from exc
+        finally:
+            # pyshacl keeps the text of every blank node it described, keyed by id(graph), in a
+            # dict it never empties: it grew with every agreement the daemon validated, and a
+            # later graph that gets a freed graph's id could be described with stale text.
+            getattr(stringify_blank_node, "dict_cache", {}).clear()
     if not isinstance(report, Graph):
         raise VocabularyError(f"SHACL validation failed: {report}")
     return report
