@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import stat
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from joserfc import jwt
 from joserfc.jwk import ECKey
 from rdflib import Graph, Literal, URIRef
@@ -13,8 +15,10 @@ from rdflib import Graph, Literal, URIRef
 from vrm_agent.config import Config
 from vrm_agent.errors import ConfigError, PodError
 from vrm_agent.pod.auth import ClientCredentials, DpopKey, basic_authorization, htu, token_hash
+from vrm_agent.pod.client import PodClient
 from vrm_agent.pod.links import PIM_STORAGE, Links
 from vrm_agent.pod.rdf import n3_patch, parse_graph
+from vrm_agent.podserver.process import free_port
 
 
 def test_links_with_quoted_commas_and_several_rels() -> None:
@@ -93,3 +97,32 @@ def test_pod_error_says_what_where_and_why() -> None:
                      server_message="ForbiddenHttpError")
     assert str(error) == "access denied (GET http://x/a -> 403): ForbiddenHttpError"
     assert str(PodError("no answer", method="GET", url="http://x/")) == "no answer (GET http://x/)"
+
+
+async def test_requests_per_origin_stay_limited_and_leave_nothing_behind() -> None:
+    """At most ``concurrency`` requests in flight per origin; an origin's gate is dropped once
+    no request uses it, so reading profiles on many hosts does not pile gates up."""
+    in_flight, most = 0, 0
+
+    async def slow(_request: web.Request) -> web.Response:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/{name}", slow)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "localhost", port).start()
+    try:
+        async with PodClient(concurrency=2) as client:
+            await asyncio.gather(*(client.get(f"http://localhost:{port}/r{i}",
+                                              authenticated=False) for i in range(8)))
+            assert most == 2
+            assert not dict(client._limits)
+    finally:
+        await runner.cleanup()

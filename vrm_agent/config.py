@@ -11,13 +11,14 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
 from vrm_agent.errors import ConfigError
-from vrm_agent.integrity.keys import SigningKey
-from vrm_agent.pod.auth import ClientCredentials
+
+if TYPE_CHECKING:
+    from vrm_agent.pod.auth import ClientCredentials
 
 APP_NAME = "vrm-agent"
 
@@ -108,6 +109,10 @@ class Config:
         self._secret = credentials.client_secret
 
     def credentials(self) -> ClientCredentials:
+        # Imported here, as SigningKey below: every command loads the config, `--help` too, and
+        # neither the pod client's package nor the signing keys' is needed to read it.
+        from vrm_agent.pod.auth import ClientCredentials
+
         if not (self.webid and self.client_id and self._secret):
             raise ConfigError(
                 f"not logged in (no credentials in {self.path}): run 'vrm-agent login' "
@@ -119,6 +124,8 @@ class Config:
         """The agent's Ed25519 signing key (Multikey form), made and saved on first use; it
         signs the agreements the agent reaches, so it stays the same across restarts."""
         if self._signing_secret is None:
+            from vrm_agent.integrity.keys import SigningKey
+
             self._signing_secret = SigningKey().secret
             write_private(self.secrets_path, {
                 **read_json(self.secrets_path), "signing_key": self._signing_secret})

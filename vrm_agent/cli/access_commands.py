@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from vrm_agent.access.service import GrantView
 from vrm_agent.cli.output import info, show, show_table
 from vrm_agent.cli.session import open_negotiations, open_pod, vendor_told
 from vrm_agent.config import Config
-from vrm_agent.daemon.expiry import expiry_lock, keep_until_no_grants, start_keeper
-from vrm_agent.timeutil import TimeFormatError, parse_duration, parse_time, utc_now
+
+if TYPE_CHECKING:  # the handlers import what they run (see daemon_commands)
+    from vrm_agent.access.service import GrantView
 
 DEFAULT_SHARE = "30d"
 COLUMNS = ("id", "agent", "resources", "modes", "expires")
@@ -24,6 +24,9 @@ def _row(view: dict[str, object]) -> dict[str, object]:
 
 
 async def cmd_share(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.daemon.expiry import start_keeper
+    from vrm_agent.timeutil import TimeFormatError, parse_duration, parse_time, utc_now
+
     now = utc_now()
     until = parse_time(args.until) if args.until else now + parse_duration(args.duration)
     if until <= now + timedelta(seconds=1):
@@ -110,6 +113,10 @@ LOCK_TRIES, LOCK_PAUSE = 10, 0.2  # 2 s for a passing look at the lock to let go
 
 
 async def cmd_keep_expiry(args: argparse.Namespace, config: Config) -> int:
+    import asyncio
+
+    from vrm_agent.daemon.expiry import expiry_lock, keep_until_no_grants
+
     while True:
         # Whoever asks whether a keeper runs takes the lock for an instant; only a lock that
         # stays taken means another keeper (or the daemon) does the work.

@@ -1,4 +1,8 @@
-"""vrm-agent run: the long-running agent."""
+"""vrm-agent run: the long-running agent.
+
+Like every command module, this one imports what a command runs inside its handler: building
+the parser (for `--help` too) loads none of it, and the daemon loads no other command's.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,12 @@ import argparse
 from vrm_agent.cli.output import info
 from vrm_agent.cli.pod_commands import cmd_pod_up
 from vrm_agent.config import Config
-from vrm_agent.daemon import logs
-from vrm_agent.daemon.server import DEFAULT_HOST, DEFAULT_PORT, serve
-from vrm_agent.podserver.embedded import DEFAULT_POD_NAME
+from vrm_agent.daemon import DEFAULT_HOST, DEFAULT_PORT, logs
 
 
 async def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.daemon.server import serve
+
     logs.configure(args.log_level)
     settings = config.settings.get("daemon", {})
     host = args.host or settings.get("host", DEFAULT_HOST)
@@ -29,7 +33,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
 async def cmd_up(args: argparse.Namespace, config: Config) -> int:
     """The embedded pod (started, with its owner account, if need be), then the daemon."""
     pod_args = argparse.Namespace(data=args.data, port=args.pod_port, acp=args.acp,
-                                  name=DEFAULT_POD_NAME, json=False)
+                                  name=None, json=False)
     await cmd_pod_up(pod_args, config)
     info("The pod keeps running after the agent stops; 'vrm-agent pod down' stops it.")
     return await cmd_run(args, config)

@@ -3,29 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from datetime import date
 from pathlib import Path
 
-from tqdm import tqdm
-
 from vrm_agent.cli.output import info, show, show_table
 from vrm_agent.cli.session import open_pod
 from vrm_agent.config import Config
-from vrm_agent.ledger.exchange import export_ledger, read_export, restore_ledger, write_export
-from vrm_agent.ledger.importing import TransactionImporter, file_digest
-from vrm_agent.ledger.records import ContactUnit, Relationship, Vendor
-from vrm_agent.ledger.stats import GROUPINGS, ledger_spending
-from vrm_agent.ledger.store import Ledger, RecordExists
-from vrm_agent.ledger.transactions import ImportFileError, parse_file, read_mapping, vendor_slug
-from vrm_agent.vocabulary import RELATIONSHIP_STATES
-from vrm_agent.vocabulary.http import serve_vocabulary
 
 EXIT_SOME_ROWS_SKIPPED = 3
+# What --state and --by accept, here so that building the parser loads neither the vocabulary
+# nor the statistics (the handlers import what they run, see daemon_commands); a test holds
+# them to vrm_agent.vocabulary.RELATIONSHIP_STATES and vrm_agent.ledger.stats.GROUPINGS.
+RELATIONSHIP_STATE_NAMES = ("none", "prospect", "customer", "member", "former")
+GROUPINGS = ("vendor", "month", "category")
 
 
 async def cmd_import_transactions(args: argparse.Namespace, config: Config) -> int:
+    from tqdm import tqdm
+
+    from vrm_agent.ledger.importing import TransactionImporter, file_digest
+    from vrm_agent.ledger.store import Ledger
+    from vrm_agent.ledger.transactions import ImportFileError, parse_file, read_mapping
+
     path = Path(args.file)
     mapping = read_mapping(args.map)
     parsed = parse_file(path, mapping)
@@ -52,6 +52,9 @@ async def cmd_import_transactions(args: argparse.Namespace, config: Config) -> i
 
 
 async def cmd_import_ledger(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.ledger.exchange import read_export, restore_ledger
+    from vrm_agent.ledger.store import Ledger
+
     dataset = read_export(Path(args.file))
     async with open_pod(config) as session:
         report = await restore_ledger(Ledger(session.pod, session.storage), dataset)
@@ -60,6 +63,11 @@ async def cmd_import_ledger(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_export(args: argparse.Namespace, config: Config) -> int:
+    import asyncio
+
+    from vrm_agent.ledger.exchange import export_ledger, write_export
+    from vrm_agent.ledger.store import Ledger
+
     path = Path(args.file)
     async with open_pod(config) as session:
         dataset = await export_ledger(Ledger(session.pod, session.storage))
@@ -71,6 +79,11 @@ async def cmd_export(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_vendors(args: argparse.Namespace, config: Config) -> int:
+    import asyncio
+
+    from vrm_agent.ledger.records import Relationship, Vendor
+    from vrm_agent.ledger.store import Ledger
+
     async with open_pod(config) as session:
         ledger = Ledger(session.pod, session.storage)
         vendors, relationships = await asyncio.gather(ledger.list(Vendor),
@@ -88,6 +101,10 @@ async def cmd_vendors(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_vendors_add(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.ledger.records import Relationship, Vendor
+    from vrm_agent.ledger.store import Ledger, RecordExists
+    from vrm_agent.ledger.transactions import vendor_slug
+
     vendor = Vendor(args.id or vendor_slug(args.name), args.name, args.url, args.webid)
     since = date.fromisoformat(args.since) if args.since else date.today()
     async with open_pod(config) as session:
@@ -103,6 +120,9 @@ async def cmd_vendors_add(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_stats(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.ledger.stats import ledger_spending
+    from vrm_agent.ledger.store import Ledger
+
     async with open_pod(config) as session:
         rows = await ledger_spending(Ledger(session.pod, session.storage), args.by)
     show_table([r.to_json() for r in rows], ("key", "currency", "count", "total"),
@@ -111,12 +131,17 @@ async def cmd_stats(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_vocab_serve(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.vocabulary.http import serve_vocabulary
+
     info(f"Serving the vocabulary at http://{args.host}:{args.port}/vocab (Ctrl-C stops)")
     await serve_vocabulary(args.host, args.port)
     return 0
 
 
 async def cmd_contact(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.ledger.records import ContactUnit
+    from vrm_agent.ledger.store import Ledger
+
     async with open_pod(config) as session:
         units = await Ledger(session.pod, session.storage).list(ContactUnit)
     rows = [{"id": u.id, "type": u.type, "value": u.value, "label": u.label} for u in units]
@@ -125,6 +150,10 @@ async def cmd_contact(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_contact_add(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.ledger.records import ContactUnit
+    from vrm_agent.ledger.store import Ledger
+    from vrm_agent.ledger.transactions import vendor_slug
+
     unit_id = args.id or f"{args.type}-{vendor_slug(args.label or args.value)}"
     unit = ContactUnit(unit_id, args.type, args.value, args.label, args.locality,
                        args.postal_code, None, args.country)
@@ -168,7 +197,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
                                      description="Record a vendor and your relationship.")
     add.add_argument("name")
     add.add_argument("--id", help="the vendor's id in your pod (default: from the name)")
-    add.add_argument("--state", choices=list(RELATIONSHIP_STATES), default="prospect")
+    add.add_argument("--state", choices=list(RELATIONSHIP_STATE_NAMES), default="prospect")
     add.add_argument("--since", help="YYYY-MM-DD (default: today)")
     add.add_argument("--webid", help="the vendor agent's WebID")
     add.add_argument("--url", help="the vendor's web site")

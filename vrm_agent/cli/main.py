@@ -4,7 +4,6 @@ a non-zero exit; nothing reaches the person as a traceback."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import inspect
 import sys
 from collections.abc import Sequence
@@ -58,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Config.load(Path(config_path).expanduser() if config_path else None)
         result = args.handler(args, config)
         if inspect.isawaitable(result):
+            import asyncio  # not before: --help and --version need no event loop
+
             result = asyncio.run(result)
         return int(result or 0)
     except VrmAgentError as exc:

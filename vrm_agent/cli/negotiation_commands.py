@@ -5,33 +5,40 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
-from rdflib import Graph
+from typing import TYPE_CHECKING
 
 from vrm_agent.cli.output import show, show_table
-from vrm_agent.cli.session import open_negotiations, open_pod, vendor_told
+from vrm_agent.cli.session import PodSession, open_negotiations, open_pod, vendor_told
 from vrm_agent.config import Config
 from vrm_agent.errors import PreconditionFailed, VrmAgentError
-from vrm_agent.ledger.store import Ledger
-from vrm_agent.ledger.terms import TermsStore
-from vrm_agent.negotiation.decide import short
-from vrm_agent.negotiation.durations import duration_text
-from vrm_agent.negotiation.protocol import State
-from vrm_agent.negotiation.terms import ROSTER
-from vrm_agent.policy.documents import PolicyDocumentError, read_document
-from vrm_agent.policy.explain import policy_text, report_summary, rule_text
-from vrm_agent.policy.model import Policy
-from vrm_agent.policy.rdf import REPORT_CONTEXT, read_policy, report_graph
-from vrm_agent.policy.validate import check
+
+if TYPE_CHECKING:  # the handlers import what they run (see daemon_commands)
+    from rdflib import Graph
+
+    from vrm_agent.ledger.terms import TermsStore
+    from vrm_agent.policy.model import Policy
+
+# The starter roster's names, here so that building the parser loads no policy code; a test
+# holds them to vrm_agent.negotiation.terms.ROSTER.
+ROSTER = ("sd-base", "no-stalking", "no-third-parties", "no-marketing")
 
 
 def _summary(policy: Policy) -> str:
+    from vrm_agent.policy.explain import policy_text
+
     return policy_text(policy)
+
+
+def _terms_of(session: PodSession) -> TermsStore:
+    from vrm_agent.ledger.store import Ledger
+    from vrm_agent.ledger.terms import TermsStore
+
+    return TermsStore(Ledger(session.pod, session.storage), session.webid)
 
 
 async def cmd_terms(args: argparse.Namespace, config: Config) -> int:
     async with open_pod(config) as session:
-        store = TermsStore(Ledger(session.pod, session.storage), session.webid)
+        store = _terms_of(session)
         terms = await store.all()
     rows = [{"name": slug, "title": p.title, "valid": slug not in store.invalid,
              "rules": _summary(p), "problems": store.invalid.get(slug, [])}
@@ -49,8 +56,11 @@ async def cmd_terms(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_terms_show(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.policy.explain import rule_text
+    from vrm_agent.policy.validate import check
+
     async with open_pod(config) as session:
-        store = TermsStore(Ledger(session.pod, session.storage), session.webid)
+        store = _terms_of(session)
         graph = await store.graph_of(args.name)
         policy = await store.get(args.name)
     findings = check(policy)
@@ -72,6 +82,10 @@ async def cmd_terms_show(args: argparse.Namespace, config: Config) -> int:
 def _read_policy(path: Path) -> tuple[Graph, Policy]:
     """The one policy in a JSON-LD or Turtle file, validated: every problem is one line that
     names the rule, and nothing is written when there is any."""
+    from vrm_agent.policy.documents import PolicyDocumentError, read_document
+    from vrm_agent.policy.rdf import read_policy
+    from vrm_agent.policy.validate import check
+
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -91,11 +105,13 @@ def _read_policy(path: Path) -> tuple[Graph, Policy]:
 
 
 async def cmd_terms_add(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.policy.explain import rule_text
+
     if bool(args.file) == bool(args.roster):
         raise VrmAgentError("give a policy file or --roster NAME (one of them)")
     graph = _read_policy(args.file)[0] if args.file else None
     async with open_pod(config) as session:
-        store = TermsStore(Ledger(session.pod, session.storage), session.webid)
+        store = _terms_of(session)
         if args.roster:
             policy = await store.add_roster(args.roster)
             name = args.roster
@@ -119,12 +135,15 @@ async def cmd_terms_add(args: argparse.Namespace, config: Config) -> int:
 
 async def cmd_terms_remove(args: argparse.Namespace, config: Config) -> int:
     async with open_pod(config) as session:
-        await TermsStore(Ledger(session.pod, session.storage), session.webid).remove(args.name)
+        await _terms_of(session).remove(args.name)
     print(f"Removed terms {args.name!r}.")
     return 0
 
 
 async def cmd_requests(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.negotiation.decide import short
+    from vrm_agent.negotiation.durations import duration_text
+
     async with open_negotiations(config) as service:
         pending = await service.pending()
     if args.json:
@@ -176,6 +195,8 @@ async def cmd_deny(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_negotiations(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.negotiation.protocol import State
+
     async with open_negotiations(config) as service:
         records = await service.records()
     rows = [{
@@ -191,6 +212,9 @@ async def cmd_negotiations(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_negotiation_show(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.policy.explain import report_summary
+    from vrm_agent.policy.rdf import REPORT_CONTEXT, report_graph
+
     async with open_negotiations(config) as service:
         record = await service.load(args.id)
     if args.report:

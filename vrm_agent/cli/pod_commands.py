@@ -7,17 +7,15 @@ import base64
 import binascii
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vrm_agent.cli.output import info, show
 from vrm_agent.cli.session import open_negotiations
 from vrm_agent.config import Config, default_data_dir
-from vrm_agent.daemon.expiry import start_keeper
 from vrm_agent.errors import AuthenticationError
-from vrm_agent.pod.auth import ClientCredentials
-from vrm_agent.pod.client import PodClient
-from vrm_agent.podserver.embedded import DEFAULT_POD_NAME, EmbeddedPod, prepare
-from vrm_agent.vocabulary.publish import publish_vocabulary
+
+if TYPE_CHECKING:  # the handlers import what they run (see daemon_commands)
+    from vrm_agent.pod.auth import ClientCredentials
 
 
 def token_webid(access_token: str) -> str | None:
@@ -35,6 +33,8 @@ def token_webid(access_token: str) -> str | None:
 async def identity(credentials: ClientCredentials) -> dict[str, Any]:
     """Log in for real and say who we are: WebID, issuer, storage. The credentials must be the
     WebID's own: the issuer's token has to name that WebID."""
+    from vrm_agent.pod.client import PodClient
+
     async with PodClient(credentials) as pod:
         await pod.login()
         owner = token_webid(await pod.access_token())
@@ -47,6 +47,8 @@ async def identity(credentials: ClientCredentials) -> dict[str, Any]:
 
 
 async def cmd_login(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.pod.auth import ClientCredentials
+
     credentials = ClientCredentials(args.webid, args.client_id, args.client_secret)
     who = await identity(credentials)  # only credentials that work are stored
     config.set_credentials(credentials)
@@ -70,6 +72,10 @@ def _data_dir(args: argparse.Namespace, config: Config) -> Path:
 
 
 async def cmd_pod_up(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.daemon.expiry import start_keeper
+    from vrm_agent.podserver.embedded import DEFAULT_POD_NAME, prepare
+    from vrm_agent.vocabulary.publish import publish_vocabulary
+
     data_dir = _data_dir(args, config)
     pod = prepare(data_dir, port=args.port, acp=args.acp)
     if pod.start():
@@ -77,7 +83,7 @@ async def cmd_pod_up(args: argparse.Namespace, config: Config) -> int:
              f"(PID {pod.pid}, log {pod.log_path})")
     else:
         info(f"The pod server already runs at {pod.base_url} (PID {pod.pid})")
-    credentials = await pod.ensure_owner(args.name)
+    credentials = await pod.ensure_owner(DEFAULT_POD_NAME if args.name is None else args.name)
     who = await identity(credentials)
     config.set_credentials(credentials)
     config.settings["embedded_pod"] = str(data_dir)
@@ -102,6 +108,8 @@ async def cmd_pod_up(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_pod_status(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.podserver.embedded import EmbeddedPod
+
     data_dir = _data_dir(args, config)
     pod = EmbeddedPod.load(data_dir)
     running = pod.exists and pod.running()
@@ -117,6 +125,8 @@ async def cmd_pod_status(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_pod_down(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.podserver.embedded import EmbeddedPod
+
     pod = EmbeddedPod.load(_data_dir(args, config))
     if pod.stop():
         info(f"Stopped the pod server at {pod.base_url}")
@@ -148,7 +158,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     up.add_argument("--data", help="folder for the pod's data (default: your data folder)")
     up.add_argument("--acp", action="store_const", const=True, default=None,
                     help="use ACP instead of WAC (only when the pod is created)")
-    up.add_argument("--name", default=DEFAULT_POD_NAME, help="your pod's name on first run")
+    up.add_argument("--name", help="your pod's name on first run")  # None: DEFAULT_POD_NAME
     up.set_defaults(handler=cmd_pod_up)
     status = pod_commands.add_parser("status", parents=[common], help="is the pod running?")
     status.add_argument("--data", help="the pod's data folder")

@@ -1,18 +1,24 @@
-"""Opening the person's pod for a command: the logged-in client and the storage root."""
+"""Opening the person's pod for a command: the logged-in client and the storage root.
+
+The pod client, the access layer and the negotiation service are imported by the functions that
+open them, not with this module: every command module imports it, and `vrm-agent --help` should
+not load them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from vrm_agent.access.service import AccessControl
 from vrm_agent.config import Config
-from vrm_agent.daemon.negotiations import NegotiationService
-from vrm_agent.daemon.notify import Notifier
-from vrm_agent.daemon.server import DEFAULT_HOST, DEFAULT_PORT
-from vrm_agent.integrity import SigningKey
-from vrm_agent.pod.client import PodClient
+from vrm_agent.daemon import DEFAULT_HOST, DEFAULT_PORT
+
+if TYPE_CHECKING:
+    from vrm_agent.access.service import AccessControl
+    from vrm_agent.daemon.negotiations import NegotiationService
+    from vrm_agent.pod.client import PodClient
 
 
 @dataclass
@@ -22,11 +28,15 @@ class PodSession:
     storage: str
 
     def access(self) -> AccessControl:
+        from vrm_agent.access.service import AccessControl
+
         return AccessControl(self.pod, owner_webid=self.webid, storage=self.storage)
 
 
 @asynccontextmanager
 async def open_pod(config: Config) -> AsyncIterator[PodSession]:
+    from vrm_agent.pod.client import PodClient
+
     credentials = config.credentials()
     async with PodClient(credentials) as pod:
         storage = config.settings.get("storage")
@@ -41,6 +51,10 @@ async def open_pod(config: Config) -> AsyncIterator[PodSession]:
 async def open_negotiations(config: Config) -> AsyncIterator[NegotiationService]:
     """The negotiation service as a command uses it; audit entries are written and vendors
     told before the command returns."""
+    from vrm_agent.daemon.negotiations import NegotiationService
+    from vrm_agent.daemon.notify import Notifier
+    from vrm_agent.integrity.keys import SigningKey
+
     async with open_pod(config) as session:
         daemon = config.settings.get("daemon", {})
         agent_url = daemon.get("public_url") or (

@@ -9,29 +9,29 @@ agreement, keeps it in its own pod, and reads what it was granted with its own t
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vrm_agent.cli.output import info, show
 from vrm_agent.config import Config, default_data_dir, read_json, write_private
 from vrm_agent.errors import ConfigError
-from vrm_agent.negotiation.protocol import State
-from vrm_agent.pod.auth import ClientCredentials
-from vrm_agent.pod.client import PodClient
-from vrm_agent.podserver.accounts import AccountApi
-from vrm_agent.podserver.embedded import EmbeddedPod
-from vrm_agent.timeutil import parse_duration
-from vrm_agent.vendor import Inbox, NegotiationView, VendorAgent, request_policy
+
+if TYPE_CHECKING:  # the handlers import what they run (see daemon_commands)
+    from vrm_agent.pod.auth import ClientCredentials
+    from vrm_agent.vendor import NegotiationView, VendorAgent
 
 DEMO_VENDOR = "demo-vendor"
 
 
 async def _demo_vendor(config: Config) -> ClientCredentials:
     """A vendor account on the embedded pod server, made once and kept beside its data."""
+    from vrm_agent.pod.auth import ClientCredentials
+    from vrm_agent.podserver.accounts import AccountApi
+    from vrm_agent.podserver.embedded import EmbeddedPod
+
     remembered = config.settings.get("embedded_pod")
     data_dir = Path(remembered) if remembered else default_data_dir() / "pod"
     pod = EmbeddedPod.load(data_dir)
@@ -51,11 +51,18 @@ async def _demo_vendor(config: Config) -> ClientCredentials:
 
 
 async def _reads(vendor: VendorAgent, urls: list[str]) -> dict[str, int]:
+    import asyncio
+
     responses = await asyncio.gather(*(vendor.read(u) for u in urls))
     return {u: r.status for u, r in zip(urls, responses, strict=True)}
 
 
 async def cmd_vendor_demo(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.negotiation.protocol import State
+    from vrm_agent.pod.client import PodClient
+    from vrm_agent.timeutil import parse_duration
+    from vrm_agent.vendor import Inbox, VendorAgent, request_policy
+
     if args.vendor_config:
         credentials = Config.load(Path(args.vendor_config).expanduser()).credentials()
     else:

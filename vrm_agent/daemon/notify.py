@@ -23,7 +23,6 @@ from typing import Any
 import aiohttp
 
 from vrm_agent.daemon.negotiations import NegotiationError
-from vrm_agent.integrity.http_signatures import sign_request
 from vrm_agent.integrity.keys import SigningKey
 from vrm_agent.negotiation.callbacks import CallbackRejected, check_callback
 
@@ -75,6 +74,10 @@ class Notifier:
         return self._session
 
     async def _post(self, url: str, body: bytes) -> int:
+        # Imported on the first notification: most vendors name no callback, and the signing
+        # library is of no use to an agent that never sends one.
+        from vrm_agent.integrity.http_signatures import sign_request
+
         headers = sign_request(self.key, "POST", url, body, content_type=JSON_LD)
         async with self._client().post(url, data=body, headers=headers,
                                        allow_redirects=False) as response:

@@ -37,8 +37,6 @@ from vrm_agent.vocabulary.http import add_vocabulary_routes
 
 log = logging.getLogger("vrm_agent.daemon")
 
-DEFAULT_HOST = "localhost"
-DEFAULT_PORT = 8750
 DISCOVERY_PATH = "/.well-known/vrm-agent"
 CONTEXT_PATH = "/protocol/v1"
 INTEGRITY_CONTEXT_PATH = "/protocol/data-integrity/v2"

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pyld import jsonld
-
 from vrm_agent.errors import VrmAgentError
 from vrm_agent.integrity.keys import (
     KeyFormatError,
@@ -32,7 +30,7 @@ from vrm_agent.integrity.keys import (
     multibase,
     signature_valid,
 )
-from vrm_agent.linkeddata import loader
+from vrm_agent.linkeddata import contexts
 from vrm_agent.linkeddata.limits import (
     CANONICALISATION_SECONDS,
     MESSAGE,
@@ -45,7 +43,7 @@ from vrm_agent.linkeddata.offloop import DeadlinePool, WorkerFailed
 from vrm_agent.linkeddata.rdf import to_dataset, to_nquads
 
 log = logging.getLogger("vrm_agent.integrity")
-DATA_INTEGRITY_CONTEXT = loader.DATA_INTEGRITY_CONTEXT
+DATA_INTEGRITY_CONTEXT = contexts.DATA_INTEGRITY_CONTEXT
 CRYPTOSUITE = "eddsa-rdfc-2022"
 MAX_PROOFS = 8  # the agent's and the vendor's, with room for key rotation; each costs a canonical
 SIGNED = MESSAGE
@@ -60,14 +58,14 @@ class IntegrityError(VrmAgentError):
 
 def register_context(url: str, document: Mapping[str, Any]) -> None:
     """Make a context the package ships usable in signed documents."""
-    loader.register_context(url, document)
+    contexts.register_context(url, document)
 
 
 def bundled_context(url: str) -> dict[str, Any]:
     """A context document the package ships (or another room registered), by its URL."""
     try:
-        return loader.bundled_context(url)
-    except loader.ContextRefused as exc:
+        return contexts.bundled_context(url)
+    except contexts.ContextRefused as exc:
         raise IntegrityError(str(exc)) from exc
 
 
@@ -76,12 +74,15 @@ def canonical(document: Mapping[str, Any], *, bounds: Bounds = SIGNED) -> bytes:
 
     The document's size in nodes, statements and blank nodes is checked first; its duration is
     not (see :func:`canonical_async` for a deadline)."""
+    # pyld is imported on the first signature, not with this module (vrm_agent.linkeddata.loader).
+    from vrm_agent.linkeddata.loader import jsonld, load_document
+
     try:
         check_tree(document, bounds)
         dataset = to_dataset(dict(document), bounds=bounds)
         text = jsonld.normalize(to_nquads(dataset), {
             "algorithm": "URDNA2015", "inputFormat": "application/n-quads",
-            "format": "application/n-quads", "documentLoader": loader.load_document})
+            "format": "application/n-quads", "documentLoader": load_document})
     except TooComplex as exc:
         raise IntegrityError(f"the document is too complex to canonicalise: {exc}") from exc
     except InputRefused as exc:
@@ -192,7 +193,7 @@ def _text(value: Any) -> str | None:
 
 def _job(op: str, document: Mapping[str, Any]) -> dict[str, Any]:
     job: dict[str, Any] = {"op": op, "document": dict(document)}
-    extras = loader.registered_extras()
+    extras = contexts.registered_extras()
     if extras:
         job["contexts"] = extras
     return job

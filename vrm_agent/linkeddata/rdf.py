@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pyld import jsonld
 from rdflib import Graph
 
+from vrm_agent.linkeddata.contexts import refusal_in
 from vrm_agent.linkeddata.limits import DOCUMENT, Bounds, InputRefused, TooComplex, load_json
-from vrm_agent.linkeddata.loader import load_document, refusal_in
 
 
 class InvalidJsonLd(InputRefused):
@@ -29,17 +28,22 @@ Dataset = dict[str, list[dict[str, Any]]]
 
 def to_dataset(data: Any, *, base: str | None = None, bounds: Bounds = DOCUMENT) -> Dataset:
     """pyld's RDF dataset of parsed JSON-LD; refuses unknown contexts and oversized results."""
-    dataset: Dataset = _pyld(jsonld.to_rdf, data, base)
+    dataset: Dataset = _pyld("to_rdf", data, base)
     check_dataset(dataset, bounds)
     return dataset
 
 
-def _pyld(operation: Any, data: Any, base: str | None) -> Any:
-    """One pyld operation through the bundled-only loader, its failures as our typed refusals."""
+def _pyld(operation: str, data: Any, base: str | None) -> Any:
+    """One pyld operation (``expand``, ``to_rdf``) through the bundled-only loader, its failures
+    as our typed refusals."""
+    # pyld is imported on first use, not with this module (vrm_agent.linkeddata.loader says why).
+    from vrm_agent.linkeddata.loader import jsonld, load_document
+
+    run = getattr(jsonld, operation)
     if not isinstance(data, dict | list):
         raise InvalidJsonLd("a JSON-LD document is an object or an array")
     try:
-        return operation(data, {"documentLoader": load_document, "base": base or ""})
+        return run(data, {"documentLoader": load_document, "base": base or ""})
     except RecursionError as exc:
         raise TooComplex("the JSON-LD is nested too deeply") from exc
     except jsonld.JsonLdError as exc:
@@ -114,12 +118,14 @@ def blank_nodes(dataset: Dataset) -> int:
 
 
 def to_nquads(dataset: Dataset) -> str:
+    from vrm_agent.linkeddata.loader import jsonld  # on first use, as in _pyld
+
     return str(jsonld.JsonLdProcessor.to_nquads(dataset))
 
 
 def expand(data: Any, *, base: str | None = None) -> list[Any]:
     """pyld's expanded form (no contexts left), through the bundled-only loader."""
-    expanded: list[Any] = _pyld(jsonld.expand, data, base)
+    expanded: list[Any] = _pyld("expand", data, base)
     return expanded
 
 
@@ -155,6 +161,8 @@ def jsonld_to_graph(raw: bytes | str, *, base: str | None = None,
 def jsonld_problem(error: BaseException) -> str:
     """What pyld found wrong, from the innermost JsonLdError's own message (pyld's fixed texts,
     never a path or a loaded document), on one line."""
+    from vrm_agent.linkeddata.loader import jsonld  # on first use, as in _pyld
+
     message = "the document cannot be processed"
     seen: set[int] = set()
     current: BaseException | None = error

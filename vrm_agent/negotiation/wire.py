@@ -16,17 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pyld import jsonld
 from rdflib import RDF, Graph, Namespace, URIRef
 
 from vrm_agent.errors import VrmAgentError
+from vrm_agent.linkeddata.contexts import PROTOCOL_CONTEXT, bundled_context, refusal_in
 from vrm_agent.linkeddata.limits import DOCUMENT, MESSAGE, InputRefused, load_json
-from vrm_agent.linkeddata.loader import (
-    PROTOCOL_CONTEXT,
-    bundled_context,
-    load_document,
-    refusal_in,
-)
 from vrm_agent.linkeddata.rdf import jsonld_problem, jsonld_to_graph
 from vrm_agent.negotiation.durations import duration_of
 from vrm_agent.negotiation.odrl import (
@@ -142,6 +136,8 @@ def message_json(message_type: str, **fields: Any) -> dict[str, Any]:
 
 
 def _refused(error: BaseException) -> MalformedMessage:
+    from vrm_agent.linkeddata.loader import jsonld  # loaded already: the error came from it
+
     refused = refusal_in(error)
     if refused is not None:
         return MalformedMessage(str(refused))
@@ -153,6 +149,9 @@ def _refused(error: BaseException) -> MalformedMessage:
 
 def normalise(data: Mapping[str, Any]) -> dict[str, Any]:
     """Any JSON-LD form of a message, compacted against the protocol context."""
+    # pyld is imported on the first message, not with this module (vrm_agent.linkeddata.loader).
+    from vrm_agent.linkeddata.loader import jsonld, load_document
+
     try:
         expanded = jsonld.expand(dict(data), {"documentLoader": load_document})
         compacted = jsonld.compact(expanded, {"@context": CONTEXT_DOCUMENT["@context"]},

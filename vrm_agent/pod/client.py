@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -158,7 +159,10 @@ class PodClient:
         self._token_endpoint: str | None = None
         self._token: AccessToken | None = None
         self._token_lock = asyncio.Lock()
-        self._limits: dict[str, asyncio.Semaphore] = {}
+        # Per origin, held only while requests use it: the anonymous client reads the profiles
+        # of vendors on any host, and an idle gate is no different from a new one.
+        self._limits: weakref.WeakValueDictionary[str, asyncio.Semaphore] = \
+            weakref.WeakValueDictionary()
         self._session: aiohttp.ClientSession | None = None
         # Requests sent, by method (retries included): benchmarks count pod round trips with it.
         self.request_counts: Counter[str] = Counter()
@@ -324,9 +328,10 @@ class PodClient:
 
     def _limit(self, url: str) -> asyncio.Semaphore:
         key = origin(url)
-        if key not in self._limits:
-            self._limits[key] = asyncio.Semaphore(self.concurrency)
-        return self._limits[key]
+        gate = self._limits.get(key)
+        if gate is None:
+            gate = self._limits[key] = asyncio.Semaphore(self.concurrency)
+        return gate
 
     async def _send(
         self, method: str, url: str, headers: Mapping[str, str], data: bytes | None, *,

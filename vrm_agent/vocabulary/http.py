@@ -13,6 +13,10 @@ Turtle is the default (no Accept header, ``*/*``, or a tie). Every negotiated an
 ``Vary: Accept``; an Accept header that allows none of the formats gets 406. Everything is public
 and read-only, so answers allow any origin (JSON-LD processors in browsers fetch contexts) and may
 be cached.
+
+The files are read when the server starts, so a broken installation fails then. The JSON-LD forms
+are made on the first request for each (a few tens of milliseconds): parsing and serialising the
+graphs at start would cost the daemon some 3 MB for pages most vendors never ask for.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 from aiohttp import web
@@ -176,20 +180,33 @@ def _as_json_ld(graph: Graph) -> bytes:
 
 
 @cache
-def _vocabulary() -> dict[str, Representation]:
-    return {
-        TURTLE: Representation(TURTLE, _read_bytes(VOCABULARY_PATH)),
-        JSON_LD: Representation(JSON_LD, _as_json_ld(vocabulary_graph())),
-        HTML: Representation(HTML, _read_bytes(HTML_PATH)),
-    }
+def _file(media_type: str, path: Path) -> Representation:
+    return Representation(media_type, _read_bytes(path))
 
 
 @cache
-def _shapes() -> dict[str, Representation]:
+def _vocabulary_json_ld() -> Representation:
+    return Representation(JSON_LD, _as_json_ld(vocabulary_graph()))
+
+
+@cache
+def _shapes_json_ld() -> Representation:
+    return Representation(JSON_LD, _as_json_ld(shapes_graph()))
+
+
+Forms = dict[str, Callable[[], Representation]]  # media type -> its representation, made once
+
+
+def _vocabulary() -> Forms:
     return {
-        TURTLE: Representation(TURTLE, _read_bytes(SHAPES_PATH)),
-        JSON_LD: Representation(JSON_LD, _as_json_ld(shapes_graph())),
+        TURTLE: partial(_file, TURTLE, VOCABULARY_PATH),
+        JSON_LD: _vocabulary_json_ld,
+        HTML: partial(_file, HTML, HTML_PATH),
     }
+
+
+def _shapes() -> Forms:
+    return {TURTLE: partial(_file, TURTLE, SHAPES_PATH), JSON_LD: _shapes_json_ld}
 
 
 @cache
@@ -238,17 +255,14 @@ def _not_acceptable(offered: Sequence[str]) -> web.Response:
     )
 
 
-def _negotiating(
-    representations: Callable[[], dict[str, Representation]],
-    alternates: dict[str, str],
-) -> HandlerFunc:
+def _negotiating(representations: Callable[[], Forms], alternates: dict[str, str]) -> HandlerFunc:
     async def handler(request: web.Request) -> web.StreamResponse:
         available = representations()
         offered = list(available)
         chosen = choose(request.headers.get("Accept"), offered)
         if chosen is None:
             return _not_acceptable(offered)
-        return _answer(request, available[chosen], negotiated=True, alternates=alternates)
+        return _answer(request, available[chosen](), negotiated=True, alternates=alternates)
 
     return handler
 
@@ -261,20 +275,20 @@ def _fixed(representation: Callable[[], Representation]) -> HandlerFunc:
 
 
 def _warm() -> None:
-    """Build every representation (the JSON-LD ones take a moment), so that a broken installation
-    fails at startup and no request waits for a serialisation."""
-    _vocabulary()
-    _shapes()
+    """Read every file served as it is, so that a broken installation fails at startup."""
+    for forms in (_vocabulary(), _shapes()):
+        for media_type, form in forms.items():
+            if media_type != JSON_LD:
+                form()
     _context()
 
 
 async def _warm_on_startup(_app: web.Application) -> None:
-    await asyncio.to_thread(_warm)
+    _warm()  # a few small files: no thread needed
 
 
-def _one_of(representations: Callable[[], dict[str, Representation]],
-            media_type: str) -> Callable[[], Representation]:
-    return lambda: representations()[media_type]
+def _one_of(representations: Callable[[], Forms], media_type: str) -> Callable[[], Representation]:
+    return lambda: representations()[media_type]()
 
 
 def add_vocabulary_routes(app: web.Application, prefix: str = "/vocab") -> None:
@@ -316,8 +330,8 @@ def vocabulary_app(prefix: str = "/vocab") -> web.Application:
 
 async def serve_vocabulary(host: str, port: int, prefix: str = "/vocab") -> None:
     """Serve the vocabulary on ``host:port`` until cancelled (``vrm-agent vocab serve``)."""
-    # Build the representations first, so that a broken installation fails before listening.
-    await asyncio.to_thread(_warm)
+    # Read the files first, so that a broken installation fails before listening.
+    _warm()
     runner = web.AppRunner(vocabulary_app(prefix), access_log=None)
     await runner.setup()
     try:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from pyshacl import validate as shacl_validate
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import SH
 from rdflib.term import Node
@@ -106,12 +105,22 @@ def _run(graph: Graph) -> Graph:
     # No inference (records state their types), no SHACL-AF, and no defensive copy of the data:
     # without inference pyshacl only reads it, and copying 10,000 triples costs as much as a check.
     options: dict[str, Any] = {"inference": "none", "advanced": False, "inplace": True}
+    # Imported here: pyshacl and the SPARQL engine it loads cost some 8 MB resident, and most
+    # records never need them (the compiled checks of vrm_agent.vocabulary.compiled suffice).
+    from pyshacl import validate as shacl_validate
+    from pyshacl.rdfutil.stringify import stringify_blank_node
+
     with _LOCK, _quiet_rdflib():
         try:
             _conforms, report, _text = shacl_validate(
                 graph, shacl_graph=_shapes_for_pyshacl(), **options)
         except Exception as exc:  # pyshacl reports broken shapes with many exception types
             raise VocabularyError(f"SHACL validation failed to run: {exc}") from exc
+        finally:
+            # pyshacl keeps the text of every blank node it described, keyed by id(graph), in a
+            # dict it never empties: it grew with every agreement the daemon validated, and a
+            # later graph that gets a freed graph's id could be described with stale text.
+            getattr(stringify_blank_node, "dict_cache", {}).clear()
     if not isinstance(report, Graph):
         raise VocabularyError(f"SHACL validation failed: {report}")
     return report
