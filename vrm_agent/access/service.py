@@ -76,14 +76,19 @@ log = logging.getLogger("vrm_agent.access")
 # How often a running expiry loop asks whether another process (the CLI's `share`) changed the
 # index: a conditional GET of the feed, answered 304 with no body while nothing changed.
 INDEX_POLL_SECONDS = 1.0
-# How long a container's inherited rules are trusted before they are read again (a conditional
-# GET). Changes the agent makes itself are seen at once; another tool's, within this time.
+# How long a container's inherited rules are trusted before they are read again (conditional
+# GETs, beside the grant that finds them old). Changes the agent makes itself are seen at once;
+# another tool's, within this time and one read.
 INHERITED_FOR = 10.0
 # Announcements in the feed older than this are removed by the reader that sees them.
 FEED_KEEP = timedelta(minutes=1)
 # How long the index entries of ended grants wait before their deletion leaves (see
 # `_index_delete`); `flush` sends them at once.
 INDEX_LINGER = 0.25
+# How long after writing a document that holds grants it is read back, and how many such
+# documents are kept (their text and ETag, about a kilobyte each) for a one-PUT change.
+DOCUMENT_LINGER = 0.25
+KNOWN_DOCUMENTS = 512
 # Resources whose documents `prepare` locates ahead, at most (the rest are found when used).
 PREPARE_AT_MOST = 200
 AUDIT_KINDS = {"granted": "AccessGranted", "revoked": "AccessRevoked", "expired": "AccessExpired"}
@@ -128,6 +133,14 @@ class _Queue:
 
 
 @dataclass(frozen=True)
+class _Known:
+    """A document as this process last read it, with the ETag that says it is still so."""
+
+    etag: str
+    body: bytes
+
+
+@dataclass(frozen=True)
 class _Inherited:
     """What a container's members inherit (WAC): the rules of the nearest document up the tree,
     which container it belongs to, its ETag, and when it was read."""
@@ -157,6 +170,9 @@ class AccessControl:
         self._locations: dict[str, str] = {}  # resource -> its access-control document
         self._exists: dict[str, bool] = {}  # document -> known to exist (or not)
         self._inherited: OrderedDict[str, _Inherited] = OrderedDict()
+        self._known: OrderedDict[str, _Known] = OrderedDict()  # documents holding grants
+        self._remembering: dict[str, asyncio.Task[None]] = {}
+        self._generation: dict[str, int] = {}  # writes to each document by this process
         self._reading: dict[str, asyncio.Task[_Inherited]] = {}
         self._queues: dict[str, _Queue] = {}
         self._index: GrantIndex | None = None
@@ -401,7 +417,7 @@ class AccessControl:
             await self.pod.put(doc_url, fmt.serialize(new, doc_url),
                                content_type=fmt.content_type, if_match=etag,
                                if_none_match=None if etag else "*")
-            self._written(doc_url, resource_url)
+            self._written(doc_url, resource_url, remember=False)
 
         await with_retry_on_conflict(write)
 
@@ -424,6 +440,8 @@ class AccessControl:
         while self._deleter is not None and not self._deleter.done():
             self._hurry.set()
             await asyncio.shield(self._deleter)
+        for task in list(self._remembering.values()):  # an optimisation for later changes only
+            task.cancel()
         await self.audit.flush()
 
     def shard_url(self, grant_id: str) -> str:
@@ -516,6 +534,8 @@ class AccessControl:
     async def _write(self, doc_url: str, resource_url: str, add: list[Grant],
                      remove: list[Grant]) -> None:
         fmt = await self._format_of(doc_url)
+        if await self._put_known(doc_url, resource_url, fmt, add, remove):
+            return
         for _ in range(5):
             if add and not self._exists.get(doc_url) \
                     and await self._create(doc_url, resource_url, fmt, add, remove):
@@ -525,7 +545,7 @@ class AccessControl:
                 "PATCH", doc_url, headers={"Content-Type": N3, "If-Match": "*"},
                 body=n3_patch(inserts=inserts, deletes=deletes, where=where), expect_ok=False)
             if response.status < 300:
-                self._written(doc_url, resource_url)
+                self._written(doc_url, resource_url, remember=bool(add))
                 return
             if response.status == 412:  # there is no document (any more)
                 self._exists[doc_url] = False
@@ -577,14 +597,65 @@ class AccessControl:
             return  # nothing to do: a revoke of a grant that was not there, a repeated grant
         await self.pod.put(doc_url, fmt.serialize(new, doc_url), content_type=fmt.content_type,
                            if_match=response.etag)
-        self._written(doc_url, resource_url)
+        self._written(doc_url, resource_url, remember=bool(fmt.read_grants(new, doc_url)))
 
-    def _written(self, doc_url: str, resource_url: str) -> None:
+    async def _put_known(self, doc_url: str, resource_url: str, fmt: AccessDocumentFormat,
+                         add: list[Grant], remove: list[Grant]) -> bool:
+        """Write the document whole, conditionally on its ETag, when this process read it since
+        its last write (a revoke then costs one PUT, which CSS stores faster than it applies a
+        patch). False when it is not known or changed meanwhile: the caller patches it."""
+        known = self._known.pop(doc_url, None)
+        if known is None:
+            return False
+        try:
+            graph = fmt.parse(known.body, doc_url)
+            new = fmt.apply_changes(graph, doc_url, resource_url, self.owner, add=add,
+                                    remove=[g.id for g in remove])
+        except (AccessError, MalformedDocument):
+            return False  # the patch, or the full cycle, says what is wrong
+        if isomorphic(new, graph):
+            return False
+        response = await self.pod.request(
+            "PUT", doc_url, headers={"Content-Type": fmt.content_type, "If-Match": known.etag},
+            body=fmt.serialize(new, doc_url), expect_ok=False)
+        if response.status in (404, 412):
+            return False
+        self.pod.raise_for_status(response)
+        self._written(doc_url, resource_url, remember=bool(fmt.read_grants(new, doc_url)))
+        return True
+
+    def _written(self, doc_url: str, resource_url: str, *, remember: bool = True) -> None:
         self.writes += 1
         self._exists[doc_url] = True
+        self._known.pop(doc_url, None)
+        self._generation[doc_url] = self._generation.get(doc_url, 0) + 1
+        if remember and doc_url not in self._remembering:
+            task = asyncio.create_task(self._remember(doc_url))
+            self._remembering[doc_url] = task
+            task.add_done_callback(lambda _: self._remembering.pop(doc_url, None))
         if resource_url.endswith("/"):  # what its members inherit may have changed
             for container in [c for c in self._inherited if c.startswith(resource_url)]:
                 del self._inherited[container]
+
+    async def _remember(self, doc_url: str) -> None:
+        """Read a document that holds grants, a moment after writing it (off the moment the
+        vendor first uses the grant), so that the next change is one conditional PUT."""
+        while True:
+            await asyncio.sleep(DOCUMENT_LINGER)
+            generation = self._generation.get(doc_url, 0)
+            try:
+                response = await self.pod.request("GET", doc_url, headers={"Accept": TURTLE},
+                                                  expect_ok=False)
+            except PodError:
+                return
+            if self._generation.get(doc_url, 0) != generation:
+                continue  # written again meanwhile: read it once more
+            if response.status == 200 and response.etag:
+                self._known[doc_url] = _Known(response.etag, response.body)
+                self._known.move_to_end(doc_url)
+                while len(self._known) > KNOWN_DOCUMENTS:
+                    self._known.popitem(last=False)
+            return
 
     async def _initial_document(
         self, doc_url: str, resource_url: str, fmt: AccessDocumentFormat
@@ -611,6 +682,11 @@ class AccessControl:
             task = asyncio.ensure_future(self._read_inherited(container, cached))
             self._reading[container] = task
             task.add_done_callback(lambda _: self._reading.pop(container, None))
+        if cached is not None:
+            # Read again beside this use rather than before it: what is used is at most one
+            # read older than INHERITED_FOR, and no grant waits for the check.
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            return cached
         return await asyncio.shield(task)
 
     async def _read_inherited(self, container: str, cached: _Inherited | None) -> _Inherited:
