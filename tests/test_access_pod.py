@@ -474,3 +474,43 @@ async def test_an_entry_whose_grant_is_gone_is_removed_at_the_next_start(
     await restarted.flush()
     again = AccessControl(alice, owner_webid=pod_env.alice.webid, storage=pod_env.alice.pod)
     assert view.id not in (await again.index()).entries
+
+
+async def test_an_index_naming_places_outside_the_pod_is_not_followed(
+    alice: PodClient, pod_env: PodEnv, scratch: str
+) -> None:
+    """The index is a document in the pod that other apps may write to. An entry whose
+    resources or copies lie outside the person's storage, or a document placed outside it, is
+    skipped and reported: the agent never writes there with the person's token."""
+    from rdflib import URIRef as Iri
+
+    from vrm_agent.access._rdf import ACL
+    from vrm_agent.access.index import GrantView, entry_graph
+    from vrm_agent.access.model import AccessMode
+
+    outside = "http://attacker.example/steal"
+    maker = AccessControl(alice, owner_webid=pod_env.alice.webid, storage=pod_env.alice.pod)
+    inside = scratch + "named"
+    hostile = {
+        "far-resource": GrantView("far-resource", pod_env.acme.webid, (outside,),
+                                  frozenset({AccessMode.READ}), later(), False, None),
+        "far-copy": GrantView("far-copy", pod_env.acme.webid, (scratch,),
+                              frozenset({AccessMode.READ}), later(), True, None,
+                              copies=(outside,)),
+    }
+    for view in hostile.values():
+        shard = maker.shard_url(view.id)
+        await alice.patch(shard, inserts=entry_graph(shard, view, {}))
+    misplaced = Graph()
+    misplaced.add((Iri(inside), ACL.accessControl, Iri(outside + ".acl")))
+    await alice.patch(maker.shard_url("far-resource"), inserts=misplaced)
+
+    reader = AccessControl(alice, owner_webid=pod_env.alice.webid, storage=pod_env.alice.pod)
+    index = await reader.index()
+    assert not set(hostile) & set(index.entries)
+    assert any("far-resource" in p for p in index.problems)
+    assert any("far-copy" in p for p in index.problems)
+    assert index.documents.get(inside) != outside + ".acl"
+    with pytest.raises(GrantNotFound):
+        await reader.revoke("far-copy")
+    await reader.flush()

@@ -10,19 +10,21 @@ Every change costs what the pod needs and no more:
   rules, the rules the resource inherits today (WAC; read from its container's document and kept
   per container for :data:`INHERITED_FOR` seconds, so they are not walked up each time) and the
   grant. A 412 says the document exists after all, and the grant is patched into it.
-* **An existing document** is changed by one N3 Patch of exactly the grants' triples, made only if
-  the document exists (``If-Match: *``): nothing else in it is read, rewritten or lost, and two
-  agents editing it at once cannot overwrite each other. A revoke is one such patch per document
-  holding the grant. When the document is not as expected (someone edited the grant, the patch
-  answers 409) the change falls back to the full cycle: GET with its ETag, the pure functions,
-  PUT with ``If-Match``, again after a 412.
+* **An existing document** is changed by one write: a PUT with ``If-Match`` when this process has
+  read it since its own last write (it does so a moment after writing one that holds grants), else
+  one N3 Patch of exactly the grants' triples, made only if the document exists (``If-Match: *``).
+  Nothing else in it is lost, and two agents editing it at once cannot overwrite each other. A
+  revoke is one such write per document holding the grant. When the document is not as expected
+  (someone edited the grant, the patch answers 409) the change falls back to the full cycle: GET
+  with its ETag, the pure functions, PUT with ``If-Match``, again after a 412.
 * Changes to one document that arrive while a write is under way are coalesced into the next
   write, so N concurrent grants on one resource cost about two writes, not N.
 
 Every grant in force has an entry in the grant index (:mod:`vrm_agent.access.index`): its agent,
 end, resources, agreement and the documents that hold it. The index is read once and then kept
-current in memory; the entry is written beside the grant's document write and deleted when the
-grant ends, each a patch of one small shard. So expiry needs no pod request while nothing is due,
+current in memory; the entry is written beside the grant's document write and deleted a moment
+after the grant ends, each a patch of one small shard. What the index names outside the person's
+storage is not followed. So expiry needs no pod request while nothing is due,
 a revoke touches only the documents holding the grant, and neither grows with the number of
 grants or with the history. Every grant, revoke and expiry is appended to the audit log, unless
 the layer above (the negotiation service) writes that entry itself.
@@ -791,7 +793,24 @@ class AccessControl:
         graph = self._parse_or_none(response.body, shard_url)
         if graph is None:
             return GrantIndex(problems=(f"{shard_url} cannot be read",))
-        return read_index(shard_url, graph)
+        return self._contained(read_index(shard_url, graph))
+
+    def _contained(self, part: GrantIndex) -> GrantIndex:
+        """Only what lies in this storage: the index is a document others may have written to,
+        and the places it names are where the agent writes with the person's token."""
+        def inside(url: str) -> bool:
+            return url.startswith(self.storage)
+
+        entries, problems = {}, list(part.problems)
+        for key, view in part.entries.items():
+            if all(inside(r) for r in (*view.resources, *view.copies)):
+                entries[key] = view
+            else:
+                problems.append(f"grant {key}: names a resource outside {self.storage}")
+        documents = {r: d for r, d in part.documents.items() if inside(r) and inside(d)}
+        if len(documents) < len(part.documents):
+            problems.append(f"access-control documents outside {self.storage} ignored")
+        return GrantIndex(entries, documents, tuple(problems))
 
     async def _move_legacy(self, index: GrantIndex, body: bytes, etag: str | None) -> GrantIndex:
         """Entries of the single index document earlier versions kept go to their shards; the
@@ -800,7 +819,7 @@ class AccessControl:
         graph = self._parse_or_none(body, url)
         if graph is None:
             return index
-        old = read_index(url, graph)
+        old = self._contained(read_index(url, graph))
         moving = [v for v in old.entries.values() if v.id not in index.entries]
         await asyncio.gather(*(self._patch_shard(
             self.shard_url(v.id), entry_graph(self.shard_url(v.id), v, old.documents))
