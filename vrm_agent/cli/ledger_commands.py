@@ -7,15 +7,17 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from vrm_agent.cli import record_commands
 from vrm_agent.cli.output import info, show, show_table
+from vrm_agent.cli.record_commands import RELATIONSHIP_STATE_NAMES
 from vrm_agent.cli.session import open_pod
 from vrm_agent.config import Config
 
 EXIT_SOME_ROWS_SKIPPED = 3
-# What --state and --by accept, here so that building the parser loads neither the vocabulary
-# nor the statistics (the handlers import what they run, see daemon_commands); a test holds
-# them to vrm_agent.vocabulary.RELATIONSHIP_STATES and vrm_agent.ledger.stats.GROUPINGS.
-RELATIONSHIP_STATE_NAMES = ("none", "prospect", "customer", "member", "former")
+# What --state (RELATIONSHIP_STATE_NAMES) and --by accept, here so that building the parser
+# loads neither the vocabulary nor the statistics (the handlers import what they run, see
+# daemon_commands); a test holds them to vrm_agent.vocabulary.RELATIONSHIP_STATES and
+# vrm_agent.ledger.stats.GROUPINGS.
 GROUPINGS = ("vendor", "month", "category")
 
 
@@ -232,3 +234,6 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     serve.add_argument("--host", default="localhost")
     serve.add_argument("--port", type=int, default=8751)
     serve.set_defaults(handler=cmd_vocab_serve)
+
+    record_commands.register(commands, common, imports=kinds, vendors=vendor_commands,
+                             contact=contact_commands)

@@ -40,6 +40,7 @@ _PREFIXES = (
     "@prefix vrm: <https://w3id.org/vrm-agent/ns#>.\n"
     "@prefix xsd: <http://www.w3.org/2001/XMLSchema#>.\n"
     "@prefix dct: <http://purl.org/dc/terms/>.\n"
+    "@prefix prov: <http://www.w3.org/ns/prov#>.\n"
 )
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -77,8 +78,9 @@ def transaction_iri(chunk_url: str, transaction: Transaction) -> str:
     return f"{chunk_url}#t-{transaction.id}"
 
 
-def plain_record(transaction: Transaction, seller: str) -> Record:
-    """The transaction as plain terms: what the compiled shape checks and the writer writes."""
+def plain_record(transaction: Transaction, seller: str, made_by: str | None = None) -> Record:
+    """The transaction as plain terms: what the compiled shape checks and the writer writes.
+    ``made_by`` is the import that brings it (what `import undo` takes back)."""
     record: dict[str, list[Term]] = {
         str(RDF.type): [Term.iri(str(VRM.Transaction))],
         str(SCHEMA.orderDate): [Term.literal(transaction.date.isoformat(), str(XSD.date))],
@@ -95,6 +97,8 @@ def plain_record(transaction: Transaction, seller: str) -> Record:
         record[str(SCHEMA.orderNumber)] = [Term.literal(transaction.order_id)]
     if transaction.category:
         record[str(SCHEMA.category)] = [Term.literal(transaction.category)]
+    if made_by:
+        record[str(PROV.wasGeneratedBy)] = [Term.iri(made_by)]
     return record
 
 
@@ -157,8 +161,11 @@ class TransactionImporter:
             return report
         chunks = group_into_chunks(transactions, self.layout)
         # Everything is checked before the first write: a bad record stops the import whole.
-        prepared = {key: self._prepare(key, items) for key, items in chunks.items()}
-        report.vendors_created = await self._ensure_vendors(transactions)
+        prepared = {key: self._prepare(key, items, progress_url + "#it")
+                    for key, items in chunks.items()}
+        created = await self._ensure_vendors(transactions)
+        report.vendors_created = len(created)
+        done |= {self.layout.vendor_iri(v) for v in created}
         pending = [key for key in chunks if self.layout.transaction_chunk(
             key.vendor_id, key.year) not in done]
         report.chunks_skipped = len(chunks) - len(pending)
@@ -194,10 +201,11 @@ class TransactionImporter:
                              - writes_before)
         return report
 
-    def _prepare(self, key: ChunkKey, items: list[Transaction]) -> tuple[str, str]:
+    def _prepare(self, key: ChunkKey, items: list[Transaction], made_by: str
+                 ) -> tuple[str, str]:
         url = self.layout.transaction_chunk(key.vendor_id, key.year)
         seller = self.layout.vendor_iri(key.vendor_id)
-        records = {transaction_iri(url, t): plain_record(t, seller) for t in items}
+        records = {transaction_iri(url, t): plain_record(t, seller, made_by) for t in items}
         shapes = shapes_graph()
         validate_records(shapes, str(VRM.Transaction), records)
         chunk = {str(RDF.type): [Term.iri(str(VRM.TransactionChunk))],
@@ -217,7 +225,9 @@ class TransactionImporter:
                      + statements + "}.\n")
             await self.pod.request("PATCH", url, headers={"Content-Type": N3}, body=patch)
 
-    async def _ensure_vendors(self, transactions: Sequence[Transaction]) -> int:
+    async def _ensure_vendors(self, transactions: Sequence[Transaction]) -> list[str]:
+        """Create the vendors the ledger lacks; their ids (the import record names them, so
+        that undoing the import can take them back)."""
         first_seen: dict[str, Transaction] = {}
         for transaction in transactions:
             seen = first_seen.get(transaction.vendor_id)
@@ -226,7 +236,7 @@ class TransactionImporter:
         existing = await self.ledger.ids(Vendor)
         missing = [t for vendor_id, t in sorted(first_seen.items()) if vendor_id not in existing]
         await asyncio.gather(*(self._create_vendor(t) for t in missing))
-        return len(missing)
+        return [t.vendor_id for t in missing]
 
     async def _create_vendor(self, transaction: Transaction) -> None:
         await self.ledger.save(Vendor(transaction.vendor_id, transaction.vendor))

@@ -6,6 +6,7 @@ inverse of writing it, so the ledger's round trips (export, import, update) lose
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -21,6 +22,33 @@ from vrm_agent.vocabulary import RELATIONSHIP_STATES, SCHEMA, VCARD, VRM
 
 class RecordError(VrmAgentError):
     """A record cannot be read from its resource."""
+
+
+# A record id is the last segment of its resource's URL: nothing that could leave the record's
+# container (a slash, a dot segment), start a query or fragment, or need escaping in Turtle.
+_RECORD_ID = re.compile(r"[^\s/?#%\\<>\"{}|^`.][^\s/?#%\\<>\"{}|^`]{0,127}")
+_WEB_IRI = re.compile(r"https?://[^\s/?#<>\"{}|\\^`]+[^\s<>\"{}|\\^`]*")
+
+
+def check_record_id(record_id: str, what: str = "record") -> str:
+    """``record_id`` when it is usable as a resource name in the record's container."""
+    if not isinstance(record_id, str) or not _RECORD_ID.fullmatch(record_id) or any(
+            ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in record_id):
+        raise RecordError(
+            f"{what} id {record_id!r} cannot name a resource: use up to 128 letters, digits, "
+            "'-' or '_' (no '/', '?', '#', '%', spaces, and not starting with '.')")
+    return record_id
+
+
+def check_web_iri(value: str | None, what: str) -> str | None:
+    """An absolute http(s) IRI, or None; anything else (``shop``, ``shop.example``) would be
+    stored as an IRI relative to the record and point into the person's own pod."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _WEB_IRI.fullmatch(value):
+        raise RecordError(f"{what} {value!r} is not an absolute http(s) address; "
+                          "give it in full, like https://shop.example/")
+    return value
 
 
 def _it(url: str) -> URIRef:
@@ -50,6 +78,13 @@ class Vendor:
     name: str
     url: str | None = None
     webid: str | None = None
+
+    def __post_init__(self) -> None:
+        check_record_id(self.id, "vendor")
+        if not self.name.strip():
+            raise RecordError("a vendor needs a name")
+        check_web_iri(self.url, "the vendor's web site")
+        check_web_iri(self.webid, "the vendor's WebID")
 
     def to_graph(self, layout: PodLayout) -> Graph:
         graph, it = Graph(), URIRef(layout.vendor_iri(self.id))
@@ -85,6 +120,9 @@ class Relationship:
     person_signal: bool | None = None  # the r-button: does each side show the relationship?
     vendor_signal: bool | None = None
     loyalty_statement: str | None = None
+
+    def __post_init__(self) -> None:
+        check_record_id(self.vendor_id, "vendor")
 
     @property
     def id(self) -> str:
@@ -141,6 +179,12 @@ class Membership:
     valid_from: date | None = None
     valid_through: date | None = None
 
+    def __post_init__(self) -> None:
+        check_record_id(self.id, "membership")
+        check_record_id(self.vendor_id, "vendor")
+        if not self.number.strip():
+            raise RecordError("a membership needs its number")
+
     def to_graph(self, layout: PodLayout) -> Graph:
         graph, it = Graph(), _it(layout.resource(self.kind, self.id))
         graph.add((it, RDF.type, SCHEMA.ProgramMembership))
@@ -180,6 +224,11 @@ class Preference:
     name: str
     value: str
     vendor_id: str | None = None  # a preference for one vendor only, or for all
+
+    def __post_init__(self) -> None:
+        check_record_id(self.id, "preference")
+        if self.vendor_id is not None:
+            check_record_id(self.vendor_id, "vendor")
 
     def to_graph(self, layout: PodLayout) -> Graph:
         graph, it = Graph(), _it(layout.resource(self.kind, self.id))
@@ -221,6 +270,7 @@ class ContactUnit:
     }
 
     def __post_init__(self) -> None:
+        check_record_id(self.id, "contact unit")
         # Stored as mailto:/tel: IRIs, which hold no spaces or scheme twice: normalise up front
         # so a unit reads back equal to what was written.
         value = self.value.strip()
