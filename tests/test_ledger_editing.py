@@ -86,7 +86,11 @@ def test_vendors_change_and_remove(pod_env: PodEnv, editor: Path, tmp_path: Path
     assert "absolute http(s)" in refused(editor, "vendors", "set", "umbrella",
                                          "--url", "shop.example.com")
     assert "absolute http(s)" in refused(editor, "vendors", "add", "Shop", "--webid", "shop")
-    # A WebID identifies one vendor.
+    # A name, a WebID or a web site identifies one vendor: adding it again is refused.
+    assert "already in your ledger as umbrella" in refused(
+        editor, "vendors", "add", "  umbrella   LIMITED ")
+    assert "already in your ledger as umbrella" in refused(
+        editor, "vendors", "add", "Brolly", "--webid", "https://umbrella.example/agent#me")
     cli(editor, "vendors", "add", "Hooli", "--id", "hooli")
     assert "already has the WebID" in refused(editor, "vendors", "set", "hooli", "--webid",
                                               "https://umbrella.example/agent#me")

@@ -22,7 +22,7 @@ from rdflib import Graph, Literal, URIRef
 from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
 from vrm_agent.errors import NotFound
 from vrm_agent.integrity import verify_proofs
-from vrm_agent.ledger.records import ContactUnit, Vendor
+from vrm_agent.ledger.records import ContactUnit, Relationship, Vendor
 from vrm_agent.ledger.store import Ledger
 from vrm_agent.negotiation.protocol import Negotiation, Role, State
 from vrm_agent.pod.client import PodClient
@@ -32,7 +32,8 @@ from vrm_agent.vendor import AgentInfo, Inbox, NegotiationView, VendorAgent, req
 pytestmark = pytest.mark.pod
 SHOPS = ("shop-agree", "shop-refuse", "shop-counter", "shop-approve", "shop-deny",
          "shop-expire", "shop-revoke", "shop-bad", "shop-other", "shop-choose", "shop-twice",
-         "shop-paths")
+         "shop-paths", "shop-unknown")
+UNKNOWN = "shop-unknown"  # a vendor the person's ledger does not know before it negotiates
 VRM = "https://w3id.org/vrm-agent/ns#"
 
 
@@ -62,7 +63,8 @@ async def market(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
         phone = await ledger.create(ContactUnit("phone-mobile", "phone", "+49 30 1234567"))
         work_phone = await ledger.create(ContactUnit("phone-work", "phone", "+49 30 7654321"))
         for name, account in vendors.items():
-            await ledger.create(Vendor(name, name.title(), webid=account.webid))
+            if name != UNKNOWN:
+                await ledger.create(Vendor(name, name.title(), webid=account.webid))
         for shop in ("shop-counter",):
             purchase = Graph()
             purchase.add((URIRef(f"{person.pod}vrm/transactions/{shop}/2026#t1"),
@@ -157,7 +159,45 @@ async def test_a_request_the_terms_approve(market: Market, shop: Shop) -> None:
     until = view.access[0].until
     assert timedelta(days=6, hours=23) < until - datetime.now(UTC) <= timedelta(days=7)
     assert await agreement_state(market, view) == "Finalized"
+    assert await relationship_of_agreement(market, view) == \
+        f"{market.person.pod}vrm/relationships/shop-agree#it"
     assert await audit_has(market, "RequestReceived", "AgreementReached", "AccessGranted")
+
+
+async def relationship_of_agreement(market: Market, view: NegotiationView) -> str | None:
+    negotiation_id = view.url.rsplit("/", 1)[-1]
+    async with PodClient(market.person.credentials) as pod:
+        graph = (await pod.get_graph(f"{market.person.pod}vrm/agreements/{negotiation_id}")).graph
+    found = list(graph.objects(None, URIRef(VRM + "relationship")))
+    return str(found[0]) if found else None
+
+
+@shop_named(UNKNOWN)
+async def test_an_agreement_names_the_relationship_with_the_vendor(
+        market: Market, shop: Shop) -> None:
+    """Who holds what is answered from the person's own records: the agreement links to the
+    relationship, which names the vendor; a vendor the ledger did not know gets a record."""
+    policy = request_policy(["pd:EmailAddress"], purpose="dpv:DeliveryOfGoods",
+                            duration=timedelta(days=1))
+    view = await shop.vendor.request(shop.agent, policy)
+    assert view.state is State.AGREED, view.document
+    link = await relationship_of_agreement(market, view)
+    assert link is not None and link.startswith(f"{market.person.pod}vrm/relationships/")
+    async with PodClient(market.person.credentials) as pod:
+        ledger = Ledger(pod, market.person.pod)
+        vendor_id = link.rsplit("/", 1)[-1].split("#", 1)[0]
+        vendor = await ledger.get(Vendor, vendor_id)
+        relationship = await ledger.get(Relationship, vendor_id)
+        assert vendor.webid == market.vendors[UNKNOWN].webid
+        assert vendor.name.endswith("/shop-unknown")  # named from its WebID, not by itself
+        assert relationship.state == "prospect"
+        assert relationship.initiated_by == market.vendors[UNKNOWN].webid
+        # A second agreement finds the same vendor rather than making another.
+        again = await shop.vendor.request(shop.agent, request_policy(
+            ["pd:TelephoneNumber"], purpose="dpv:DeliveryOfGoods", duration=timedelta(days=1)))
+        assert await relationship_of_agreement(market, again) == link
+        same = [v for v in await ledger.list(Vendor) if v.webid == vendor.webid]
+        assert [v.id for v in same] == [vendor_id]
 
 
 @shop_named("shop-refuse")

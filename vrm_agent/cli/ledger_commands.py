@@ -104,20 +104,22 @@ async def cmd_vendors(args: argparse.Namespace, config: Config) -> int:
 
 async def cmd_vendors_add(args: argparse.Namespace, config: Config) -> int:
     from vrm_agent.ledger.records import Relationship, Vendor
-    from vrm_agent.ledger.store import Ledger, RecordExists
+    from vrm_agent.ledger.store import Ledger
     from vrm_agent.ledger.transactions import vendor_slug
+    from vrm_agent.ledger.vendors import add_vendor
 
     vendor = Vendor(args.id or vendor_slug(args.name), args.name, args.url, args.webid)
-    since = date.fromisoformat(args.since) if args.since else date.today()
+    since = args.since or date.today()
     async with open_pod(config) as session:
-        ledger = Ledger(session.pod, session.storage)
-        try:
-            await ledger.create(vendor)
-        except RecordExists:
-            raise RecordExists(f"a vendor with id {vendor.id} exists") from None
-        await ledger.save(Relationship(vendor.id, args.state, since=since,
-                                       initiated_by=session.webid))
-    info(f"Added {vendor.name} ({vendor.id}) as {args.state}")
+        relationship = Relationship(vendor.id, args.state, since=since,
+                                    initiated_by=session.webid)
+        url = await add_vendor(Ledger(session.pod, session.storage), vendor, relationship)
+    if args.json:
+        show({"id": vendor.id, "name": vendor.name, "state": args.state,
+              "since": since.isoformat(), "url": vendor.url, "webid": vendor.webid,
+              "resource": url}, as_json=True)
+    else:
+        info(f"Added {vendor.name} ({vendor.id}) as {args.state}")
     return 0
 
 
@@ -200,7 +202,8 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     add.add_argument("name")
     add.add_argument("--id", help="the vendor's id in your pod (default: from the name)")
     add.add_argument("--state", choices=list(RELATIONSHIP_STATE_NAMES), default="prospect")
-    add.add_argument("--since", help="YYYY-MM-DD (default: today)")
+    add.add_argument("--since", type=record_commands.date_argument, metavar="YYYY-MM-DD",
+                     help="when it began (default: today)")
     add.add_argument("--webid", help="the vendor agent's WebID")
     add.add_argument("--url", help="the vendor's web site")
     add.set_defaults(handler=cmd_vendors_add)

@@ -44,6 +44,7 @@ from vrm_agent.ledger.categories import Target, build_map, map_graph, targets_fo
 from vrm_agent.ledger.records import Vendor
 from vrm_agent.ledger.store import Ledger
 from vrm_agent.ledger.terms import TermsStore
+from vrm_agent.ledger.vendors import vendor_for_agent
 from vrm_agent.negotiation.countersign import (
     CountersignatureRefused,
     countersignature_of,
@@ -184,6 +185,8 @@ class NegotiationService:
             weakref.WeakValueDictionary()
         self.area = ShareableArea(self.layout.storage, self.layout.root)
         self._vendor_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = \
+            weakref.WeakValueDictionary()
+        self._link_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = \
             weakref.WeakValueDictionary()
         access.handled_elsewhere = self._carries_agreement  # their audit and expiry are ours
 
@@ -817,13 +820,37 @@ class NegotiationService:
                 if k not in ("@context", "proof", "grant")}
         agreement = policy_from_json(body)
         valid_from = min((record.created, record.modified))
+        relationship = await self._relationship_of(record.vendor)
         graph = agreement_record_graph(
             self.agreement_url(record.id), agreement, record.agreement, vendor=record.vendor,
             state=state, valid_from=_agreement_start(record.agreement) or valid_from,
             valid_through=record.until or valid_from + timedelta(seconds=1),
             terms=[p.uid for p in self._terms or []][:1], invalidated=invalidated,
-            revoked_by=revoked_by)
+            revoked_by=revoked_by, relationship=relationship)
         await self.ledger.write_graph(self.agreement_url(record.id), graph)
+
+    async def _relationship_of(self, vendor: str) -> str | None:
+        """The person's relationship record with the vendor whose agent is ``vendor``, so an
+        agreement says who holds what in the person's own terms. A vendor the ledger does not
+        know gets a record at its first agreement (a vendor the person now deals with); if that
+        cannot be written, the agreement stands without the link."""
+        vendor_id = self._vendor_ids.get(vendor)
+        if vendor_id is None:
+            lock = self._link_locks.get(vendor)
+            if lock is None:
+                lock = self._link_locks[vendor] = asyncio.Lock()
+            async with lock:
+                vendor_id = self._vendor_ids.get(vendor)
+                if vendor_id is None:
+                    try:
+                        vendor_id = await vendor_for_agent(self.ledger, vendor,
+                                                           since=self.clock().date())
+                    except (PodError, VrmAgentError) as exc:
+                        log.warning("vendor not recorded", extra={"vendor": vendor,
+                                                                  "problem": str(exc)})
+                        return None
+                    self._vendor_ids[vendor] = vendor_id
+        return self.layout.resource("relationships", vendor_id) + "#it"
 
     async def _end(self, record: NegotiationRecord, how: str, *, actor: str | None,
                    reason: str, notify: bool = True) -> NegotiationRecord:

@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from urllib.parse import urlsplit
 
 from vrm_agent.errors import NotFound, VrmAgentError
 from vrm_agent.ledger.records import Membership, Preference, Relationship, Vendor
-from vrm_agent.ledger.store import Ledger, RecordNotFound
+from vrm_agent.ledger.store import Ledger, RecordExists, RecordNotFound
 from vrm_agent.vocabulary import RELATIONSHIP_STATES
 
 
 class AmbiguousVendor(VrmAgentError):
     """A name that more than one vendor has."""
+
+
+class VendorExists(RecordExists):
+    """The ledger already has this vendor (same id, name, WebID or web site)."""
 
 
 class VendorInUse(VrmAgentError):
@@ -155,3 +161,65 @@ async def remove_vendor(
         await ledger.delete(Relationship, vendor.id)
     await ledger.delete(Vendor, vendor.id)
     return Removal(vendor, tuple(mine_m), tuple(mine_p), bool(chunks))
+
+
+def identity_clash(vendors: Sequence[Vendor], candidate: Vendor) -> Vendor | None:
+    """Pure: the vendor already in ``vendors`` that ``candidate`` would duplicate: the same id,
+    WebID, web site, or name."""
+    for vendor in vendors:
+        if vendor.id == candidate.id or (candidate.webid and vendor.webid == candidate.webid) \
+                or (candidate.url and vendor.url == candidate.url) \
+                or name_key(vendor.name) == name_key(candidate.name):
+            return vendor
+    return None
+
+
+async def add_vendor(ledger: Ledger, vendor: Vendor, relationship: Relationship) -> str:
+    """Record a new vendor and the relationship; refused when the ledger already has it under
+    any of the things that identify a vendor, so two records never split one vendor."""
+    clash = identity_clash(await ledger.list(Vendor), vendor)
+    if clash is not None:
+        raise VendorExists(f"{clash.name} is already in your ledger as {clash.id}; change it "
+                           f"with `vrm-agent vendors set {clash.id} ...`")
+    try:
+        url = await ledger.create(vendor)
+    except RecordExists:
+        raise VendorExists(f"a vendor with id {vendor.id} exists; choose another --id") from None
+    await ledger.save(relationship)
+    return url
+
+
+def agent_name(webid: str) -> str:
+    """A name for a vendor known only by its agent's WebID: its host, and the first path
+    segment where a server hosts many accounts by path (``pods.example/acme``)."""
+    parts = urlsplit(webid)
+    first = parts.path.strip("/").split("/", 1)[0]
+    return parts.netloc + (f"/{first}" if first and first not in ("profile", "card") else "")
+
+
+async def vendor_for_agent(ledger: Ledger, webid: str, *, since: date) -> str:
+    """The id of the vendor whose agent is ``webid``; when the ledger has none, a vendor record
+    (named from the WebID, never from what the vendor says of itself) and a relationship
+    (a prospect, started by the vendor) are made."""
+    from vrm_agent.ledger.transactions import vendor_slug
+
+    vendors = await ledger.list(Vendor)
+    known = next((v for v in vendors if v.webid == webid), None)
+    if known is not None:
+        return known.id
+    name = agent_name(webid)
+    base = vendor_slug(name)
+    taken = {v.id for v in vendors}
+    digest = hashlib.sha256(webid.encode()).hexdigest()[:8]
+    for candidate in (base, f"{base}-{digest}"):
+        if candidate in taken:
+            continue
+        try:
+            await ledger.create(Vendor(candidate, name, webid=webid))
+        except RecordExists:
+            continue  # made meanwhile by someone else: try the next id
+        with contextlib.suppress(RecordExists):
+            await ledger.create(Relationship(candidate, "prospect", since=since,
+                                             initiated_by=webid))
+        return candidate
+    raise VendorExists(f"no free id for the vendor {webid} (tried {base})")

@@ -251,13 +251,16 @@ def agreement_record_graph(
     record_url: str, agreement: Policy, document: Mapping[str, Any], *, vendor: str,
     state: str, valid_from: datetime, valid_through: datetime,
     terms: Sequence[str] = (), invalidated: datetime | None = None,
-    revoked_by: str | None = None,
+    revoked_by: str | None = None, relationship: str | None = None,
 ) -> Graph:
-    """The vrm:AgreementRecord for the pod: the policy, its state, times and signatures."""
+    """The vrm:AgreementRecord for the pod: the policy, its state, times and signatures, and
+    the person's relationship record with the vendor when there is one."""
     graph = policy_graph(agreement)
     node = URIRef(record_url + "#it")
     graph.add((node, RDF.type, URIRef(VRM + "AgreementRecord")))
     graph.add((node, URIRef(VRM + "vendor"), URIRef(vendor)))
+    if relationship:
+        graph.add((node, URIRef(VRM + "relationship"), URIRef(relationship)))
     graph.add((node, URIRef(VRM + "policy"), URIRef(agreement.uid)))
     graph.add((node, URIRef(VRM + "agreementState"), URIRef(VRM + state)))
     graph.add((node, URIRef(SCHEMA + "validFrom"), Literal(iso(valid_from),
