@@ -47,6 +47,20 @@ async def test_a_vendor_token_is_accepted(
     assert agent.issuer.rstrip("/") == pod_env.server.base_url.rstrip("/")
 
 
+async def test_a_proof_without_ath_is_accepted_as_a_pod_accepts_it(
+    verifier: SolidOidcVerifier, acme: PodClient, pod_env: PodEnv
+) -> None:
+    # Inrupt's session.fetch sends proofs without ath; CSS accepts them, so the agent does.
+    token = await signed_in(acme)
+    agent = await verifier.verify(method="POST", url=URL, authorization=f"DPoP {token}",
+                                  dpop=acme.dpop_key.proof("POST", URL))
+    assert agent.webid == pod_env.acme.webid
+    # Without ath the token is still bound to the proof's key: another key is refused.
+    with pytest.raises(TokenRejected, match="bound to another key"):
+        await verifier.verify(method="POST", url=URL, authorization=f"DPoP {token}",
+                              dpop=DpopKey().proof("POST", URL))
+
+
 @pytest.mark.parametrize(("case", "reason"), [
     ("no-header", "no Authorization header"),
     ("bearer", "scheme must be DPoP"),

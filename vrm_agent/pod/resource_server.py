@@ -2,7 +2,7 @@
 
 The checks are those of a Solid resource server: the token's signature against its issuer's keys,
 the issuer named by ``solid:oidcIssuer`` in the WebID profile, the DPoP proof's method, URL, age,
-unreplayed ``jti`` and ``ath``, and the ``cnf.jkt`` binding of token to proof key. The checks are
+unreplayed ``jti`` and ``ath`` when present, and the ``cnf.jkt`` binding of token to proof key. The checks are
 pure functions; :class:`SolidOidcVerifier` adds the fetching (WebID profiles, issuer keys) with
 caches at the edge.
 """
@@ -155,7 +155,10 @@ def verify_dpop_proof(
         raise TokenRejected("the DPoP proof has no iat")
     if iat < now - PROOF_PAST_SECONDS or iat > now + PROOF_FUTURE_SECONDS:
         raise TokenRejected("the DPoP proof is too old or from the future (iat)")
-    if claims.get("ath") != token_hash(access_token):
+    # As on the pod server: Solid clients (Inrupt's among them) send proofs without ath, and a
+    # pod accepts them; the token is still bound to the proof's key by cnf.jkt. An ath that is
+    # there must name this token.
+    if "ath" in claims and claims["ath"] != token_hash(access_token):
         raise TokenRejected("the DPoP proof is not made for this access token (ath)")
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti:
