@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from vrm_agent.linkeddata.loader import jsonld, load_document
 from vrm_agent.negotiation.decide import Outcome, agreement_for, decide, offer_for
 from vrm_agent.negotiation.odrl import DPV, PD, Constraint, Policy, Rule, asks_of
 from vrm_agent.negotiation.protocol import (
@@ -184,6 +185,10 @@ def test_wire_round_trip_and_other_json_ld_forms() -> None:
                                      "odrl:operator": {"@id": "odrl:lteq"},
                                      "odrl:rightOperand": {"@value": "P30D"}}]}}}
     assert parse_message(json.dumps(full_iris)).policy == asked
+    # Full IRIs need no context at all (§4.1): expanded JSON-LD, as a list or one object.
+    expanded = jsonld.expand(json.loads(body), {"documentLoader": load_document})
+    assert parse_message(json.dumps(expanded)).policy == asked
+    assert parse_message(json.dumps(expanded[0])).policy == asked
     sd_base = default_terms(PERSON)[0]
     assert policy_from_json(policy_json(sd_base)) == sd_base
     assert asks_of(asked)[0].duration == timedelta(days=30)
@@ -192,6 +197,18 @@ def test_wire_round_trip_and_other_json_ld_forms() -> None:
 @pytest.mark.parametrize(("body", "message"), [
     ("{not json", "not JSON"),
     ('{"type": "ContractRequestMessage"}', "@context"),
+    # Short names without a context would be dropped by expansion, not read.
+    ('{"@type": "https://w3id.org/vrm-agent/protocol#ContractRequestMessage", "policy": {}}',
+     "keys are all full IRIs"),
+    # Relative IRIs are refused, not resolved against some base (§4.3).
+    ('{"@context": "https://w3id.org/vrm-agent/protocol/v1", "type": "ContractRequestMessage",'
+     ' "policy": {"uid": "my-request-1", "type": "Request", "permission": [{"action": "use", '
+     '"target": "pd:EmailAddress", "constraint": [{"leftOperand": "purpose", "operator": "eq",'
+     ' "rightOperand": {"id": "dpv:DeliveryOfGoods"}}]}]}}', "uid must be an absolute IRI"),
+    ('{"@context": "https://w3id.org/vrm-agent/protocol/v1", "type": "ContractRequestMessage",'
+     ' "policy": {"uid": "urn:x", "type": "Request", "permission": [{"action": "use", '
+     '"target": "email-home", "constraint": [{"leftOperand": "purpose", "operator": "eq",'
+     ' "rightOperand": {"id": "dpv:DeliveryOfGoods"}}]}]}}', "'email-home' is not an absolute"),
     ('{"@context": "http://evil.example/ctx", "type": "ContractRequestMessage"}', "not one"),
     ('{"@context": "https://w3id.org/vrm-agent/protocol/v1", "type": "Hello"}',
      "unknown message type"),

@@ -206,6 +206,10 @@ async def test_requests_approve_grants_only_what_the_person_was_shown(
     asked = await attacker.request(victim, request_policy(
         ["pd:EmailAddress"], purpose="dpv:ResearchAndDevelopment"))
     assert asked.status == 202, asked
+    # Polled while the person decides: 200 with the document, whose status says it waits.
+    polled = await attacker.send("GET", asked.json["id"])
+    assert polled.status == 200 and polled.json["state"] == "REQUESTED", polled
+    assert "status" in polled.json
     negotiation_id = asked.json["id"].rsplit("/", 1)[-1]
     shown = await asyncio.to_thread(victim.cli_ok, "requests", "--json")
     await asyncio.to_thread(victim.cli_ok, "requests", "approve", negotiation_id)

@@ -108,8 +108,11 @@ def parse(request: web.Request, expected: str) -> tuple[Message, dict[str, Any]]
     return message, load_message_json(body)
 
 
-def answer(record: NegotiationRecord, *, created: bool = False) -> web.Response:
-    waiting = record.negotiation.awaiting_person
+def answer(record: NegotiationRecord, *, created: bool = False,
+           polled: bool = False) -> web.Response:
+    """The negotiation's document. A message the person must decide on is answered 202; a
+    status poll is always 200 (docs/protocol.md §7.2), the document's ``status`` says more."""
+    waiting = record.negotiation.awaiting_person and not polled
     status = 202 if waiting else 201 if created else 200
     headers = {"Location": record.url} if created or waiting else None
     return web.Response(status=status, text=json.dumps(record.view()), headers=headers,
@@ -154,7 +157,7 @@ async def start(request: web.Request, service: NegotiationService,
 async def status(request: web.Request, service: NegotiationService,
                  caller: AuthenticatedAgent) -> web.Response:
     record = await service.owned(request.match_info["id"], caller.webid)
-    return answer(record)
+    return answer(record, polled=True)
 
 
 async def counter(request: web.Request, service: NegotiationService,

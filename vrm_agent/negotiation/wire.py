@@ -153,9 +153,11 @@ def normalise(data: Mapping[str, Any]) -> dict[str, Any]:
     from vrm_agent.linkeddata.loader import jsonld, load_document
 
     try:
-        expanded = jsonld.expand(dict(data), {"documentLoader": load_document})
+        # No base: a relative IRI stays relative and is refused below (docs/protocol.md §4.3),
+        # where pyld would otherwise resolve it against a default base of its own.
+        expanded = jsonld.expand(dict(data), {"documentLoader": load_document, "base": None})
         compacted = jsonld.compact(expanded, {"@context": CONTEXT_DOCUMENT["@context"]},
-                                   {"documentLoader": load_document})
+                                   {"documentLoader": load_document, "base": None})
     except (jsonld.JsonLdError, InputRefused, RecursionError, ValueError, TypeError, KeyError,
             AttributeError, IndexError) as exc:
         raise _refused(exc) from exc
@@ -280,9 +282,11 @@ def load_message_json(body: bytes | str, *, limit: int = MAX_MESSAGE_BYTES) -> A
 
 def parse_message(body: bytes | str, *, limit: int = MAX_MESSAGE_BYTES) -> Message:
     data = load_message_json(body, limit=limit)
-    if not isinstance(data, dict) or "@context" not in data:
-        raise MalformedMessage(f"a message is a JSON-LD object with an @context "
-                               f"(use {PROTOCOL_CONTEXT})")
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]  # expanded JSON-LD is a list of nodes; a message is one
+    if not isinstance(data, dict) or ("@context" not in data and not _only_full_iris(data)):
+        raise MalformedMessage(f"a message is a JSON-LD object with an @context (use "
+                               f"{PROTOCOL_CONTEXT}), or one whose keys are all full IRIs")
     compacted = normalise(data)
     try:
         return _interpret(data, compacted)
@@ -292,6 +296,18 @@ def parse_message(body: bytes | str, *, limit: int = MAX_MESSAGE_BYTES) -> Messa
         # A shape the checks above did not foresee (a list where an object belongs, say).
         raise MalformedMessage("the message's structure cannot be read as a "
                                "negotiation message") from exc
+
+
+def _only_full_iris(value: Any) -> bool:
+    """Whether every key in the JSON is a JSON-LD keyword or an absolute IRI: without a context,
+    any other key would be dropped silently by expansion, and the message read as less than
+    the vendor wrote."""
+    if isinstance(value, list):
+        return all(_only_full_iris(v) for v in value)
+    if isinstance(value, dict):
+        return all((k.startswith("@") or _ABSOLUTE_IRI.fullmatch(k) is not None)
+                   and _only_full_iris(v) for k, v in value.items())
+    return True
 
 
 def _interpret(data: dict[str, Any], compacted: dict[str, Any]) -> Message:

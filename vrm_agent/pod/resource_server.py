@@ -2,9 +2,9 @@
 
 The checks are those of a Solid resource server: the token's signature against its issuer's keys,
 the issuer named by ``solid:oidcIssuer`` in the WebID profile, the DPoP proof's method, URL, age,
-unreplayed ``jti`` and ``ath`` when present, and the ``cnf.jkt`` binding of token to proof key. The checks are
-pure functions; :class:`SolidOidcVerifier` adds the fetching (WebID profiles, issuer keys) with
-caches at the edge.
+unreplayed ``jti`` and ``ath`` when present, and the ``cnf.jkt`` binding of token to proof key.
+The checks are pure functions; :class:`SolidOidcVerifier` adds the fetching (WebID profiles,
+issuer keys) with caches at the edge.
 """
 
 from __future__ import annotations
