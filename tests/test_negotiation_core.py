@@ -9,6 +9,7 @@ import pytest
 
 from vrm_agent.linkeddata.loader import jsonld, load_document
 from vrm_agent.negotiation.decide import Outcome, agreement_for, decide, offer_for
+from vrm_agent.negotiation.durations import end_of, requested_duration
 from vrm_agent.negotiation.odrl import DPV, PD, Constraint, Policy, Rule, asks_of
 from vrm_agent.negotiation.protocol import (
     Event,
@@ -226,6 +227,12 @@ def test_wire_round_trip_and_other_json_ld_forms() -> None:
      ' "rightOperand": {"id": "dpv:DeliveryOfGoods"}}, {"leftOperand": "elapsedTime", '
      '"operator": "eq", "rightOperand": {"@value": "P1M", "@type": "xsd:duration"}}]}]}}',
      "rather than months"),
+    ('{"@context": "https://w3id.org/vrm-agent/protocol/v1", "type": "ContractRequestMessage",'
+     ' "policy": {"uid": "urn:x", "type": "Request", "permission": [{"action": "use", '
+     '"target": "pd:EmailAddress", "constraint": [{"leftOperand": "purpose", "operator": "eq",'
+     ' "rightOperand": {"id": "dpv:DeliveryOfGoods"}}, {"leftOperand": "elapsedTime", '
+     '"operator": "eq", "rightOperand": {"@value": "PT0.5S", "@type": "xsd:duration"}}]}]}}',
+     "shorter than the shortest agreement, PT1S"),
 ])
 def test_malformed_messages(body: str, message: str) -> None:
     with pytest.raises(MalformedMessage, match=message):
@@ -235,3 +242,20 @@ def test_malformed_messages(body: str, message: str) -> None:
 def test_oversized_messages() -> None:
     with pytest.raises(MalformedMessage, match="larger than"):
         parse_message(b"{" + b" " * 70_000 + b"}")
+
+
+def test_durations_count_from_the_agreement_and_round_up() -> None:
+    assert requested_duration("PT1S") == timedelta(seconds=1)
+    assert requested_duration("PT1.2S") == timedelta(seconds=2)  # never less than asked
+    with pytest.raises(ValueError, match="shortest agreement"):
+        requested_duration("PT0.999S")
+    made = datetime(2026, 12, 2, 10, 0, 0, 400_000, tzinfo=UTC)
+    assert end_of(made, timedelta(seconds=1)) == datetime(2026, 12, 2, 10, 0, 2, tzinfo=UTC)
+    exact = made.replace(microsecond=0)
+    assert end_of(exact, timedelta(seconds=1)) == exact + timedelta(seconds=1)
+    # The agreement states the same end the grant gets.
+    agreed = agreement_for(asks_of(request(("EmailAddress", "ServiceProvision", "PT1S"))),
+                           uid="urn:uuid:a", person=PERSON, vendor=VENDOR, now=made)
+    ends = [c.values()[0] for r in agreed.permissions for c in r.constraints
+            if c.left == "dateTime"]
+    assert ends == ["2026-12-02T10:00:02Z"]

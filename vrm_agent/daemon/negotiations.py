@@ -59,6 +59,7 @@ from vrm_agent.negotiation.decide import (
     offer_for,
     without_targets,
 )
+from vrm_agent.negotiation.durations import end_of
 from vrm_agent.negotiation.odrl import PD, USE_INCLUDES, Ask, Policy, asks_of
 from vrm_agent.negotiation.protocol import (
     Event,
@@ -782,7 +783,7 @@ class NegotiationService:
         else:
             found = await asyncio.gather(*(self._targets(a.target, vendor) for a in readable))
         for ask, targets in zip(readable, found, strict=True):
-            until = (now + (ask.duration or DEFAULT_DURATION)).replace(microsecond=0)
+            until = end_of(now, ask.duration or DEFAULT_DURATION)
             for target in targets:
                 key = (until, target.members)
                 if key not in plans:

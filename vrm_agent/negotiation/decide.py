@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from vrm_agent.negotiation.durations import duration_of, duration_text
+from vrm_agent.negotiation.durations import duration_of, duration_text, end_of
 from vrm_agent.negotiation.odrl import (
     DPV,
     ODRL,
@@ -366,7 +366,8 @@ def _permission_for(ask: Ask, *, end: datetime | None) -> Rule:
     if ask.purpose:
         constraints.append(Constraint("purpose", "eq", ask.purpose))
     if end is not None:
-        # Whole seconds, as the grant's end is written: both sides read one and the same time.
+        # Whole seconds (end_of rounds up), as the grant's end is written: both sides read one
+        # and the same time.
         stamp = end.replace(microsecond=0).isoformat().replace("+00:00", "Z")
         constraints.append(Constraint("dateTime", "lt", stamp))
     elif ask.duration is not None:
@@ -385,7 +386,7 @@ def agreement_for(
 ) -> Policy:
     """The odrl:Agreement for these items, each ending at now + its duration, with the
     narrower actions the terms forbid as its prohibitions."""
-    rules = tuple(_permission_for(a, end=now + (a.duration or DEFAULT_DURATION))
+    rules = tuple(_permission_for(a, end=end_of(now, a.duration or DEFAULT_DURATION))
                   for a in asks) + _prohibitions_for(asks)
     return Policy(uid, "Agreement", rules, assigner=person, assignee=vendor,
                   consideration=consideration)

@@ -3,13 +3,17 @@ seconds only: months and years have no fixed length, so terms must say P30D, not
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+from datetime import datetime, timedelta
 
 import isodate
 
 # Far beyond any agreement a person would make, and far inside what dates can hold: a longer
 # one is refused rather than left to overflow where an end time is worked out.
 MAX_DURATION = timedelta(days=100 * 366)
+# The shortest agreement a vendor may ask for (docs/protocol.md §4.3). A grant ends on a whole
+# second and the agent must be able to write it before it ends; anything shorter is refused.
+MIN_REQUESTED = timedelta(seconds=1)
 
 
 def duration_of(text: str) -> timedelta:
@@ -35,3 +39,20 @@ def duration_text(value: timedelta) -> str:
     minutes, secs = divmod(rest, 60)
     time = "".join(f"{n}{u}" for n, u in ((hours, "H"), (minutes, "M"), (secs, "S")) if n)
     return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "") if seconds else "PT0S"
+
+
+def requested_duration(text: str) -> timedelta:
+    """A duration a vendor asks for: an xsd:duration of at least MIN_REQUESTED, in whole
+    seconds (a fraction is rounded up: PT1.2S is two seconds)."""
+    value = duration_of(text)
+    if value < MIN_REQUESTED:
+        raise ValueError(f"{text!r} is shorter than the shortest agreement, "
+                         f"{duration_text(MIN_REQUESTED)}")
+    return timedelta(seconds=math.ceil(value.total_seconds()))
+
+
+def end_of(start: datetime, duration: timedelta) -> datetime:
+    """When an agreement made at ``start`` for ``duration`` ends: counted from the agreement
+    and rounded up to the whole second, so it is never shorter than agreed."""
+    end = start + duration
+    return end if end.microsecond == 0 else end.replace(microsecond=0) + timedelta(seconds=1)

@@ -22,7 +22,7 @@ from vrm_agent.errors import VrmAgentError
 from vrm_agent.linkeddata.contexts import PROTOCOL_CONTEXT, bundled_context, refusal_in
 from vrm_agent.linkeddata.limits import DOCUMENT, MESSAGE, InputRefused, load_json
 from vrm_agent.linkeddata.rdf import jsonld_problem, jsonld_to_graph
-from vrm_agent.negotiation.durations import duration_of
+from vrm_agent.negotiation.durations import requested_duration
 from vrm_agent.negotiation.odrl import (
     CONFLICTS,
     ODRL,
@@ -348,7 +348,7 @@ def _interpret(data: dict[str, Any], compacted: dict[str, Any]) -> Message:
             elapsed = rule.constraint("elapsedTime")
             if elapsed is not None:
                 try:
-                    duration_of(str(elapsed.values()[0]))
+                    requested_duration(str(elapsed.values()[0]))
                 except ValueError as exc:
                     raise MalformedMessage(f"elapsedTime: {exc}") from exc
     reasons = compacted.get("reason", [])
