@@ -23,6 +23,8 @@ from rdflib.namespace import PROV, SH
 from rdflib.term import Node
 
 from tests.conftest import PodEnv
+from vrm_agent.access.index import GrantView, entry_graph, shard_name
+from vrm_agent.access.model import AccessMode
 from vrm_agent.access.service import AccessControl
 from vrm_agent.daemon.negotiations import NegotiationService
 from vrm_agent.daemon.notify import Notifier
@@ -261,3 +263,33 @@ async def test_every_record_the_agent_wrote_meets_its_shape(backup: Backup) -> N
     assert checked >= set(KINDS) | {"contact"}
     stored = [json.loads(str(o)) for o in dataset.default_graph.objects(None, STORED_AS)]
     assert {r["state"] for r in stored} >= {"FINALIZED", "TERMINATED", "REQUESTED"}
+
+
+async def test_an_ended_entry_is_left_to_the_expiry_pass_and_a_grant_off_the_file_is_named(
+        pod_env: PodEnv, backup: Backup) -> None:
+    target = await new_person(pod_env, "erin-late")
+    source = backup.person.pod
+    dataset = read_export(backup.file)
+    read = frozenset({AccessMode.READ})
+    past = datetime.now(UTC) - timedelta(hours=1)
+    later = datetime.now(UTC) + timedelta(days=1)
+    entries = {"late": GrantView("late", backup.shop.webid, (backup.email,), read, past, False,
+                                 None, past - timedelta(days=1)),
+               "elsewhere": GrantView("elsewhere", backup.shop.webid, (source + "notes/x",),
+                                      read, later, False, None, past)}
+    for grant_id, view in entries.items():
+        shard = f"{source}vrm/grant-index/{shard_name(grant_id)}"
+        named = dataset.graph(URIRef(shard))
+        for triple in entry_graph(shard, view, {}):
+            named.add(triple)
+    async with PodClient(target.credentials) as pod:
+        report = await restore_ledger(Ledger(pod, target.pod), dataset, owner=target.webid)
+        assert report.grants == 2 and report.ended_grants == 1
+        assert report.dropped_grants == ("elsewhere",)
+        access = AccessControl(pod, owner_webid=target.webid, storage=target.pod)
+        assert {"late", backup.agreed} <= set((await access.index()).entries)
+        assert "elsewhere" not in (await access.index()).entries
+        ended, _ = await access.expire_due()
+        await access.flush()
+        assert [v.id for v in ended] == ["late"]
+        assert "late" not in (await access.index(fresh=True)).entries
