@@ -371,10 +371,11 @@ async def restore_ledger(ledger: Ledger, dataset: Dataset, *, owner: str,
         plan.holds(r, v.members) for r in v.resources)]
     ended = [v for v in plan.grants if v.expires <= now]
     dropped = sorted(v.id for v in plan.grants if v not in in_force and v not in ended)
-    for view in in_force:
-        await access.grant(view.agent, list(view.resources), view.modes, until=view.expires,
-                           members=view.members, agreement=view.agreement, grant_id=view.id,
-                           now=view.created or now)
+    # All at once: grants on one document leave together in its next write.
+    await asyncio.gather(*(access.grant(
+        view.agent, list(view.resources), view.modes, until=view.expires, members=view.members,
+        agreement=view.agreement, grant_id=view.id, now=view.created or now)
+        for view in in_force))
     await asyncio.gather(*(ledger.pod.patch(
         access.shard_url(v.id), inserts=entry_triples(access.shard_url(v.id), v))
         for v in ended))
