@@ -68,7 +68,7 @@ async def market(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
         for shop in ("shop-counter",):
             purchase = Graph()
             purchase.add((URIRef(f"{person.pod}vrm/transactions/{shop}/2026#t1"),
-                          URIRef("https://schema.org/price"), Literal("12.50")))
+                          URIRef("http://schema.org/price"), Literal("12.50")))
             await pod.put_graph(f"{person.pod}vrm/transactions/{shop}/2026", purchase)
     folder = tmp_path_factory.mktemp(f"carol-{pod_env.flavour.value}")
     agent = start_agent(pod_env, folder, account=person)

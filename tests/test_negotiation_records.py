@@ -25,6 +25,7 @@ from vrm_agent.negotiation.records import (
 from vrm_agent.negotiation.terms import default_policies
 from vrm_agent.vendor.client import NegotiationView, VendorAgent, VendorError
 from vrm_agent.vocabulary.compiled import validate_graph
+from vrm_agent.vocabulary.validation import ShapeViolation
 
 PERSON, VENDOR = "http://pod/alice/profile/card#me", "http://pod/acme/profile/card#me"
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -89,6 +90,19 @@ def test_the_agreement_record_meets_the_vocabulary_shapes() -> None:
     signatures = graph.query(
         "SELECT ?s WHERE { ?r <https://w3id.org/vrm-agent/ns#signature> ?s }")
     assert len(list(signatures)) == 2
+
+
+def test_the_agreement_record_uses_the_vocabulary_schema_org_so_its_times_are_checked() -> None:
+    agreement, signed = agreed_document()
+    url = "http://pod/alice/vrm/agreements/n1"
+    graph = agreement_record_graph(url, agreement, signed, vendor=VENDOR, state="Agreed",
+                                   valid_from=NOW, valid_through=NOW + timedelta(days=7))
+    used = {str(p) for p in graph.predicates() if "schema.org" in str(p)}
+    assert used == {"http://schema.org/validFrom", "http://schema.org/validThrough"}
+    backwards = agreement_record_graph(url, agreement, signed, vendor=VENDOR, state="Agreed",
+                                       valid_from=NOW, valid_through=NOW - timedelta(days=1))
+    with pytest.raises(ShapeViolation, match="schema:validFrom"):
+        validate_graph(backwards)
 
 
 def test_items_on_data_the_person_lacks_are_refused() -> None:

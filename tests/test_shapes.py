@@ -30,6 +30,7 @@ PREFIXES = """\
 @prefix dct:    <http://purl.org/dc/terms/> .
 @prefix acl:    <http://www.w3.org/ns/auth/acl#> .
 @prefix xsd:    <http://www.w3.org/2001/XMLSchema#> .
+@prefix vrmp:   <https://w3id.org/vrm-agent/protocol#> .
 """
 
 ALICE = "<https://alice.example/profile/card#me>"
@@ -152,6 +153,30 @@ VALID: dict[str, tuple[str, str]] = {
     sec:proofPurpose sec:assertionMethod ;
     sec:proofValue "z3FXQjecWufY46yg5abdVZsXqLhxhueuSoZgNSARiKBk9czhSePTFehP8c3PGfb6a22gkfUKKeT" ;
     dct:created "2024-05-31T17:02:11Z"^^xsd:dateTime .
+"""),
+    # A negotiation record as the pod renders the JSON-LD the agent stores: the agreement is
+    # named by its uid (ODRL's JSON-LD context maps "uid" to "@id"), with no odrl:uid triple.
+    "negotiation": ("negotiations/0123456789abcdef", f"""
+<https://agent.example/negotiations/0123456789abcdef> a vrmp:NegotiationRecord ;
+    vrm:vendor <https://acme.example/profile/card#me> ;
+    vrmp:state vrmp:FINALIZED ;
+    vrmp:awaitingPerson false ;
+    vrmp:request <urn:uuid:request-1> ;
+    vrmp:agreement <urn:uuid:agreement-1> ;
+    dct:created "2024-05-31T17:02:11Z"^^xsd:dateTime ;
+    dct:modified "2024-05-31T17:02:12Z"^^xsd:dateTime .
+<urn:uuid:request-1> a odrl:Request ;
+    odrl:permission [ odrl:action odrl:use ; odrl:target pd:EmailAddress ] .
+<urn:uuid:agreement-1> a odrl:Agreement ;
+    odrl:assigner {ALICE} ;
+    odrl:assignee <https://acme.example/profile/card#me> ;
+    odrl:permission [ odrl:action odrl:use ; odrl:target pd:EmailAddress ] .
+"""),
+    "import": ("imports/3f2a9c", """
+<#it> a prov:Activity ;
+    dct:identifier "sha256:3f2a9c" ;
+    prov:generated <../transactions/acme/2024> ;
+    prov:endedAtTime "2024-06-01T09:00:03Z"^^xsd:dateTime .
 """),
     "intent": ("intents/touring-bike", """
 <#it> a vrm:Intent ;
@@ -316,6 +341,18 @@ BAD: list[tuple[str, str, str, str | None]] = [
      swap("<#it>", "vrm:agreementState", "vrm:Revoked"), None),
     ("signature without key", "agreement",
      "DELETE WHERE { <#alice-signature> sec:verificationMethod ?k }", "sec:verificationMethod"),
+    ("agreement named by a blank node", "negotiation",
+     "DELETE { <urn:uuid:agreement-1> ?p ?o . ?s vrmp:agreement <urn:uuid:agreement-1> } "
+     "INSERT { _:a ?p ?o . ?s vrmp:agreement _:a } WHERE { <urn:uuid:agreement-1> ?p ?o . "
+     "?s vrmp:agreement <urn:uuid:agreement-1> }", None),
+    ("negotiation record without vendor", "negotiation",
+     "DELETE WHERE { ?n vrm:vendor ?v }", "vrm:vendor"),
+    ("negotiation record in an unknown state", "negotiation",
+     swap("?n", "vrmp:state", "vrmp:MAYBE"), "https://w3id.org/vrm-agent/protocol#state"),
+    ("import without its file's digest", "import",
+     "DELETE WHERE { <#it> dct:identifier ?d }", "dct:identifier"),
+    ("import that wrote a string", "import",
+     swap("<#it>", "prov:generated", '"chunk 1"'), "prov:generated"),
     ("intent without what", "intent",
      "DELETE WHERE { <#it> schema:itemOffered ?i . ?i ?p ?o }", "schema:itemOffered"),
     ("intent item without a name", "intent",

@@ -159,10 +159,10 @@ async def make_victim(env: PodEnv, name: str, folder: Path,
             await ledger.create(Vendor(shop, shop.title(), webid=account.webid))
             purchase = Graph()
             purchase.add((URIRef(f"{person.pod}vrm/transactions/{shop}/2026#t1"),
-                          URIRef("https://schema.org/price"), Literal("12.50")))
+                          URIRef("http://schema.org/price"), Literal("12.50")))
             await pod.put_graph(f"{person.pod}vrm/transactions/{shop}/2026", purchase)
         diary = Graph()
-        diary.add((URIRef(f"{person.pod}notes/diary#today"), URIRef("https://schema.org/text"),
+        diary.add((URIRef(f"{person.pod}notes/diary#today"), URIRef("http://schema.org/text"),
                    Literal("dear diary")))
         await pod.put_graph(f"{person.pod}notes/diary", diary)
     agent = await asyncio.to_thread(start_agent, env, folder, person)

@@ -115,7 +115,7 @@ async def observe_share(victim: Victim, sharee: Attacker) -> Shared:
     # another attack's before-and-after.
     shared_note = victim.pod + "notes/shared"
     owner = await victim.owner()
-    await owner.put(shared_note, b"<#it> <https://schema.org/text> \"shared\" .",
+    await owner.put(shared_note, b"<#it> <http://schema.org/text> \"shared\" .",
                     content_type="text/turtle")
     await owner.close()
     made = json.loads(await asyncio.to_thread(victim.cli_ok, "share", shared_note, "--with",

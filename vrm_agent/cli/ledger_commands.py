@@ -59,8 +59,11 @@ async def cmd_import_ledger(args: argparse.Namespace, config: Config) -> int:
 
     dataset = read_export(Path(args.file))
     async with open_pod(config) as session:
-        report = await restore_ledger(Ledger(session.pod, session.storage), dataset)
-    show({"resources": report.resources, "triples": report.triples}, as_json=args.json)
+        report = await restore_ledger(Ledger(session.pod, session.storage), dataset,
+                                      owner=session.webid)
+    show({"resources": report.resources, "triples": report.triples, "grants": report.grants,
+          "ended_grants": report.ended_grants, "dropped_grants": list(report.dropped_grants)},
+         as_json=args.json)
     return 0
 
 

@@ -30,10 +30,10 @@ from vrm_agent.negotiation.wire import (
     policy_json,
 )
 from vrm_agent.policy.rdf import REPORT_CONTEXT
+from vrm_agent.vocabulary import SCHEMA  # http://schema.org/, the one form the shapes check
 
 VRM = "https://w3id.org/vrm-agent/ns#"
 SEC = "https://w3id.org/security#"
-SCHEMA = "https://schema.org/"
 VRMP = "https://w3id.org/vrm-agent/protocol#"
 AGREEMENT_CONTEXTS = [PROTOCOL_CONTEXT, DATA_INTEGRITY_CONTEXT]
 
