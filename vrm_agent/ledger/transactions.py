@@ -16,7 +16,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -170,6 +170,13 @@ def vendor_id_for(name: str) -> str:
     slug = _ascii_slug(key)[:48].strip("-")
     if slug and slug.replace("-", " ") == key:
         return slug
+    return hashed_vendor_id(name)
+
+
+def hashed_vendor_id(name: str) -> str:
+    """The slug, '--' and a hash of the normalised name: never another name's id."""
+    key = vendor_key(name)
+    slug = _ascii_slug(key)[:48].strip("-")
     return f"{slug or 'vendor'}--{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
@@ -357,19 +364,27 @@ def split_record(
         pos = after + 1
 
 
-def _row_alone(line: str, delimiter: str, width: int) -> bool:
+def _row_alone(
+    line: str, delimiter: str, width: int, is_row: Callable[[list[str]], bool]
+) -> bool:
+    # One line only, and a row by its content too (a date where the date goes): the lines of a
+    # legitimate note may hold separators, but are rarely a whole dated row by themselves.
     fields, _, problem = split_record([line], 0, delimiter)
-    return problem is None and len(fields) == width
+    return problem is None and len(fields) == width and is_row(fields)
 
 
 def csv_records(
-    lines: Sequence[str], first: int, delimiter: str, width: int
+    lines: Sequence[str], first: int, delimiter: str, width: int,
+    is_row: Callable[[list[str]], bool] = lambda fields: True,
 ) -> Iterator[tuple[int, list[str] | None, str | None]]:
     """(line number, fields, problem) for each record from ``lines[first]`` on.
 
     A record spanning several lines must close cleanly, have ``width`` fields and swallow no line
-    that is a row on its own; otherwise it is reported at the line it starts on, and reading
-    starts again at the next line, so a stray quote costs its own row and no other.
+    that is a row on its own (``width`` fields that ``is_row`` accepts); otherwise it is reported
+    at the line it starts on, and reading starts again at the next line, so a stray quote costs
+    its own row and no other. What this cannot tell from a note across lines: a stray quote that
+    closes exactly where a row of the right width would end, having swallowed only rows that
+    themselves span lines.
     """
     index = first
     while index < len(lines):
@@ -389,7 +404,7 @@ def csv_records(
                        "inside an unquoted field?)")
         if problem is None and spans:
             swallowed = next((k for k in range(index + 1, after)
-                              if _row_alone(lines[k], delimiter, width)), None)
+                              if _row_alone(lines[k], delimiter, width, is_row)), None)
             if swallowed is not None:
                 problem = (f'a quote (") opened on this line runs on into line {swallowed + 1}, '
                            "which is a row of its own")
@@ -432,7 +447,7 @@ def find_header(
 
 
 def _csv_rows(
-    text: str, mapping: Mapping[str, str], delimiter: str | None
+    text: str, mapping: Mapping[str, str], delimiter: str | None, date_format: str | None = None
 ) -> tuple[list[tuple[int, dict[str, Any] | str]], str, int]:
     lines = split_lines(text)
     wanted = {name: mapping.get(name, name) for name in FIELDS}
@@ -453,8 +468,16 @@ def _csv_rows(
             f"({DELIMITERS[delimiter]}-separated); name yours with --map "
             "date=COLUMN,vendor=COLUMN,... or give --delimiter")
     where = {name: positions.get(_header_name(col)) for name, col in wanted.items()}
+    date_at = where["date"]
+    date_formats = (date_format,) if date_format else DATE_FORMATS
+
+    def dated(fields: list[str]) -> bool:
+        return date_at is not None and any(
+            parse_date(fields[date_at].strip(), pattern) for pattern in date_formats)
+
     rows: list[tuple[int, dict[str, Any] | str]] = []
-    for line, fields, problem in csv_records(lines, header_index + 1, delimiter, len(columns)):
+    for line, fields, problem in csv_records(lines, header_index + 1, delimiter, len(columns),
+                                             dated):
         if fields is None:
             rows.append((line, problem or "not a row"))
         else:
@@ -676,6 +699,11 @@ def parse_bytes(
     """A file's bytes ('csv' or 'json') to transactions, the format read or given included."""
     choice = choice or FormatChoice()
     mapping = mapping or {}
+    pattern = choice.date_format
+    if pattern is not None and not ("%d" in pattern and re.search("%[Yy]", pattern)
+                                    and re.search("%[mbB]", pattern)):
+        raise ImportFileError(f"--date-format {pattern!r} needs a day (%d), a month (%m) and "
+                              "a year (%Y), such as %d.%m.%Y")
     text, encoding = decode(raw, choice.encoding)
     if kind == "json":
         rows = _json_rows(text, mapping)
@@ -686,7 +714,7 @@ def parse_bytes(
         if delimiter is None:
             raise ImportFileError(f"--delimiter {choice.delimiter!r}: give comma, semicolon, "
                                   "tab or pipe")
-    rows, delimiter, header_line = _csv_rows(text, mapping, delimiter)
+    rows, delimiter, header_line = _csv_rows(text, mapping, delimiter, pattern)
     return parse_rows(rows, _format_for(rows, choice, encoding, delimiter, header_line))
 
 
