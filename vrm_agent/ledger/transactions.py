@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -525,16 +525,24 @@ def transaction_id(key: str, occurrence: int) -> str:
 
 
 def _clean(fields: Mapping[str, Any]) -> dict[str, str]:
-    return {k: str(v).strip() for k, v in fields.items() if v is not None and str(v).strip()}
+    cleaned = {}
+    for name, value in fields.items():
+        if value is not None:
+            text = (value if isinstance(value, str) else str(value)).strip()
+            if text:
+                cleaned[name] = text
+    return cleaned
 
 
 def _amount_text(decimal_comma: bool) -> str:
     return "a decimal comma" if decimal_comma else "a decimal point"
 
 
-def _read_row(fields: Mapping[str, str], file_format: FileFormat) -> tuple[Transaction, str]:
-    """Validate one row's fields (ValueError names the field that is wrong): the transaction,
-    its id not yet set, and its content key."""
+def _read_row(
+    fields: Mapping[str, str], file_format: FileFormat
+) -> tuple[dict[str, Any], str]:
+    """Validate one row's fields (ValueError names the field that is wrong): the transaction's
+    values but its id, and its content key."""
     missing = [name for name in REQUIRED if not fields.get(name)]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")
@@ -564,25 +572,17 @@ def _read_row(fields: Mapping[str, str], file_format: FileFormat) -> tuple[Trans
     # 05.01.2024 or 2024-01-05) is the same purchase; ISO files give the keys they always gave.
     key = _content_key({**fields, "date": when.isoformat(), "currency": currency,
                         "amount": str(amount.normalize())})
-    return Transaction(
-        id="",
-        date=when,
-        vendor=vendor,
-        description=fields["description"],
-        amount=amount,
-        currency=currency,
-        category=fields.get("category"),
-        order_id=fields.get("order_id"),
-        channel=channel,
-    ), key
+    return {"date": when, "vendor": vendor, "description": fields["description"],
+            "amount": amount, "currency": currency, "category": fields.get("category"),
+            "order_id": fields.get("order_id"), "channel": channel}, key
 
 
 def to_transaction(
     fields: Mapping[str, str], occurrence: int, file_format: FileFormat | None = None
 ) -> Transaction:
     """One row's fields as a transaction, the ``occurrence``-th of its content in its file."""
-    transaction, key = _read_row(fields, file_format or FileFormat(DATE_FORMATS[0], False))
-    return replace(transaction, id=transaction_id(key, occurrence))
+    values, key = _read_row(fields, file_format or FileFormat(DATE_FORMATS[0], False))
+    return Transaction(id=transaction_id(key, occurrence), **values)
 
 
 def _format_for(
@@ -592,7 +592,7 @@ def _format_for(
     detected = [] if encoding is None or choice.encoding else ["encoding"]
     if delimiter is not None and not choice.delimiter:
         detected.append("delimiter")
-    cleaned = [_clean(raw) for _, raw in rows if not isinstance(raw, str)]
+    cleaned = [raw for _, raw in rows if not isinstance(raw, str)]
     date_format = choice.date_format
     if date_format is None:
         date_format = detect_date_format(f.get("date", "") for f in cleaned)
@@ -605,31 +605,39 @@ def _format_for(
                       tuple(detected))
 
 
+Rows = list[tuple[int, dict[str, Any] | str]]
+
+
+def _cleaned(rows: Iterable[tuple[int, Mapping[str, Any] | str]]) -> Rows:
+    return [(line, raw if isinstance(raw, str) else _clean(raw)) for line, raw in rows]
+
+
 def parse_rows(
     rows: Iterable[tuple[int, Mapping[str, Any] | str]],
     file_format: FileFormat | None = None,
 ) -> ParsedFile:
     """(line number, raw fields or what is wrong) pairs to transactions and row errors. Without
     a format, the date format and decimal mark are read from the rows themselves."""
-    rows = [(line, raw if isinstance(raw, str) else dict(raw)) for line, raw in rows]
-    if file_format is None:
-        file_format = _format_for(rows, FormatChoice())
+    cleaned = _cleaned(rows)
+    return _parse_cleaned(cleaned, file_format or _format_for(cleaned, FormatChoice()))
+
+
+def _parse_cleaned(rows: Rows, file_format: FileFormat) -> ParsedFile:
     parsed = ParsedFile(format=file_format)
     seen: Counter[str] = Counter()
-    for line, raw in rows:
-        if isinstance(raw, str):
-            parsed.errors.append(RowError(line, raw))
+    for line, fields in rows:
+        if isinstance(fields, str):
+            parsed.errors.append(RowError(line, fields))
             continue
-        fields = _clean(raw)
         if not fields:
             continue  # an empty record holds nothing to lose
         try:
-            transaction, key = _read_row(fields, file_format)
+            values, key = _read_row(fields, file_format)
         except ValueError as exc:
             parsed.errors.append(RowError(line, str(exc)))
             continue
         seen[key] += 1
-        parsed.transactions.append(replace(transaction, id=transaction_id(key, seen[key])))
+        parsed.transactions.append(Transaction(id=transaction_id(key, seen[key]), **values))
     return parsed
 
 
@@ -706,16 +714,17 @@ def parse_bytes(
                               "a year (%Y), such as %d.%m.%Y")
     text, encoding = decode(raw, choice.encoding)
     if kind == "json":
-        rows = _json_rows(text, mapping)
-        return parse_rows(rows, _format_for(rows, choice, encoding))
+        rows = _cleaned(_json_rows(text, mapping))
+        return _parse_cleaned(rows, _format_for(rows, choice, encoding))
     delimiter = choice.delimiter
     if delimiter is not None and delimiter not in DELIMITERS:
         delimiter = DELIMITER_NAMES.get(delimiter.lower())
         if delimiter is None:
             raise ImportFileError(f"--delimiter {choice.delimiter!r}: give comma, semicolon, "
                                   "tab or pipe")
-    rows, delimiter, header_line = _csv_rows(text, mapping, delimiter, pattern)
-    return parse_rows(rows, _format_for(rows, choice, encoding, delimiter, header_line))
+    raw_rows, delimiter, header_line = _csv_rows(text, mapping, delimiter, pattern)
+    rows = _cleaned(raw_rows)
+    return _parse_cleaned(rows, _format_for(rows, choice, encoding, delimiter, header_line))
 
 
 def parse_file(
