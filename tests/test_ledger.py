@@ -20,6 +20,7 @@ from vrm_agent.ledger.records import (
 from vrm_agent.ledger.store import Ledger, RecordExists, RecordNotFound
 from vrm_agent.ledger.transactions import parse_rows
 from vrm_agent.pod import PodClient
+from vrm_agent.vocabulary import SCHEMA
 from vrm_agent.vocabulary.validation import ShapeViolation
 
 pytestmark = [pytest.mark.pod, pytest.mark.asyncio(loop_scope="session")]
@@ -145,3 +146,27 @@ async def test_a_bad_transaction_stops_the_import_before_any_write(ledger: Ledge
         await TransactionImporter(ledger).run([*good, bad], digest="bad")
     assert "description" in str(caught.value)
     assert await ledger.ids(Vendor) == set()
+
+
+async def test_vendors_with_unicode_names_stay_apart_and_keep_their_ids(ledger: Ledger) -> None:
+    await ledger.create(Vendor("globex", "Globex Corp"))  # added by hand, with its own id
+    names = ["Bäckerei Müller", "Bäckerei Möller", "Żabka", "東京ストア", "GLOBEX  corp"]
+    parsed = parse_rows([(2 + i, {"date": "2024-05-0" + str(1 + i), "vendor": name,
+                                  "description": f"item {i}", "amount": "1.00",
+                                  "currency": "EUR"}) for i, name in enumerate(names)])
+    report = await TransactionImporter(ledger).run(parsed.transactions, digest="unicode")
+    assert report.vendors_created == 4 and report.chunks_written == 5
+    vendors = {v.name: v.id for v in await ledger.list(Vendor)}
+    assert set(vendors) == {"Globex Corp", *names[:4]}
+    assert len(set(vendors.values())) == 5
+    # Each vendor's purchases are in its own container, listed back by the pod under that id.
+    for name in names[:4]:
+        [chunk] = await ledger.pod.list_container(ledger.layout.transactions(vendors[name]))
+        graph = (await ledger.pod.get_graph(chunk)).graph
+        assert len(list(graph.subjects(SCHEMA.seller, None))) == 1
+    [globex] = await ledger.pod.list_container(ledger.layout.transactions("globex"))
+    assert globex.endswith("/transactions/globex/2024")
+    # Again, under another digest (as after an interrupted or changed file): nothing new.
+    again = await TransactionImporter(ledger).run(parsed.transactions, digest="unicode-2")
+    assert again.vendors_created == 0
+    assert {v.id for v in await ledger.list(Vendor)} == set(vendors.values())

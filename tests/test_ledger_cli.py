@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -143,8 +145,12 @@ def test_bad_files_are_one_clear_line(pod_env: PodEnv, tmp_path: Path) -> None:
         "missing.csv": (None, "no such file"),
         "wrong.csv": ("a,b\n1,2\n", "lacks column"),
         "bad.json": ("{", "not valid JSON"),
-        "empty.csv": ("date,vendor,description,amount,currency\nx,y,z,1,EUR\n",
+        "empty.csv": ("date,vendor,description,amount,currency\n",
                       "no transaction could be read"),
+        "odd-dates.csv": ("date,vendor,description,amount,currency\nx,y,z,1,EUR\n",
+                          "give --date-format"),
+        "either-date.csv": ("date,vendor,description,amount,currency\n"
+                            "01/02/2024,y,z,1,EUR\n", "--date-format %d/%m/%Y or"),
     }
     for name, (content, message) in cases.items():
         path = tmp_path / name
@@ -181,3 +187,98 @@ def test_vocab_serve(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def messy_export(rows: int = 200) -> tuple[str, list[tuple[str, str, str, Decimal, bool]],
+                                           list[int]]:
+    """A bank export as banks write them: a preamble, semicolons, DD.MM.YYYY, decimal commas
+    with thousands separators, refunds, names beyond ASCII, a note across lines, a stray quote
+    and a bad date. Returns the text, what it holds (vendor, date, description, amount, refund)
+    and the lines of its bad rows."""
+    vendors = ["Bäckerei Müller", "Bäckerei Möller", "Żabka", "Globex Corp", "Tesco Express"]
+    lines = ["Umsätze Girokonto;DE02 1234 5678 9012", "",
+             "Buchungstag;Empfänger;Verwendungszweck;Betrag;Währung"]
+    held: list[tuple[str, str, str, Decimal, bool]] = []
+    bad: list[int] = []
+    for i in range(rows):
+        day = date(2024, 1, 1) + timedelta(days=i * 3)
+        vendor = vendors[i % len(vendors)]
+        cents = (i * 7919) % 250_000 + 1
+        amount = Decimal(cents) / 100
+        refund = i % 11 == 5
+        text = f"{amount:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".")
+        description = f"Einkauf {i}"
+        if i == 17:  # a note across lines, quoted properly
+            description = "Einkauf 17\nzweite Zeile; mit Semikolon"
+            fields = [day.strftime("%d.%m.%Y"), vendor, '"Einkauf 17\nzweite Zeile; mit '
+                      'Semikolon"', ("-" if refund else "") + text, "EUR"]
+        else:
+            fields = [day.strftime("%d.%m.%Y"), vendor, description,
+                      ("-" if refund else "") + text, "EUR"]
+        if i in (40, 120):  # a stray quote: the row is lost, its neighbours are not
+            lines.append(f'{day:%d.%m.%Y};Tesco; Express;"Bestellung; 2 Artikel;106,02;EUR')
+            bad.append(sum(line.count("\n") + 1 for line in lines))  # the note spans two
+        if i == 90:
+            lines.append("31.02.2024;Żabka;nie ma takiego dnia;1,00;EUR")
+            bad.append(sum(line.count("\n") + 1 for line in lines))
+        lines.append(";".join(fields))
+        held.append((vendor, day.isoformat(), description, amount, refund))
+    return "\n".join(lines) + "\n", held, bad
+
+
+def test_a_messy_bank_export_lands_row_by_row(pod_env: PodEnv, tmp_path: Path) -> None:
+    if pod_env.flavour.value != "wac":
+        pytest.skip("one access-control flavour is enough for the file's content")
+    config = tmp_path / "config.json"
+    login(config, pod_env)
+    result = run_cli("vendors", "add", "Globex Corp", "--id", "globex", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    text, held, bad = messy_export()
+    path = tmp_path / "umsaetze.csv"
+    path.write_bytes(text.encode("utf-8-sig"))
+    mapping = ("date=Buchungstag,vendor=Empfänger,description=Verwendungszweck,amount=Betrag,"
+               "currency=Währung")
+    result = run_cli("import", "transactions", str(path), "--map", mapping, "--json",
+                     "--config", str(config))
+    assert result.returncode == 3, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["transactions"] == len(held) and summary["rows"] == len(held) + len(bad)
+    assert [e["line"] for e in summary["errors"]] == bad
+    assert summary["format"] == {
+        "encoding": "utf-8 with BOM", "delimiter": "semicolon", "header_line": 3,
+        "date_format": "%d.%m.%Y", "decimal_comma": True,
+        "detected": ["encoding", "delimiter", "date format", "decimal mark"]}
+    assert summary["vendors_created"] == 4  # Globex Corp was there already
+    assert "read as utf-8 with BOM, semicolon-separated" in result.stderr
+    assert f"umsaetze.csv: line {bad[0]}: a quote" in result.stderr
+
+    export = tmp_path / "ledger.trig"
+    cli_json(config, "export", str(export))
+    dataset = Dataset()
+    dataset.parse(str(export), format="trig")
+    schema = "http://schema.org/"
+    # Alice's ledger holds other tests' vendors too: the file's five are compared.
+    ours = {vendor for vendor, *_ in held}
+    names = {s: str(o) for s, _p, o, _g in dataset.quads((None, URIRef(schema + "name"), None,
+                                                          None)) if str(o) in ours}
+    vendor_ids = {name: str(s).rsplit("/", 1)[-1].split("#")[0] for s, name in names.items()}
+    assert vendor_ids["Globex Corp"] == "globex"
+    assert len(set(vendor_ids.values())) == len(vendor_ids) == 5
+
+    def value(node: Node, name: str) -> Node | None:
+        return next((o for _s, _p, o, _g in dataset.quads((node, URIRef(schema + name), None,
+                                                            None))), None)
+
+    landed = []
+    for node, _p, _o, _g in dataset.quads((None, URIRef(schema + "orderDate"), None, None)):
+        if value(node, "seller") not in names:
+            continue
+        refund = next((o for _s, _p, o, _g in dataset.quads(
+            (node, URIRef("https://w3id.org/vrm-agent/ns#refund"), None, None))), None)
+        landed.append((names[value(node, "seller")], str(value(node, "orderDate")),  # type: ignore[index]
+                       str(value(node, "description")), Decimal(str(value(node, "price"))),
+                       refund is not None and refund.toPython() is True))  # type: ignore[attr-defined]
+    assert sorted(landed) == sorted(held)
+
+    again = cli_json(config, "import", "transactions", str(path), "--map", mapping, expect=3)
+    assert again["already_imported"] is True  # type: ignore[index]

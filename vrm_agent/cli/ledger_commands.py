@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 
 from vrm_agent.cli import record_commands
-from vrm_agent.cli.output import info, show, show_table
+from vrm_agent.cli.output import info, printable, show, show_table
 from vrm_agent.cli.record_commands import RELATIONSHIP_STATE_NAMES
 from vrm_agent.cli.session import open_pod
 from vrm_agent.config import Config
@@ -26,13 +26,22 @@ async def cmd_import_transactions(args: argparse.Namespace, config: Config) -> i
 
     from vrm_agent.ledger.importing import TransactionImporter, file_digest
     from vrm_agent.ledger.store import Ledger
-    from vrm_agent.ledger.transactions import ImportFileError, parse_file, read_mapping
+    from vrm_agent.ledger.transactions import (
+        FormatChoice,
+        ImportFileError,
+        parse_file,
+        read_mapping,
+    )
 
     path = Path(args.file)
     mapping = read_mapping(args.map)
-    parsed = parse_file(path, mapping)
+    choice = FormatChoice(encoding=args.encoding, delimiter=args.delimiter,
+                          date_format=args.date_format, decimal_comma=args.decimal_comma)
+    parsed = parse_file(path, mapping, choice)
+    if parsed.format is not None:
+        info(f"{path.name}: {parsed.format.describe()}")
     for error in parsed.errors:
-        print(f"{path.name}: {error}", file=sys.stderr)
+        print(printable(f"{path.name}: {error}"), file=sys.stderr)
     if not parsed.transactions:
         raise ImportFileError(f"{path.name}: no transaction could be read")
     quiet = args.quiet or args.json or not sys.stderr.isatty()
@@ -41,16 +50,24 @@ async def cmd_import_transactions(args: argparse.Namespace, config: Config) -> i
         with tqdm(total=len(parsed.transactions), unit="tx", disable=quiet,
                   desc="importing") as bar:
             report = await TransactionImporter(ledger).run(
-                parsed.transactions, digest=file_digest(path.read_bytes(), mapping),
+                parsed.transactions,
+                digest=file_digest(path.read_bytes(), mapping, parsed.format),
                 progress=bar.update)
-    summary = {
-        "file": str(path), "transactions": len(parsed.transactions),
+    summary: dict[str, object] = {
+        "file": str(path), "rows": parsed.rows, "transactions": len(parsed.transactions),
         "bad_rows": len(parsed.errors), "chunks_written": report.chunks_written,
         "chunks_already_done": report.chunks_skipped, "vendors_created": report.vendors_created,
         "pod_writes": report.pod_writes, "already_imported": report.already_complete,
     }
+    if args.json:
+        summary["errors"] = [error.to_json() for error in parsed.errors]
+        summary["format"] = parsed.format.to_json() if parsed.format else None
     show(summary, as_json=args.json)
-    return EXIT_SOME_ROWS_SKIPPED if parsed.errors else 0
+    if parsed.errors:
+        info(f"{path.name}: {len(parsed.errors)} of {parsed.rows} rows skipped (listed above); "
+             "fix them and import the file again: rows already imported are not added twice")
+        return EXIT_SOME_ROWS_SKIPPED
+    return 0
 
 
 async def cmd_import_ledger(args: argparse.Namespace, config: Config) -> int:
@@ -108,10 +125,10 @@ async def cmd_vendors(args: argparse.Namespace, config: Config) -> int:
 async def cmd_vendors_add(args: argparse.Namespace, config: Config) -> int:
     from vrm_agent.ledger.records import Relationship, Vendor
     from vrm_agent.ledger.store import Ledger
-    from vrm_agent.ledger.transactions import vendor_slug
+    from vrm_agent.ledger.transactions import vendor_id_for
     from vrm_agent.ledger.vendors import add_vendor
 
-    vendor = Vendor(args.id or vendor_slug(args.name), args.name, args.url, args.webid)
+    vendor = Vendor(args.id or vendor_id_for(args.name), args.name, args.url, args.webid)
     since = args.since or date.today()
     async with open_pod(config) as session:
         relationship = Relationship(vendor.id, args.state, since=since,
@@ -178,11 +195,23 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     tx = kinds.add_parser(
         "transactions", parents=[common], help="purchases from a CSV or JSON file",
         description="Import purchases. CSV columns: date,vendor,description,amount,currency "
-        "and optionally category,order_id,channel; other layouts with --map. Bad rows are "
-        f"reported by line; good rows land (exit {EXIT_SOME_ROWS_SKIPPED} when some were "
-        "skipped). Importing the same file again adds nothing; an interrupted import resumes.")
+        "and optionally category,order_id,channel; other layouts with --map. The encoding, "
+        "separator, date format and decimal mark are read from the file and printed; give them "
+        "when the file leaves them open. Bad rows are reported by the line they start on; good "
+        f"rows land (exit {EXIT_SOME_ROWS_SKIPPED} when some were skipped). Importing the same "
+        "file again adds nothing; an interrupted import resumes. Negative amounts are refunds.")
     tx.add_argument("file", help="a .csv or .json file")
     tx.add_argument("--map", metavar="SPEC", help="FIELD=COLUMN,... or a JSON file of them")
+    tx.add_argument("--delimiter", metavar="SEP",
+                    help="column separator: comma, semicolon, tab or pipe (default: detected)")
+    tx.add_argument("--encoding", help="utf-8, cp1252, latin-1, utf-16, ... (default: detected)")
+    tx.add_argument("--date-format", metavar="PATTERN",
+                    help="a strftime pattern such as %%d.%%m.%%Y (default: detected)")
+    mark = tx.add_mutually_exclusive_group()
+    mark.add_argument("--decimal-comma", dest="decimal_comma", action="store_const", const=True,
+                      default=None, help="amounts are written 1.234,56 (default: detected)")
+    mark.add_argument("--decimal-point", dest="decimal_comma", action="store_const",
+                      const=False, help="amounts are written 1,234.56")
     tx.add_argument("--quiet", action="store_true", help="no progress bar")
     tx.set_defaults(handler=cmd_import_transactions)
     ledger = kinds.add_parser("ledger", parents=[common], help="restore an export",

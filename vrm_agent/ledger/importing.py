@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -28,7 +28,15 @@ from vrm_agent.errors import PreconditionFailed
 from vrm_agent.ledger.layout import PodLayout
 from vrm_agent.ledger.records import Relationship, Vendor
 from vrm_agent.ledger.store import Ledger
-from vrm_agent.ledger.transactions import RowError, Transaction
+from vrm_agent.ledger.transactions import (
+    FileFormat,
+    ImportFileError,
+    RowError,
+    Transaction,
+    hashed_vendor_id,
+    vendor_id_for,
+    vendor_key,
+)
 from vrm_agent.pod.rdf import N3, TURTLE
 from vrm_agent.vocabulary import CHANNELS, SCHEMA, VRM, shapes_graph
 from vrm_agent.vocabulary.compiled import Record, Term, validate_records
@@ -124,17 +132,64 @@ def chunk_statements(chunk_url: str, records: dict[str, Record]) -> str:
 
 
 def group_into_chunks(
-    transactions: Iterable[Transaction], layout: PodLayout
+    transactions: Iterable[Transaction], layout: PodLayout,
+    vendor_ids: Mapping[str, str] | None = None,
 ) -> dict[ChunkKey, list[Transaction]]:
+    """Transactions by vendor and year; ``vendor_ids`` (by :func:`vendor_key`) says which vendor
+    a name goes to, the id the name derives otherwise."""
     chunks: dict[ChunkKey, list[Transaction]] = defaultdict(list)
     for transaction in transactions:
-        chunks[ChunkKey(transaction.vendor_id, transaction.date.year)].append(transaction)
+        vendor_id = (vendor_ids or {}).get(transaction.vendor_key) or transaction.vendor_id
+        chunks[ChunkKey(vendor_id, transaction.date.year)].append(transaction)
     return dict(chunks)
 
 
-def file_digest(content: bytes, mapping: dict[str, str] | None = None) -> str:
+def resolve_vendor_ids(
+    names: Iterable[str], existing: Mapping[str, str | None]
+) -> dict[str, str]:
+    """Which vendor id each name's purchases go to (by :func:`vendor_key`), given the vendors
+    the ledger holds (id -> name; None when its document could not be read).
+
+    A name the ledger already holds goes to that vendor (its derived id first, if two share the
+    name); any other name to its derived id, unless another vendor holds that id, then to the
+    hashed form. Two names never share an id.
+    """
+    holders: dict[str, list[str]] = defaultdict(list)
+    for vendor_id, name in sorted(existing.items()):
+        if name is not None:
+            holders[vendor_key(name)].append(vendor_id)
+    taken = set(existing)
+    resolved: dict[str, str] = {}
+    for name in names:
+        key = vendor_key(name)
+        if key in resolved:
+            continue
+        derived = vendor_id_for(name)
+        if key in holders:
+            ids = holders[key]
+            resolved[key] = derived if derived in ids else ids[0]
+            continue
+        candidates = [derived] if "--" in derived else [derived, hashed_vendor_id(name)]
+        free = next((c for c in candidates if c not in taken), None)
+        if free is None:
+            raise ImportFileError(
+                f"vendor {name!r}: the id {candidates[-1]} is taken by another vendor; add "
+                f"this one first with 'vrm-agent vendors add NAME --id ID'")
+        taken.add(free)
+        resolved[key] = free
+    return resolved
+
+
+def file_digest(
+    content: bytes, mapping: dict[str, str] | None = None, file_format: FileFormat | None = None
+) -> str:
+    """The import's identity: the file, its column mapping and how it was read (the same file
+    read with other dates is another import)."""
     hasher = hashlib.sha256(content)
     hasher.update(repr(sorted((mapping or {}).items())).encode())
+    if file_format is not None:
+        hasher.update(repr((file_format.encoding, file_format.delimiter, file_format.date_format,
+                            file_format.decimal_comma)).encode())
     return hasher.hexdigest()[:32]
 
 
@@ -159,11 +214,12 @@ class TransactionImporter:
         if complete:
             report.already_complete = True
             return report
-        chunks = group_into_chunks(transactions, self.layout)
+        vendor_ids = await self._vendor_ids(transactions)
+        chunks = group_into_chunks(transactions, self.layout, vendor_ids)
         # Everything is checked before the first write: a bad record stops the import whole.
         prepared = {key: self._prepare(key, items, progress_url + "#it")
                     for key, items in chunks.items()}
-        created = await self._ensure_vendors(transactions)
+        created = await self._ensure_vendors(transactions, vendor_ids)
         report.vendors_created = len(created)
         done |= {self.layout.vendor_iri(v) for v in created}
         pending = [key for key in chunks if self.layout.transaction_chunk(
@@ -225,23 +281,34 @@ class TransactionImporter:
                      + statements + "}.\n")
             await self.pod.request("PATCH", url, headers={"Content-Type": N3}, body=patch)
 
-    async def _ensure_vendors(self, transactions: Sequence[Transaction]) -> list[str]:
+    async def _vendor_ids(self, transactions: Sequence[Transaction]) -> dict[str, str]:
+        """Vendor ids by name: the ledger's vendors first, so a vendor added by hand (or by
+        an earlier import) keeps its purchases."""
+        ids = await self.ledger.ids(Vendor)
+        vendors = {vendor.id: vendor.name for vendor in await self.ledger.list(Vendor)}
+        existing: dict[str, str | None] = {vendor_id: vendors.get(vendor_id) for vendor_id in ids}
+        return resolve_vendor_ids((t.vendor for t in transactions), existing)
+
+    async def _ensure_vendors(
+        self, transactions: Sequence[Transaction], vendor_ids: Mapping[str, str]
+    ) -> list[str]:
         """Create the vendors the ledger lacks; their ids (the import record names them, so
         that undoing the import can take them back)."""
         first_seen: dict[str, Transaction] = {}
         for transaction in transactions:
-            seen = first_seen.get(transaction.vendor_id)
+            vendor_id = vendor_ids[transaction.vendor_key]
+            seen = first_seen.get(vendor_id)
             if seen is None or transaction.date < seen.date:
-                first_seen[transaction.vendor_id] = transaction
+                first_seen[vendor_id] = transaction
         existing = await self.ledger.ids(Vendor)
-        missing = [t for vendor_id, t in sorted(first_seen.items()) if vendor_id not in existing]
-        await asyncio.gather(*(self._create_vendor(t) for t in missing))
-        return [t.vendor_id for t in missing]
+        missing = [(vendor_id, t) for vendor_id, t in sorted(first_seen.items())
+                   if vendor_id not in existing]
+        await asyncio.gather(*(self._create_vendor(vendor_id, t) for vendor_id, t in missing))
+        return [vendor_id for vendor_id, _ in missing]
 
-    async def _create_vendor(self, transaction: Transaction) -> None:
-        await self.ledger.save(Vendor(transaction.vendor_id, transaction.vendor))
-        await self.ledger.save(Relationship(transaction.vendor_id, "customer",
-                                            since=transaction.date))
+    async def _create_vendor(self, vendor_id: str, transaction: Transaction) -> None:
+        await self.ledger.save(Vendor(vendor_id, transaction.vendor))
+        await self.ledger.save(Relationship(vendor_id, "customer", since=transaction.date))
 
     async def _read_progress(self, url: str) -> tuple[set[str], bool]:
         response = await self.pod.request("GET", url, headers={"Accept": TURTLE},

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -18,6 +17,8 @@ from urllib.parse import urlsplit
 from vrm_agent.errors import NotFound, VrmAgentError
 from vrm_agent.ledger.records import Membership, Preference, Relationship, Vendor
 from vrm_agent.ledger.store import Ledger, RecordExists, RecordNotFound
+from vrm_agent.ledger.transactions import vendor_key as name_key
+from vrm_agent.ledger.transactions import vendor_slug
 from vrm_agent.vocabulary import RELATIONSHIP_STATES
 
 
@@ -31,11 +32,6 @@ class VendorExists(RecordExists):
 
 class VendorInUse(VrmAgentError):
     """A vendor that cannot be removed as things stand (purchases, access in force)."""
-
-
-def name_key(name: str) -> str:
-    """How two names are compared: Unicode-normalised, case-folded, spaces collapsed."""
-    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
 
 
 def match_vendor(vendors: Sequence[Vendor], key: str) -> Vendor | None:
@@ -201,8 +197,6 @@ async def vendor_for_agent(ledger: Ledger, webid: str, *, since: date) -> str:
     """The id of the vendor whose agent is ``webid``; when the ledger has none, a vendor record
     (named from the WebID, never from what the vendor says of itself) and a relationship
     (a prospect, started by the vendor) are made."""
-    from vrm_agent.ledger.transactions import vendor_slug
-
     vendors = await ledger.list(Vendor)
     known = next((v for v in vendors if v.webid == webid), None)
     if known is not None:
