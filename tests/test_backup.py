@@ -105,7 +105,8 @@ async def backup(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
         await ledger.create(ContactUnit("home", "address", "1 Main Street",
                                         locality="Springfield", country="Freedonia"))
         for vendor_id, account in (("erin-shop", shop), ("erin-rival", rival)):
-            await ledger.create(Vendor(vendor_id, vendor_id.title(), webid=account.webid))
+            name = vendor_id.replace("-", " ").title()  # "Erin Shop", as the bank writes it
+            await ledger.create(Vendor(vendor_id, name, webid=account.webid))
             await ledger.create(Relationship(vendor_id, "customer", since=date(2024, 1, 2)))
         await ledger.create(Membership("club", "erin-shop", "M-1", program="Club",
                                        points=Decimal("12")))
