@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import urllib.request
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from rdflib import URIRef
 
 from tests.conftest import PodEnv, RunningAgent, start_agent, stop_agent
+from vrm_agent.linkeddata.contexts import DATA_INTEGRITY_SHA256
 from vrm_agent.pod import SyncPodClient
 
 pytestmark = pytest.mark.pod
@@ -32,6 +34,10 @@ def test_health_and_discovery(agent: RunningAgent, pod_env: PodEnv) -> None:
     assert contexts == [agent.url + "protocol/v1", agent.url + "protocol/data-integrity/v2"]
     for url, term in zip(contexts, ("ContractRequestMessage", "DataIntegrityProof"), strict=True):
         assert term in get_json(url)[1]["@context"]
+    # The W3C Data Integrity context is served byte for byte as W3C publishes it.
+    with urllib.request.urlopen(contexts[1], timeout=5) as response:
+        served = response.read()
+    assert hashlib.sha256(served).hexdigest() == DATA_INTEGRITY_SHA256
 
 
 def test_the_webid_profile_points_to_the_agent(agent: RunningAgent, pod_env: PodEnv) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from vrm_agent.integrity import IntegrityError, SigningKey, add_proof, verify_proofs
 from vrm_agent.integrity.keys import public_key_of
+from vrm_agent.linkeddata import contexts
+from vrm_agent.linkeddata.contexts import DATA_INTEGRITY_SHA256, data_integrity_bytes
 
 AGREEMENT: dict[str, Any] = {
     "@context": [{"odrl": "http://www.w3.org/ns/odrl/2/", "uid": "@id", "type": "@type",
@@ -59,3 +64,28 @@ def test_remote_contexts_are_never_fetched() -> None:
     document = {**AGREEMENT, "@context": ["https://example.org/some/context"]}
     with pytest.raises(IntegrityError, match="never fetched"):
         add_proof(document, SigningKey())
+
+
+def test_a_vc_2_credential_can_be_signed_with_the_pinned_context(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pinned context is W3C's, byte for byte: its proofPurpose scope defines
+    capabilityInvocation and the other purposes, as the VC 2.0 context (as pyld ships it) does
+    with the same protected definitions. With a context that lacked some of them, pyld refused
+    to redefine a protected term and no VC 2.0 credential could be signed."""
+    import pyld
+
+    assert hashlib.sha256(data_integrity_bytes()).hexdigest() == DATA_INTEGRITY_SHA256
+    scope = json.loads(data_integrity_bytes())["@context"]["DataIntegrityProof"]["@context"]
+    assert {"assertionMethod", "authentication", "capabilityInvocation",
+            "capabilityDelegation", "keyAgreement"} <= set(scope["proofPurpose"]["@context"])
+    bundled = Path(pyld.__file__).parent / "documentloader" / "frozen" / "bundled"
+    # Loadable for this test only: the agent itself does not ship the VC context.
+    monkeypatch.setitem(contexts._BUNDLED, "https://www.w3.org/ns/credentials/v2",
+                        json.loads((bundled / "credentials-v2.jsonld").read_text()))
+    credential = {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiableCredential"], "issuer": "https://issuer.example/",
+        "credentialSubject": {"id": "https://pod.example/carol/profile/card#me"},
+    }
+    signed = add_proof(credential, SigningKey())
+    assert len(verify_proofs(signed)) == 1

@@ -29,7 +29,7 @@ from vrm_agent.daemon.negotiations import NegotiationService
 from vrm_agent.daemon.notify import Notifier
 from vrm_agent.errors import PodError, VrmAgentError
 from vrm_agent.integrity import SigningKey
-from vrm_agent.integrity.proofs import DATA_INTEGRITY_CONTEXT, bundled_context
+from vrm_agent.linkeddata.contexts import data_integrity_bytes
 from vrm_agent.negotiation.wire import CONTEXT_DOCUMENT, PROTOCOL_CONTEXT
 from vrm_agent.pod.client import PUBLIC_MAX_BODY, PodClient
 from vrm_agent.pod.resource_server import SolidOidcVerifier
@@ -88,9 +88,8 @@ async def protocol_context(request: web.Request) -> web.Response:
 async def integrity_context(request: web.Request) -> web.Response:
     """A copy of the W3C Data Integrity context that signed agreements use, so a vendor can
     canonicalize them without fetching it from elsewhere."""
-    return web.json_response(bundled_context(DATA_INTEGRITY_CONTEXT),
-                             content_type="application/ld+json",
-                             headers={"Cache-Control": "max-age=86400"})
+    return web.Response(body=data_integrity_bytes(), content_type="application/ld+json",
+                        headers={"Cache-Control": "max-age=86400"})
 
 
 class AnotherAgentRuns(VrmAgentError):

@@ -27,6 +27,18 @@ ODRL_CONTEXT = "http://www.w3.org/ns/odrl.jsonld"
 DATA_INTEGRITY_CONTEXT = "https://w3id.org/security/data-integrity/v2"
 
 
+# The W3C document as published (w3c/vc-data-integrity, contexts/data-integrity/v2), byte for
+# byte: vendors canonicalize signed agreements with it, and some check the bytes they are given
+# against the digest W3C publishes. The agent serves these exact bytes.
+DATA_INTEGRITY_SHA256 = "67f21e6e33a6c14e5ccfd2fc7865f7474fb71a04af7e94136cb399dfac8ae8f4"
+DATA_INTEGRITY_PATH = PACKAGE / "integrity" / "contexts" / "data-integrity-v2.jsonld"
+
+
+def data_integrity_bytes() -> bytes:
+    """The pinned W3C Data Integrity v2 context, exactly as published."""
+    return DATA_INTEGRITY_PATH.read_bytes()
+
+
 def _bundled_file(*parts: str) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(PACKAGE.joinpath(*parts).read_text(encoding="utf-8"))
     return document
