@@ -29,6 +29,7 @@ from vrm_agent.vocabulary import (
     CONTEXT_PATH,
     HTML_PATH,
     NAMESPACE,
+    PROTOCOL_VOCABULARY_PATH,
     RELATIONSHIP_STATES,
     SHAPES_PATH,
     VOCABULARY_PATH,
@@ -432,6 +433,43 @@ async def test_the_shapes(client: TestClient) -> None:
     assert response.status == 406
     response, body = await get(client, "/vocab/vrm.shapes.ttl")
     assert body == SHAPES_PATH.read_bytes()
+
+
+async def test_the_protocol_vocabulary(client: TestClient) -> None:
+    response, body = await get(client, "/vocab/protocol")
+    assert response.headers["Content-Type"].startswith("text/turtle")
+    expected = Graph().parse(PROTOCOL_VOCABULARY_PATH)
+    assert isomorphic(Graph().parse(data=body, format="turtle"), expected)
+    response, body = await get(client, "/vocab/protocol", "application/ld+json")
+    assert isomorphic(Graph().parse(data=body, format="json-ld"), expected)
+    response, body = await get(client, "/vocab/vrmp.ttl")
+    assert body == PROTOCOL_VOCABULARY_PATH.read_bytes()
+
+
+def test_every_protocol_term_is_defined_with_label_and_comment() -> None:
+    """Every vrmp: IRI the protocol context or a stored negotiation record names, and every
+    value the protocol sends in a vocabulary-typed field (state, event, ended), is a term of
+    the context defined in the protocol vocabulary, with a label and a comment."""
+    from vrm_agent.linkeddata.contexts import PROTOCOL_CONTEXT, bundled_context
+    from vrm_agent.negotiation.protocol import State
+    from vrm_agent.negotiation.records import _RECORD_TERMS
+
+    vrmp = "https://w3id.org/vrm-agent/protocol#"
+    protocol = bundled_context(PROTOCOL_CONTEXT)["@context"]
+    named = set()
+    for definitions in (protocol, _RECORD_TERMS):
+        for value in definitions.values():
+            iri = value if isinstance(value, str) else (
+                value.get("@id") if isinstance(value, dict) else None)
+            if isinstance(iri, str) and iri.startswith("vrmp:"):
+                named.add(vrmp + iri[5:])
+    graph = Graph().parse(PROTOCOL_VOCABULARY_PATH)
+    undefined = sorted(t for t in named if not (
+        graph.value(URIRef(t), rdfns.RDFS.label) and graph.value(URIRef(t), rdfns.RDFS.comment)))
+    assert not undefined
+    used = {s.value for s in State} | {"refused", "terminated", "revoked", "expired",
+                                       "replaced", "ACCEPTED"}
+    assert not sorted(v for v in used if protocol.get(v) != f"vrmp:{v}")
 
 
 async def test_head_and_conditional_requests(client: TestClient) -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "PD",
     "PIM",
     "PREFIXES",
+    "PROTOCOL_VOCABULARY_PATH",
     "PROV",
     "RDF",
     "RDFS",
@@ -141,6 +142,8 @@ VOCABULARY_PATH = DATA_DIR / "vrm.ttl"
 CONTEXT_PATH = DATA_DIR / "vrm.context.jsonld"
 SHAPES_PATH = DATA_DIR / "vrm.shapes.ttl"
 HTML_PATH = DATA_DIR / "vrm.html"
+# The negotiation protocol's own terms (vrmp:), beside the VRM vocabulary.
+PROTOCOL_VOCABULARY_PATH = DATA_DIR / "vrmp.ttl"
 
 
 class VocabularyError(VrmAgentError):

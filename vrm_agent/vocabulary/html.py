@@ -27,7 +27,7 @@ from vrm_agent.vocabulary import DATA_DIR, NAMESPACE, PREFIXES, VRMSH
 # The repository's vocab/ folder: the source the page and the packaged copies are made from.
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "vocab"
 # Files copied verbatim into the package (vrm.html after it is generated).
-PACKAGED_FILES = ("vrm.ttl", "vrm.context.jsonld", "vrm.shapes.ttl", "vrm.html")
+PACKAGED_FILES = ("vrm.ttl", "vrm.context.jsonld", "vrm.shapes.ttl", "vrm.html", "vrmp.ttl")
 
 PREFERRED_PREFIX = URIRef("http://purl.org/vocab/vann/preferredNamespacePrefix")
 ONTOLOGY = URIRef(NAMESPACE.rstrip("#"))

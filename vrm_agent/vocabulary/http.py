@@ -7,6 +7,8 @@ Routes, under a prefix (default ``/vocab``):
 ``{prefix}/vrm.ttl|.jsonld|.html``  the vocabulary in one fixed format
 ``{prefix}/context``                the JSON-LD context (also ``{prefix}/vrm.context.jsonld``)
 ``{prefix}/shapes``                 the SHACL shapes, Turtle or JSON-LD (also ``vrm.shapes.ttl``)
+``{prefix}/protocol``               the protocol's vocabulary (``vrmp:``), Turtle or JSON-LD (also
+                                    ``vrmp.ttl``)
 ==================================  ==============================================================
 
 Turtle is the default (no Accept header, ``*/*``, or a tie). Every negotiated answer carries
@@ -37,6 +39,7 @@ from vrm_agent.errors import VrmAgentError
 from vrm_agent.vocabulary import (
     CONTEXT_PATH,
     HTML_PATH,
+    PROTOCOL_VOCABULARY_PATH,
     SHAPES_PATH,
     VOCABULARY_PATH,
     VocabularyError,
@@ -210,6 +213,15 @@ def _shapes() -> Forms:
 
 
 @cache
+def _protocol_json_ld() -> Representation:
+    return Representation(JSON_LD, _as_json_ld(Graph().parse(PROTOCOL_VOCABULARY_PATH)))
+
+
+def _protocol() -> Forms:
+    return {TURTLE: partial(_file, TURTLE, PROTOCOL_VOCABULARY_PATH), JSON_LD: _protocol_json_ld}
+
+
+@cache
 def _context() -> Representation:
     body = _read_bytes(CONTEXT_PATH)
     try:
@@ -310,6 +322,9 @@ def add_vocabulary_routes(app: web.Application, prefix: str = "/vocab") -> None:
     app.router.add_get(f"{base}/vrm.context.jsonld", _fixed(_context))
     app.router.add_get(f"{base}/shapes", shapes)
     app.router.add_get(f"{base}/vrm.shapes.ttl", _fixed(_one_of(_shapes, TURTLE)))
+    app.router.add_get(f"{base}/protocol",
+                       _negotiating(_protocol, {TURTLE: f"{base}/vrmp.ttl"}))
+    app.router.add_get(f"{base}/vrmp.ttl", _fixed(_one_of(_protocol, TURTLE)))
     if _warm_on_startup not in app.on_startup:  # once, however many prefixes share the app
         app.on_startup.append(_warm_on_startup)
 
