@@ -1,4 +1,5 @@
-"""Inrupt's ``@inrupt/solid-client`` 3.0.0 ``universalAccess``, driven from Python.
+"""Inrupt's ``@inrupt/solid-client`` 3.0.0 ``universalAccess`` and
+``@inrupt/solid-client-authn-node`` 4.0.0 ``session.fetch``, driven from Python.
 
 One ``node benchmarks/inrupt/driver.mjs`` process lives as long as the context manager and takes
 one JSON command per line, so Node's start-up and the login stay out of the timed calls::
@@ -16,12 +17,14 @@ The packages are installed with ``npm ci`` from the committed lockfile, as the p
 from __future__ import annotations
 
 import asyncio
+import base64
 import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +53,16 @@ class InruptResult:
     methods: dict[str, int] = field(default_factory=dict)
     result: Any = None  # the AccessModes the library returned, or None when it returned null
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchedResponse:
+    """What ``session.fetch`` answered."""
+
+    status: int
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes
 
 
 def available() -> bool:
@@ -174,3 +187,15 @@ class InruptDriver:
     async def revoke(self, resource: str, agent: str) -> InruptResult:
         """``universalAccess.setAgentAccess(resource, agent, {read: false})``."""
         return await self._set_read("revoke", resource, agent)
+
+    async def fetch(self, method: str, url: str, headers: Mapping[str, str] | None = None,
+                    body: bytes | None = None) -> FetchedResponse:
+        """One request through the logged-in ``session.fetch``, which authenticates it."""
+        answer = await self._call({
+            "op": "fetch", "method": method, "url": url, "headers": dict(headers or {}),
+            "body": None if body is None else base64.b64encode(body).decode("ascii")})
+        if not answer.get("ok"):
+            raise InruptDriverError(f"session.fetch failed: {answer.get('error')}")
+        return FetchedResponse(int(answer["status"]), str(answer["url"]),
+                               [(str(k), str(v)) for k, v in answer["headers"]],
+                               base64.b64decode(answer["body"]))

@@ -1,10 +1,13 @@
-// A long-lived driver for Inrupt's universalAccess, so that the access benchmark can time its
-// grants and revokes without Node's start-up or the login in the figures.
+// A long-lived driver for Inrupt's libraries: universalAccess, so that the access benchmark can
+// time its grants and revokes without Node's start-up or the login in the figures; and
+// session.fetch, so that the interop test can be a vendor whose every call is Inrupt's.
 //
 // Protocol: one JSON command per line on stdin, one JSON answer per line on stdout.
 //   {"op":"login","id":..,"secret":..,"issuer":..}    -> {"ok":true,"webid":..}
 //   {"op":"grant"|"revoke","resource":URL,"agent":WEBID}
 //       -> {"ok":true,"ms":..,"requests":..,"methods":{"GET":n,..},"result":<AccessModes>|null}
+//   {"op":"fetch","method":..,"url":..,"headers":{..},"body":<base64>|null}
+//       -> {"ok":true,"status":..,"url":..,"headers":[[name,value],..],"body":<base64>}
 //   {"op":"quit"}                                      -> {"ok":true}, then exit
 // Any failure answers {"ok":false,"error":".."} and the driver keeps reading.
 // Only answers go to stdout; set INRUPT_DRIVER_TRACE=1 to see each request on stderr.
@@ -59,9 +62,24 @@ async function setRead({ resource, agent }, read) {
   }
 }
 
+// One request through session.fetch, as an application on Inrupt's client sends it: the
+// library adds its own Authorization and DPoP headers.
+async function sessionFetch({ method, url, headers, body }) {
+  if (!session?.info.isLoggedIn) throw new Error("not logged in: send a login command first");
+  const response = await session.fetch(url, {
+    method, headers: headers ?? {}, redirect: "manual",
+    body: body == null ? undefined : Buffer.from(body, "base64"),
+  });
+  const bytes = Buffer.from(await response.arrayBuffer());
+  if (trace) console.error(`inrupt-driver: ${method} ${url} -> ${response.status}`);
+  return { ok: true, status: response.status, url: response.url || url,
+           headers: [...response.headers.entries()], body: bytes.toString("base64") };
+}
+
 async function handle(command) {
   switch (command.op) {
     case "login": return login(command);
+    case "fetch": return sessionFetch(command);
     case "grant": return setRead(command, true);
     case "revoke": return setRead(command, false);
     default: throw new Error(`unknown op: ${JSON.stringify(command.op)}`);
