@@ -25,7 +25,7 @@ from rdflib.namespace import DCTERMS, PROV
 from rdflib.term import Node
 
 from vrm_agent.errors import NotFound, PreconditionFailed, VrmAgentError
-from vrm_agent.ledger.records import Relationship, Vendor
+from vrm_agent.ledger.records import RecordError, Relationship, Vendor, check_record_id
 from vrm_agent.ledger.store import Ledger, RecordNotFound, read_members
 from vrm_agent.vocabulary import SCHEMA, VRM
 
@@ -287,8 +287,23 @@ class Purchases:
         when = finished.toPython() if finished is not None else None  # type: ignore[attr-defined]
         return ImportRecord(
             import_id_of(url), url, when if isinstance(when, datetime) else None,
-            tuple(m for m in made if m.startswith(self.layout.transactions())),
-            tuple(m for m in made if m.startswith(self.layout.container("vendors"))))
+            tuple(m for m in made if self._is_chunk(m)),
+            tuple(m for m in made if self._is_vendor(m)))
+
+    # The import record is a document in the pod that other apps may write: what it names is
+    # followed (read, rewritten, deleted with the person's token) only when it is one of the
+    # agent's own chunk or vendor resources, by the layout's exact shape.
+    def _is_chunk(self, url: str) -> bool:
+        rest = url[len(self.layout.transactions()):]
+        if not url.startswith(self.layout.transactions()) or rest.count("/") != 1:
+            return False
+        vendor_id, year = rest.split("/")
+        return year.isdigit() and _valid_id(vendor_id)
+
+    def _is_vendor(self, iri: str) -> bool:
+        base = self.layout.container("vendors")
+        rest = iri[len(base):]
+        return iri.startswith(base) and rest.endswith("#it") and _valid_id(rest[:-3])
 
     async def resolve_import(self, prefix: str) -> ImportRecord:
         if len(prefix) < MIN_PREFIX:
@@ -351,6 +366,14 @@ class Purchases:
                 await self.pod.delete(self.layout.transactions(vendor_id))
             removed.append(vendor_id)
         return removed
+
+
+def _valid_id(record_id: str) -> bool:
+    try:
+        check_record_id(record_id)
+    except RecordError:
+        return False
+    return True
 
 
 def _may_hold(chunk: str, since: date | None, until: date | None) -> bool:
