@@ -80,13 +80,13 @@ def test_share_ends_on_time_without_a_daemon(pod_env: PodEnv, owner_config: Path
     assert vendor_status(pod_env, url) == 403
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--for", "soon"], "is not a duration"),
-    (["--until", "2001-01-01T00:00:00Z"], "not in the future"),
-    (["--with-class"], None),
+@pytest.mark.parametrize(("args", "message", "code"), [
+    (["--for", "soon"], "is not a duration", 2),  # refused while reading the command line
+    (["--until", "2001-01-01T00:00:00Z"], "not in the future", 1),
+    (["--with-class"], None, 1),
 ])
 def test_bad_share_requests(
-    pod_env: PodEnv, owner_config: Path, args: list[str], message: str | None
+    pod_env: PodEnv, owner_config: Path, args: list[str], message: str | None, code: int
 ) -> None:
     url = pod_env.alice.pod + "tests/cli-bad/card"
     make_resource(pod_env, url)
@@ -96,7 +96,8 @@ def test_bad_share_requests(
     else:
         args = ["--with", pod_env.acme.webid, *args]
     result = run_cli("share", url, *args, "--config", str(owner_config))
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == code and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert message in result.stderr, result.stderr
     assert vendor_status(pod_env, url) == 403
 

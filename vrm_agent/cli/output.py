@@ -34,6 +34,7 @@ ABSENT = "-"
 # Into a pipe or a file a line is as long as its values: wide enough never to wrap.
 UNBOUNDED_WIDTH = 1_000_000
 NARROWEST_TERMINAL = 40
+SHORT_VALUE = 32  # cells: an ISO time with its zone fits; a column this narrow is never wrapped
 
 
 def printable(value: object) -> str:
@@ -114,15 +115,22 @@ def table_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
     """Rows as an aligned table: widths by what the terminal shows (wide CJK and emoji count
     two, combining marks none); long values wrap (URLs anywhere) on a terminal only."""
     from rich import box
+    from rich.cells import cell_len
     from rich.table import Table
 
     table = Table(box=box.SIMPLE_HEAD if colour_wanted() else None, show_edge=False,
                   pad_edge=False, padding=(0, 2, 0, 0), header_style="bold", expand=False)
-    for column in columns:
-        table.add_column((headers or {}).get(column, column.upper()), overflow="fold",
-                         no_wrap=False)
-    for row in rows:
-        table.add_row(*(_text(row.get(c)) for c in columns))
+    cells = [[_text(row.get(c)) for c in columns] for row in rows]
+    for index, column in enumerate(columns):
+        title = (headers or {}).get(column, column.upper())
+        widest = max(cell_len(line) for row in cells
+                     for line in [title, *row[index].plain.split("\n")])
+        # Short values (ids, states, times) keep their line; long ones (URLs) give way.
+        short = widest <= SHORT_VALUE
+        table.add_column(title, overflow="fold", no_wrap=short,
+                         min_width=widest if short else None)
+    for row in cells:
+        table.add_row(*row)
     return render(table)
 
 
