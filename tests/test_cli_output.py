@@ -53,7 +53,13 @@ def column_starts(line: str, values: list[str]) -> list[int]:
     return starts
 
 
-def test_columns_line_up_in_any_script(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("terminal", [False, True], ids=["pipe", "terminal"])
+def test_columns_line_up_in_any_script(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], terminal: bool
+) -> None:
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: terminal)
+    monkeypatch.setattr(output.shutil, "get_terminal_size", lambda: os.terminal_size((120, 20)))
+    monkeypatch.setenv("NO_COLOR", "1")
     rows = [
         {"name": "Bäckerei Müller", "city": "Köln", "state": "customer"},
         {"name": "東京書店", "city": "東京", "state": "member"},
@@ -69,11 +75,17 @@ def test_columns_line_up_in_any_script(capsys: pytest.CaptureFixture[str]) -> No
     assert len(starts) == 1, lines
 
 
-def test_long_values_stay_whole_into_a_pipe(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("rows", [1, output.RICH_ROWS + 1])
+def test_long_values_stay_whole_into_a_pipe_or_a_long_listing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], rows: int
+) -> None:
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: rows > 1)  # a long one on a terminal
+    monkeypatch.setattr(output.shutil, "get_terminal_size", lambda: os.terminal_size((50, 20)))
     url = "https://pod.example/alice/vrm/purchases/" + "x" * 300
-    show_table([{"id": "g1", "resources": [url, url + "2"]}], ("id", "resources"),
+    show_table([{"id": "g1", "resources": [url, url + "2"]}] * rows, ("id", "resources"),
                as_json=False)
     lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 + 2 * rows
     assert lines[1].split() == ["g1", url] and lines[2].strip() == url + "2"
 
 

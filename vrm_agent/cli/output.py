@@ -34,6 +34,9 @@ ABSENT = "-"
 # Into a pipe or a file a line is as long as its values: wide enough never to wrap.
 UNBOUNDED_WIDTH = 1_000_000
 NARROWEST_TERMINAL = 40
+# More rows than this are drawn without rich (no wrapping, no colour): it needs about half a
+# millisecond a row (benchmarks/cli_output.py).
+RICH_ROWS = 1000
 SHORT_VALUE = 32  # cells: an ISO time with its zone fits; a column this narrow is never wrapped
 
 
@@ -110,10 +113,36 @@ def _text(value: object, style: str = "") -> Any:
     return Text(cell, style="dim" if cell == ABSENT else style)
 
 
+def _padded(text: str, width: int) -> str:
+    from rich.cells import cell_len
+
+    return text + " " * (width - cell_len(text))
+
+
+def plain_table_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
+                     headers: Mapping[str, str] | None = None) -> str:
+    """The table as a pipe gets it: aligned by terminal cells, nothing wrapped or cut, a list
+    one item a line. Drawn here rather than by rich, which takes seconds for 10,000 rows."""
+    from rich.cells import cell_len
+
+    titles = [(headers or {}).get(c, c.upper()) for c in columns]
+    cells = [[_cell_text(row.get(c)).split("\n") for c in columns] for row in rows]
+    widths = [max(cell_len(line) for row in [[[t] for t in titles], *cells] for line in row[i])
+              for i in range(len(columns))]
+    lines = ["  ".join(_padded(t, w) for t, w in zip(titles, widths, strict=True)).rstrip()]
+    for row in cells:
+        for depth in range(max(len(cell) for cell in row)):
+            lines.append("  ".join(_padded(cell[depth] if depth < len(cell) else "", w)
+                                   for cell, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
 def table_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
                headers: Mapping[str, str] | None = None) -> str:
     """Rows as an aligned table: widths by what the terminal shows (wide CJK and emoji count
     two, combining marks none); long values wrap (URLs anywhere) on a terminal only."""
+    if not sys.stdout.isatty() or len(rows) > RICH_ROWS:
+        return plain_table_text(rows, columns, headers)
     from rich import box
     from rich.cells import cell_len
     from rich.table import Table
