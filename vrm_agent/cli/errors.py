@@ -1,8 +1,8 @@
 """Every failure a command can meet, said in one line in the person's words, with the next step.
 
 ``explain`` is pure: it turns an exception into the line and the exit code; ``main`` prints it.
-Error classes are matched by name along the exception's ancestry, so this module loads neither
-the pod client nor the ledger (`vrm-agent --help` must stay light).
+The ledger's errors are matched by class name along the exception's ancestry, so this module
+does not load the ledger (`vrm-agent --help` must stay light).
 """
 
 from __future__ import annotations
@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from vrm_agent.cli.output import printable
-from vrm_agent.errors import PodError, VrmAgentError
+from vrm_agent.errors import (
+    AuthenticationError,
+    Forbidden,
+    PodError,
+    PodUnreachable,
+    Unauthorized,
+    VrmAgentError,
+)
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -34,7 +41,6 @@ class Situation:
 
     command: str = ""
     embedded_pod: bool = False
-    config_path: str | None = None
 
 
 def _origin(url: str | None) -> str:
@@ -73,21 +79,24 @@ def _pod_error_text(exc: PodError) -> str:
 def explain(exc: BaseException, situation: Situation = Situation()) -> tuple[str, int]:
     """The one line (without the ``vrm-agent: error:`` prefix) and the exit code."""
     kinds = _kinds(exc)
-    if isinstance(exc, PodError) and "PodUnreachable" in kinds:
+    if isinstance(exc, PodUnreachable):
         where = _origin(exc.url)
         if situation.command == "login":
             return (f"no answer from {where}; check the WebID's address, and that its "
                     "server is up"), EXIT_ERROR
-        elif situation.embedded_pod:
+        if situation.embedded_pod:
             step = "start it with 'vrm-agent pod up'"
         else:
             step = ("check that it is up and that your config names the right pod ('vrm-agent "
                     "login' changes it), or start the embedded pod with 'vrm-agent pod up'")
         return f"no answer from the pod at {where}; {step}", EXIT_ERROR
-    if isinstance(exc, PodError) and "AuthenticationError" in kinds:
+    if isinstance(exc, AuthenticationError):
+        if situation.command == "login":
+            return (f"{_pod_error_text(exc)}; check the client id and secret your pod "
+                    "gave you"), EXIT_ERROR
         return (f"{_pod_error_text(exc)}; log in again with 'vrm-agent login --webid W "
                 "--client-id I --client-secret S'"), EXIT_ERROR
-    if isinstance(exc, PodError) and {"Unauthorized", "Forbidden"} & kinds:
+    if isinstance(exc, Unauthorized | Forbidden):
         return (f"{_pod_error_text(exc)}; the pod refused this account: check with "
                 "'vrm-agent whoami' that you are logged in as the pod's owner"), EXIT_ERROR
     if isinstance(exc, PodError):

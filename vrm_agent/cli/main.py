@@ -79,8 +79,7 @@ def _run(args: argparse.Namespace) -> int:
     config_path = getattr(args, "config", None)
     config = Config.load(Path(config_path).expanduser() if config_path else None)
     args.situation = Situation(command=_command_of(args),
-                               embedded_pod=bool(config.settings.get("embedded_pod")),
-                               config_path=str(config.path))
+                               embedded_pod=bool(config.settings.get("embedded_pod")))
     result = args.handler(args, config)
     if inspect.isawaitable(result):
         import asyncio  # not before: --help and --version need no event loop
