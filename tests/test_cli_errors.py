@@ -176,7 +176,9 @@ def test_relative_iris_are_refused() -> None:
 
 
 def _local_cases(dead: Path, port: int, busy: int, folder: Path) -> dict[str, list[str]]:
-    """The commands that run without the pod, each with the bad input that applies to it."""
+    """The commands that run without the pod, each with the bad input that applies to it;
+    every other command gets a pod that does not answer. A new command that needs no pod
+    (and so succeeds there) belongs here."""
     not_a_folder = folder / "a-file"
     not_a_folder.write_text("")
     return {
@@ -209,8 +211,6 @@ def test_every_command_with_the_pod_down_or_its_port_taken(
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = dict(pool.map(one, ALL))
-    for name, result in results.items():
-        print(f"{name}: {result.returncode} {result.stderr.strip()}")
     for name, result in results.items():
         if name in ("run", "up", "vocab serve", "pod up"):
             assert_one_line(result, f"port {busy_port}", "in use")

@@ -152,8 +152,8 @@ def table_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
     cells = [[_text(row.get(c)) for c in columns] for row in rows]
     for index, column in enumerate(columns):
         title = (headers or {}).get(column, column.upper())
-        widest = max(cell_len(line) for row in cells
-                     for line in [title, *row[index].plain.split("\n")])
+        widest = max([cell_len(title), *(cell_len(line) for row in cells
+                                          for line in row[index].plain.split("\n"))])
         # Short values (ids, states, times) keep their line; long ones (URLs) give way.
         short = widest <= SHORT_VALUE
         table.add_column(title, overflow="fold", no_wrap=short,
