@@ -80,13 +80,13 @@ def test_share_ends_on_time_without_a_daemon(pod_env: PodEnv, owner_config: Path
     assert vendor_status(pod_env, url) == 403
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--for", "soon"], "is not a duration"),
-    (["--until", "2001-01-01T00:00:00Z"], "not in the future"),
-    (["--with-class"], None),
+@pytest.mark.parametrize(("args", "message", "code"), [
+    (["--for", "soon"], "is not a duration", 2),  # refused while reading the command line
+    (["--until", "2001-01-01T00:00:00Z"], "not in the future", 1),
+    (["--with-class"], None, 1),
 ])
 def test_bad_share_requests(
-    pod_env: PodEnv, owner_config: Path, args: list[str], message: str | None
+    pod_env: PodEnv, owner_config: Path, args: list[str], message: str | None, code: int
 ) -> None:
     url = pod_env.alice.pod + "tests/cli-bad/card"
     make_resource(pod_env, url)
@@ -96,7 +96,8 @@ def test_bad_share_requests(
     else:
         args = ["--with", pod_env.acme.webid, *args]
     result = run_cli("share", url, *args, "--config", str(owner_config))
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == code and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert message in result.stderr, result.stderr
     assert vendor_status(pod_env, url) == 403
 
@@ -111,3 +112,24 @@ def test_sharing_a_missing_resource(pod_env: PodEnv, owner_config: Path) -> None
     result = run_cli("share", url, "--with", pod_env.acme.webid, "--config", str(owner_config))
     assert result.returncode == 1 and "not found" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_listings_name_the_vendors_the_ledger_knows(pod_env: PodEnv, owner_config: Path) -> None:
+    acme = pod_env.acme.webid
+    url = pod_env.alice.pod + "tests/cli-named/card"
+    make_resource(pod_env, url)
+    added = cli(owner_config, "vendors", "add", "ACME Tools", "--id", "acme-tools-cli",
+                "--webid", acme, "--since", "2025-01-31")
+    assert added == {"id": "acme-tools-cli", "name": "ACME Tools", "state": "prospect",  # type: ignore[comparison-overlap]
+                     "since": "2025-01-31", "url": None, "webid": acme,
+                     "resource": pod_env.alice.pod + "vrm/vendors/acme-tools-cli"}
+    view = cli(owner_config, "share", url, "--with", acme, "--for", "1h")
+    try:
+        rows = cli(owner_config, "grants", "--resource", url)
+        row = next(r for r in rows if r["id"] == view["id"])  # type: ignore[index]
+        assert (row["agent"], row["agent_name"], row["resources"]) == (acme, "ACME Tools", [url])
+        table = run_cli("grants", "--resource", url, "--config", str(owner_config))
+        line = next(line for line in table.stdout.splitlines() if view["id"] in line)  # type: ignore[index]
+        assert "ACME Tools" in line and acme not in line
+    finally:
+        cli(owner_config, "grants", "revoke", str(view["id"]))  # type: ignore[index]

@@ -13,7 +13,9 @@ from typing import ClassVar
 
 import pytest
 
-from tests.conftest import PodEnv, run_cli
+from tests.conftest import PodEnv, RunningAgent, run_cli
+from vrm_agent.config import Config
+from vrm_agent.pod.auth import ClientCredentials
 from vrm_agent.podserver.process import free_port
 
 pytestmark = pytest.mark.pod
@@ -112,11 +114,17 @@ def test_help_everywhere() -> None:
         assert result.returncode == 0 and "usage: vrm-agent" in result.stdout, command
 
 
-def _pod(tmp_path: Path, *args: str) -> dict[str, object]:
+def _pod(tmp_path: Path, *args: str, expect: int = 0) -> dict[str, object]:
     config = tmp_path / "config.json"
     result = run_cli("pod", *args, "--json", "--config", str(config), "--data", str(tmp_path / "d"))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == expect, result.stderr
     return json.loads(result.stdout) if result.stdout.strip() else {}
+
+
+def _status(tmp_path: Path, expect: int) -> dict[str, object]:
+    """`pod status`, asking for the agent where none listens: its exit says what runs."""
+    return _pod(tmp_path, "status", "--agent-url", f"http://localhost:{free_port()}/",
+                expect=expect)
 
 
 @pytest.mark.parametrize("acp", [False, True], ids=["wac", "acp"])
@@ -127,7 +135,9 @@ def test_embedded_pod_lifecycle(tmp_path: Path, acp: bool) -> None:
         assert first["webid"] == f"http://localhost:{port}/me/profile/card#me"
         assert first["storage"] == f"http://localhost:{port}/me/"
         assert first["flavour"] == ("acp" if acp else "wac")
-        assert _pod(tmp_path, "status")["status"] == "running"
+        status = _status(tmp_path, expect=4)  # the pod runs, the agent does not
+        assert (status["status"], status["agent"], status["flavour"]) == (
+            "running", "not running", first["flavour"])
         # The vocabulary was copied into the pod where anyone may read it.
         with urllib.request.urlopen(str(first["vocabulary"]), timeout=5) as response:
             assert response.status == 200
@@ -136,8 +146,8 @@ def test_embedded_pod_lifecycle(tmp_path: Path, acp: bool) -> None:
         assert json.loads(whoami.stdout)["webid"] == first["webid"]
         # A second `pod up` while it runs changes nothing.
         assert _pod(tmp_path, "up")["pid"] == first["pid"]
-        _pod(tmp_path, "down")
-        assert _pod(tmp_path, "status")["status"] == "stopped"
+        assert _pod(tmp_path, "down")["stopped"] is True
+        assert _status(tmp_path, expect=3)["status"] == "stopped"
         # It comes back with the same account, pod and credentials.
         again = _pod(tmp_path, "up")
         assert again["webid"] == first["webid"] and again["pid"] != first["pid"]
@@ -147,4 +157,31 @@ def test_embedded_pod_lifecycle(tmp_path: Path, acp: bool) -> None:
             assert_one_clear_line(mismatch, "uses WAC")
     finally:
         _pod(tmp_path, "down")
-    assert _pod(tmp_path, "status")["status"] == "stopped"
+    assert _status(tmp_path, expect=3)["status"] == "stopped"
+
+
+def test_pod_status_with_the_agent_running(agent: RunningAgent, tmp_path: Path) -> None:
+    # A pod of one's own (not the embedded one) and this person's agent: both run, exit 0.
+    result = run_cli("pod", "status", "--json", "--config", str(agent.config),
+                     "--data", str(tmp_path / "no-embedded-pod"), "--agent-url", agent.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    status = json.loads(result.stdout)
+    assert (status["status"], status["embedded"], status["agent"], status["agent_pod"]) == (
+        "running", False, "running", "reachable")
+
+
+def test_pod_status_tells_another_persons_agent_from_ones_own(
+    agent: RunningAgent, cli_config: Path, tmp_path: Path
+) -> None:
+    someone = Config.load(cli_config)
+    someone.set_credentials(ClientCredentials("http://localhost:1/someone/card#me", "i", "s"))
+    someone.save()
+    result = run_cli("pod", "status", "--json", "--config", str(cli_config), "--data",
+                     str(tmp_path / "d"), "--agent-url", agent.url)
+    # No pod here, and the agent there acts for alice: the pod is what is missing first.
+    assert result.returncode == 3, result.stderr
+    status = json.loads(result.stdout)
+    assert (status["status"], status["agent"]) == ("not created", "another's")
+    result = run_cli("pod", "status", "--config", str(cli_config), "--data",
+                     str(tmp_path / "d"), "--agent-url", agent.url)
+    assert "vrm-agent pod up" in result.stderr and "Traceback" not in result.stderr

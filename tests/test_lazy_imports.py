@@ -34,7 +34,8 @@ def test_help_loads_no_command_code() -> None:
                           "with contextlib.redirect_stdout(io.StringIO()), "
                           "contextlib.suppress(SystemExit):\n"
                           "    main(['--help'])")
-    assert not loaded & {"asyncio", "aiohttp", "rdflib", "joserfc", "cryptography", *HEAVY}
+    assert not loaded & {"asyncio", "aiohttp", "rdflib", "joserfc", "cryptography", "rich",
+                          *HEAVY}
 
 
 @pytest.mark.parametrize("module", ["vrm_agent.daemon.server", "vrm_agent.cli.daemon_commands"])

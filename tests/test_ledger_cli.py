@@ -165,6 +165,33 @@ def test_bad_files_are_one_clear_line(pod_env: PodEnv, tmp_path: Path) -> None:
     assert result.returncode == 1 and "not a readable trig file" in result.stderr
 
 
+def test_changes_answer_in_json_and_say_how_to_go_on(pod_env: PodEnv, tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    login(config, pod_env)
+    unit = cli_json(config, "contact", "add", "email", "cli-changes@example.org", "--id",
+                    "email-cli-changes")
+    assert unit["id"] == "email-cli-changes"  # type: ignore[index]
+    again = run_cli("contact", "add", "email", "other@example.org", "--id",
+                    "email-cli-changes", "--config", str(config))
+    assert again.returncode == 1 and again.stderr.splitlines() == [
+        "vrm-agent: error: a contact unit with id email-cli-changes exists; give this one "
+        "another id with --id"]
+    not_email = run_cli("contact", "add", "email", "nobody", "--config", str(config))
+    assert not_email.returncode == 1 and "is not an e-mail address" in not_email.stderr
+
+    cli_json(config, "terms", "add", "--roster", "sd-base")
+    turtle = cli_json(config, "terms", "show", "sd-base")["turtle"]  # type: ignore[index]
+    policy = tmp_path / "copy.ttl"
+    policy.write_text(turtle)
+    added = cli_json(config, "terms", "add", str(policy), "--name", "cli-copy")
+    assert added["name"] == "cli-copy" and isinstance(added["rules"], list)  # type: ignore[index]
+    twice = run_cli("terms", "add", str(policy), "--name", "cli-copy", "--config", str(config))
+    assert twice.returncode == 1 and len(twice.stderr.splitlines()) == 1, twice.stderr
+    assert "exist already; add --replace" in twice.stderr and "412" not in twice.stderr
+    assert cli_json(config, "terms", "remove", "cli-copy") == {"name": "cli-copy",
+                                                               "removed": True}
+
+
 def test_vocab_serve(tmp_path: Path) -> None:
     port = free_port()
     process = subprocess.Popen(

@@ -260,8 +260,9 @@ async def test_a_request_the_person_approves_by_cli(market: Market, shop: Shop,
     listed = json.loads(await asyncio.to_thread(cli, market, "requests", "--json"))
     assert negotiation_id not in [row["id"] for row in listed]
     in_force = json.loads(await asyncio.to_thread(cli, market, "negotiations", "--json"))
-    assert {"id": negotiation_id, "state": "FINALIZED"}.items() <= next(
-        row for row in in_force if row["id"] == negotiation_id).items()
+    row = next(row for row in in_force if row["id"] == negotiation_id)
+    assert {"id": negotiation_id, "state": "FINALIZED"}.items() <= row.items()
+    assert row["resources"] == sorted([market.phone, market.work_phone])  # a list, sorted
     shown = json.loads(await asyncio.to_thread(cli, market, "negotiations", "show",
                                                negotiation_id))
     assert any("the person is asked" in line for line in shown["trace"])

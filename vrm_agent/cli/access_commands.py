@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from vrm_agent.cli.arguments import duration, http_iri, moment
 from vrm_agent.cli.output import info, show, show_table
-from vrm_agent.cli.session import open_negotiations, open_pod, vendor_told
+from vrm_agent.cli.session import named, open_negotiations, open_pod, vendor_names, vendor_told
 from vrm_agent.config import Config
+from vrm_agent.errors import VrmAgentError
 
 if TYPE_CHECKING:  # the handlers import what they run (see daemon_commands)
     from vrm_agent.access.service import GrantView
@@ -18,20 +20,18 @@ DEFAULT_SHARE = "30d"
 COLUMNS = ("id", "agent", "resources", "modes", "expires")
 
 
-def _row(view: dict[str, object]) -> dict[str, object]:
-    return {**view, "resources": " ".join(view["resources"]),  # type: ignore[arg-type]
-            "modes": ",".join(view["modes"])}  # type: ignore[arg-type]
-
-
 async def cmd_share(args: argparse.Namespace, config: Config) -> int:
     from vrm_agent.daemon.expiry import start_keeper
-    from vrm_agent.timeutil import TimeFormatError, parse_duration, parse_time, utc_now
+    from vrm_agent.timeutil import TimeFormatError, utc_now
 
     now = utc_now()
-    until = parse_time(args.until) if args.until else now + parse_duration(args.duration)
+    until = args.until or now + args.duration
     if until <= now + timedelta(seconds=1):
         raise TimeFormatError(f"the grant would end at {until:%Y-%m-%d %H:%M:%S %Z}, "
-                              "which is not in the future")
+                              "which is not in the future; give a later --until")
+    if args.members and (single := [r for r in args.resources if not r.endswith("/")]):
+        raise VrmAgentError(f"--members shares what a container holds, and {single[0]} is "
+                            "not a container (a container's address ends in /)")
     async with open_pod(config) as session:
         access = session.access()
         view = await access.grant(
@@ -53,8 +53,11 @@ async def cmd_share(args: argparse.Namespace, config: Config) -> int:
 async def cmd_grants(args: argparse.Namespace, config: Config) -> int:
     async with open_pod(config) as session:
         views, ended = await session.access().survey(resource=args.resource, agent=args.agent)
-    rows = [{**v.to_json(), "status": "in force"} for v in views]
-    show_table(rows if args.json else [_row(r) for r in rows], COLUMNS, as_json=args.json)
+        names = await vendor_names(session.pod, session.storage) if views else {}
+    rows = [{**v.to_json(), "agent_name": names.get(v.agent), "status": "in force"}
+            for v in views]
+    show_table(rows if args.json else [{**r, "agent": named(r["agent"], names)} for r in rows],
+               COLUMNS, as_json=args.json)
     if ended:
         # Past their end, still in a document for a moment: they give no agreed access, and
         # the expiry pass removes them; they are not listed as in force.
@@ -142,26 +145,29 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
         "share", parents=[common], help="let an agent read (or append to) resources for a time",
         description="Grant a WebID access to resources in your pod, until a time. The pod "
         "enforces it; it ends on time, or earlier with 'grants revoke'.")
-    share.add_argument("resources", nargs="+", metavar="RESOURCE", help="resource or container URL")
-    share.add_argument("--with", dest="agent", required=True, metavar="WEBID",
+    share.add_argument("resources", nargs="+", metavar="RESOURCE", type=http_iri,
+                       help="resource or container URL")
+    share.add_argument("--with", dest="agent", required=True, metavar="WEBID", type=http_iri,
                        help="the WebID to share with")
     length = share.add_mutually_exclusive_group()
     length.add_argument("--for", dest="duration", default=DEFAULT_SHARE, metavar="DURATION",
+                        type=duration,
                         help=f"how long: 30s, 15m, 2h, 7d, 2w or P30D (default {DEFAULT_SHARE})")
-    length.add_argument("--until", metavar="TIME", help="an ISO 8601 end time")
+    length.add_argument("--until", metavar="TIME", type=moment, help="an ISO 8601 end time")
     share.add_argument("--members", action="store_true",
                        help="on a container: its members too")
     share.add_argument("--mode", choices=["read", "append"], default="read",
                        help="read (default) or append; vendors never get write or control")
-    share.add_argument("--agreement", help="the agreement this grant carries out")
+    share.add_argument("--agreement", type=http_iri, help="the agreement this grant carries out")
     share.set_defaults(handler=cmd_share)
 
     grants = commands.add_parser(
         "grants", parents=[common], help="list the grants in force",
         description="The grants in force, read back from your pod. A grant past its end is "
         "never listed, even while its document still holds it (the agent removes it).")
-    grants.add_argument("--resource", help="only grants covering this resource")
-    grants.add_argument("--agent", metavar="WEBID", help="only grants to this WebID")
+    grants.add_argument("--resource", type=http_iri, help="only grants covering this resource")
+    grants.add_argument("--agent", metavar="WEBID", type=http_iri,
+                        help="only grants to this WebID")
     grants.set_defaults(handler=cmd_grants)
     sub = grants.add_subparsers(dest="grants_command", metavar="COMMAND")
     revoke = sub.add_parser(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from datetime import date
 from pathlib import Path
 
 from vrm_agent.cli import record_commands
-from vrm_agent.cli.output import info, printable, show, show_table
+from vrm_agent.cli.arguments import ensure_port_free, http_iri, iso_date, port_number
+from vrm_agent.cli.output import done, info, printable, show, show_table
 from vrm_agent.cli.record_commands import RELATIONSHIP_STATE_NAMES
 from vrm_agent.cli.session import open_pod
 from vrm_agent.config import Config
@@ -19,6 +21,9 @@ EXIT_SOME_ROWS_SKIPPED = 3
 # daemon_commands); a test holds them to vrm_agent.vocabulary.RELATIONSHIP_STATES and
 # vrm_agent.ledger.stats.GROUPINGS.
 GROUPINGS = ("vendor", "month", "category")
+# One address, as the contact shape wants it (vocab shapes: vcard:hasEmail), checked before the
+# pod is asked so the person reads what is wrong rather than a shape's report.
+EMAIL_ADDRESS = re.compile(r"[^@\s/?#]+@[^@\s/?#.]+(\.[^@\s/?#.]+)+")
 
 
 async def cmd_import_transactions(args: argparse.Namespace, config: Config) -> int:
@@ -129,17 +134,14 @@ async def cmd_vendors_add(args: argparse.Namespace, config: Config) -> int:
     from vrm_agent.ledger.vendors import add_vendor
 
     vendor = Vendor(args.id or vendor_id_for(args.name), args.name, args.url, args.webid)
-    since = args.since or date.today()
+    since: date = args.since or date.today()
     async with open_pod(config) as session:
         relationship = Relationship(vendor.id, args.state, since=since,
                                     initiated_by=session.webid)
         url = await add_vendor(Ledger(session.pod, session.storage), vendor, relationship)
-    if args.json:
-        show({"id": vendor.id, "name": vendor.name, "state": args.state,
-              "since": since.isoformat(), "url": vendor.url, "webid": vendor.webid,
-              "resource": url}, as_json=True)
-    else:
-        info(f"Added {vendor.name} ({vendor.id}) as {args.state}")
+    done(f"Added {vendor.name} ({vendor.id}) as {args.state}",
+         {"id": vendor.id, "name": vendor.name, "state": args.state, "since": since,
+          "url": vendor.url, "webid": vendor.webid, "resource": url}, as_json=args.json)
     return 0
 
 
@@ -157,6 +159,7 @@ async def cmd_stats(args: argparse.Namespace, config: Config) -> int:
 async def cmd_vocab_serve(args: argparse.Namespace, config: Config) -> int:
     from vrm_agent.vocabulary.http import serve_vocabulary
 
+    ensure_port_free(args.host, args.port, what="the vocabulary server", option="--port")
     info(f"Serving the vocabulary at http://{args.host}:{args.port}/vocab (Ctrl-C stops)")
     await serve_vocabulary(args.host, args.port)
     return 0
@@ -174,15 +177,22 @@ async def cmd_contact(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_contact_add(args: argparse.Namespace, config: Config) -> int:
-    from vrm_agent.ledger.records import ContactUnit
-    from vrm_agent.ledger.store import Ledger
+    from vrm_agent.ledger.records import ContactUnit, RecordError
+    from vrm_agent.ledger.store import Ledger, RecordExists
     from vrm_agent.ledger.transactions import vendor_slug
 
+    if args.type == "email" and not EMAIL_ADDRESS.fullmatch(args.value):
+        raise RecordError(f"{args.value!r} is not an e-mail address; write it like "
+                          "me@example.org")
     unit_id = args.id or f"{args.type}-{vendor_slug(args.label or args.value)}"
     unit = ContactUnit(unit_id, args.type, args.value, args.label, args.locality,
                        args.postal_code, None, args.country)
     async with open_pod(config) as session:
-        url = await Ledger(session.pod, session.storage).create(unit)
+        try:
+            url = await Ledger(session.pod, session.storage).create(unit)
+        except RecordExists:
+            raise RecordExists(f"a contact unit with id {unit.id} exists; give this one "
+                               "another id with --id") from None
     show({"id": unit.id, "type": unit.type, "value": unit.value, "resource": url},
          as_json=args.json)
     return 0
@@ -234,10 +244,9 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     add.add_argument("name")
     add.add_argument("--id", help="the vendor's id in your pod (default: from the name)")
     add.add_argument("--state", choices=list(RELATIONSHIP_STATE_NAMES), default="prospect")
-    add.add_argument("--since", type=record_commands.date_argument, metavar="YYYY-MM-DD",
-                     help="when it began (default: today)")
-    add.add_argument("--webid", help="the vendor agent's WebID")
-    add.add_argument("--url", help="the vendor's web site")
+    add.add_argument("--since", type=iso_date, help="YYYY-MM-DD (default: today)")
+    add.add_argument("--webid", type=http_iri, help="the vendor agent's WebID")
+    add.add_argument("--url", type=http_iri, help="the vendor's web site")
     add.set_defaults(handler=cmd_vendors_add)
 
     contact = commands.add_parser(
@@ -267,7 +276,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
                                       description="Serve the vocabulary with content "
                                       "negotiation (Turtle, JSON-LD, HTML).")
     serve.add_argument("--host", default="localhost")
-    serve.add_argument("--port", type=int, default=8751)
+    serve.add_argument("--port", type=port_number, default=8751)
     serve.set_defaults(handler=cmd_vocab_serve)
 
     record_commands.register(commands, common, imports=kinds, vendors=vendor_commands,

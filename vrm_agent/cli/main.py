@@ -4,10 +4,13 @@ a non-zero exit; nothing reaches the person as a traceback."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from vrm_agent import __version__
 from vrm_agent.cli import (
@@ -18,12 +21,27 @@ from vrm_agent.cli import (
     pod_commands,
     vendor_commands,
 )
+from vrm_agent.cli.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    Situation,
+    debugging,
+    error_lines,
+    explain,
+)
+from vrm_agent.cli.output import printable
 from vrm_agent.config import Config
-from vrm_agent.errors import VrmAgentError
 
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+
+class CommandParser(argparse.ArgumentParser):
+    """A parser whose complaints are one line, naming the command and where its help is."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("vrm-agent").strip()
+        where = f"{command}: " if command else ""
+        self.exit(EXIT_USAGE, f"vrm-agent: error: {where}{printable(message)} "
+                  f"(see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,9 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="config file to use (default: in your config folder)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="machine-readable output")
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="vrm-agent", parents=[common],
         description="Your personal VRM agent: vendor relationships in your own Solid pod.",
+        epilog="Errors are one line on stderr and a non-zero exit; set "
+        "VRM_AGENT_DEBUG=1 to see the traceback of an unexpected one.",
     )
     parser.add_argument("--version", action="version", version=f"vrm-agent {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -48,25 +68,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.json = getattr(args, "json", False)
-    config_path = getattr(args, "config", None)
-    try:
-        config = Config.load(Path(config_path).expanduser() if config_path else None)
-        result = args.handler(args, config)
-        if inspect.isawaitable(result):
-            import asyncio  # not before: --help and --version need no event loop
+def _command_of(args: argparse.Namespace) -> str:
+    """The command's words, ``vendors add``, from the parser's ``*_command`` destinations."""
+    words = [args.command] + [str(value) for name, value in vars(args).items()
+                              if name.endswith(("_command", "_kind")) and value]
+    return " ".join(words)
 
-            result = asyncio.run(result)
-        return int(result or 0)
-    except VrmAgentError as exc:
-        print(f"vrm-agent: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+
+def _run(args: argparse.Namespace) -> int:
+    config_path = getattr(args, "config", None)
+    config = Config.load(Path(config_path).expanduser() if config_path else None)
+    args.situation = Situation(command=_command_of(args),
+                               embedded_pod=bool(config.settings.get("embedded_pod")))
+    result = args.handler(args, config)
+    if inspect.isawaitable(result):
+        import asyncio  # not before: --help and --version need no event loop
+
+        result = asyncio.run(result)
+    return int(result or 0)
+
+
+def _say(lines: list[str]) -> None:
+    colour = sys.stderr.isatty() and "NO_COLOR" not in os.environ
+    prefix = "\x1b[31mvrm-agent: error:\x1b[0m" if colour else "vrm-agent: error:"
+    print(f"{prefix} {lines[0]}", *lines[1:], sep="\n", file=sys.stderr, flush=True)
+
+
+def _quiet_stdout() -> None:
+    """After the reader of stdout went away: point stdout at nothing, so the interpreter's
+    last flush at exit finds nowhere to fail."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = argparse.Namespace()
+    try:
+        try:
+            args = build_parser().parse_args(argv)  # --help, too, may meet a closed pipe
+            args.json = getattr(args, "json", False)
+            return _run(args)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here when the output was short
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print("vrm-agent: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        if debugging():
+            raise
+        message, code = explain(exc, getattr(args, "situation", Situation()))
+        _say(error_lines(message))
+        return code
 
 
 if __name__ == "__main__":

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vrm_agent.cli.output import show, show_table
-from vrm_agent.cli.session import PodSession, open_negotiations, open_pod, vendor_told
+from vrm_agent.cli.arguments import http_iri
+from vrm_agent.cli.output import done, emit_json, show, show_table
+from vrm_agent.cli.session import (
+    PodSession,
+    named,
+    open_negotiations,
+    open_pod,
+    vendor_names,
+    vendor_told,
+)
 from vrm_agent.config import Config
 from vrm_agent.errors import PreconditionFailed, VrmAgentError
 
@@ -65,10 +72,10 @@ async def cmd_terms_show(args: argparse.Namespace, config: Config) -> int:
         policy = await store.get(args.name)
     findings = check(policy)
     if args.json:
-        print(json.dumps({"name": args.name, "uid": policy.uid, "title": policy.title,
-                          "rules": [rule_text(r) for r in policy.rules],
-                          "problems": findings.problems, "warnings": findings.warnings,
-                          "turtle": graph.serialize(format="turtle")}, indent=2))
+        emit_json({"name": args.name, "uid": policy.uid, "title": policy.title,
+                   "rules": [rule_text(r) for r in policy.rules],
+                   "problems": findings.problems, "warnings": findings.warnings,
+                   "turtle": graph.serialize(format="turtle")})
         return 0
     print(f"# {policy.title or args.name}: " + "; ".join(rule_text(r) for r in policy.rules))
     for line in findings.problems:
@@ -123,20 +130,19 @@ async def cmd_terms_add(args: argparse.Namespace, config: Config) -> int:
                 policy = await store.save(name, graph, create_only=not args.replace)
             except PreconditionFailed:
                 raise VrmAgentError(f"terms named {name!r} exist already; add --replace to "
-                                    "replace them") from None
-    if args.json:
-        print(json.dumps({"name": name, "uid": policy.uid, "rules": [rule_text(r) for r in
-                                                                      policy.rules]}))
-        return 0
-    print(f"Added terms {name!r}: {_summary(policy)}")
-    print("A running agent uses them within 10 seconds.")
+                                    "replace them, or give these another --name") from None
+    done(f"Added terms {name!r}: {_summary(policy)}\n"
+         "A running agent uses them within 10 seconds.",
+         {"name": name, "uid": policy.uid, "rules": [rule_text(r) for r in policy.rules]},
+         as_json=args.json)
     return 0
 
 
 async def cmd_terms_remove(args: argparse.Namespace, config: Config) -> int:
     async with open_pod(config) as session:
         await _terms_of(session).remove(args.name)
-    print(f"Removed terms {args.name!r}.")
+    done(f"Removed terms {args.name!r}.", {"name": args.name, "removed": True},
+         as_json=args.json)
     return 0
 
 
@@ -146,9 +152,11 @@ async def cmd_requests(args: argparse.Namespace, config: Config) -> int:
 
     async with open_negotiations(config) as service:
         pending = await service.pending()
+        names = await vendor_names(service.pod, service.ledger.layout.storage) if pending else {}
     if args.json:
         show_table([{
-            "id": p.id, "vendor": p.vendor, "received": p.received.isoformat(timespec="seconds"),
+            "id": p.id, "vendor": p.vendor, "vendor_name": names.get(p.vendor),
+            "received": p.received.isoformat(timespec="seconds"),
             "asks": [{"target": a.target, "action": a.action, "purpose": a.purpose,
                       "duration": duration_text(a.duration) if a.duration else None,
                       "resources": list(p.resources.get(a.target, ()))} for a in p.asks],
@@ -156,12 +164,12 @@ async def cmd_requests(args: argparse.Namespace, config: Config) -> int:
         } for p in pending], (), as_json=True)
         return 0
     rows = [{
-        "id": p.id, "vendor": p.vendor, "received": p.received.isoformat(timespec="seconds"),
-        "asks": "; ".join(f"{short(a.target)} {a.action} for {short(a.purpose)}"
-                          + (f" ({duration_text(a.duration)})" if a.duration else "")
-                          + (f": {' '.join(p.resources[a.target])}"
-                             if p.resources.get(a.target) else "")
-                          for a in p.asks),
+        "id": p.id, "vendor": named(p.vendor, names),
+        "received": p.received.isoformat(timespec="seconds"),
+        "asks": [f"{short(a.target)} {a.action} for {short(a.purpose)}"
+                 + (f" ({duration_text(a.duration)})" if a.duration else "")
+                 + (f": {' '.join(p.resources[a.target])}" if p.resources.get(a.target) else "")
+                 for a in p.asks],
         "offers": p.consideration,
     } for p in pending]
     show_table(rows, ("id", "vendor", "received", "asks", "offers"), as_json=False)
@@ -175,7 +183,7 @@ async def cmd_approve(args: argparse.Namespace, config: Config) -> int:
     async with open_negotiations(config) as service:
         record = await service.approve(args.id, args.only)
     if args.json:
-        show(record.view(), as_json=True)
+        show({**record.view(), "vendor_told": vendor_told(service)}, as_json=True)
     elif record.access:
         shared = sorted({r for a in record.access for r in a.resources})
         until = max(a.until for a in record.access).isoformat(timespec="seconds")
@@ -190,7 +198,8 @@ async def cmd_approve(args: argparse.Namespace, config: Config) -> int:
 async def cmd_deny(args: argparse.Namespace, config: Config) -> int:
     async with open_negotiations(config) as service:
         record = await service.deny(args.id, args.reason)
-    print(f"Declined the request from {record.vendor}; {vendor_told(service)}.")
+    done(f"Declined the request from {record.vendor}; {vendor_told(service)}.",
+         {**record.view(), "vendor_told": vendor_told(service)}, as_json=args.json)
     return 0
 
 
@@ -199,13 +208,17 @@ async def cmd_negotiations(args: argparse.Namespace, config: Config) -> int:
 
     async with open_negotiations(config) as service:
         records = await service.records()
+        names = await vendor_names(service.pod, service.ledger.layout.storage) if records else {}
     rows = [{
-        "id": r.id, "vendor": r.vendor, "state": r.state.value if r.state else None,
+        "id": r.id, "vendor": r.vendor, "vendor_name": names.get(r.vendor),
+        "state": r.state.value if r.state else None,
         "since": r.created.isoformat(timespec="seconds"),
         "until": r.until.isoformat(timespec="seconds") if r.until else None,
-        "resources": " ".join(sorted({u for a in r.access for u in a.resources})) or None,
+        "resources": sorted({u for a in r.access for u in a.resources}),
         "ended": r.ended,
     } for r in records if args.all or r.state is not State.TERMINATED]
+    if not args.json:
+        rows = [{**row, "vendor": named(row["vendor"], names)} for row in rows]
     show_table(rows, ("id", "vendor", "state", "since", "until", "resources", "ended"),
                as_json=args.json)
     return 0
@@ -222,10 +235,9 @@ async def cmd_negotiation_show(args: argparse.Namespace, config: Config) -> int:
         print(report_graph({"@context": REPORT_CONTEXT, "@graph": list(record.compliance)})
               .serialize(format="turtle"))
         return 0
-    print(json.dumps({**record.view(), "vendor": record.vendor, "trace": list(record.trace),
-                      "history": [f"{e} -> {s}" for e, s in record.negotiation.history],
-                      "compliance": [report_summary(r) for r in record.compliance]},
-                     indent=2))
+    emit_json({**record.view(), "vendor": record.vendor, "trace": list(record.trace),
+               "history": [f"{e} -> {s}" for e, s in record.negotiation.history],
+               "compliance": [report_summary(r) for r in record.compliance]})
     return 0
 
 
@@ -277,7 +289,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
         description="Share exactly the resources 'requests' listed for this request, or only "
         "those named with --only (leaving out a whole item offers the vendor the rest).")
     approve.add_argument("id")
-    approve.add_argument("--only", nargs="+", metavar="URL",
+    approve.add_argument("--only", nargs="+", metavar="URL", type=http_iri,
                          help="share only these of the listed resources")
     approve.set_defaults(handler=cmd_approve)
     deny = rsub.add_parser("deny", parents=[common], help="decline a request")

@@ -9,10 +9,18 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vrm_agent.cli.output import info, show
+from vrm_agent.cli.arguments import ensure_port_free, http_iri, port_number
+from vrm_agent.cli.output import done, info, show
 from vrm_agent.cli.session import open_negotiations
 from vrm_agent.config import Config, default_data_dir
+from vrm_agent.daemon import DEFAULT_HOST, DEFAULT_PORT
 from vrm_agent.errors import AuthenticationError
+
+# `pod status` exits with what it found, so scripts can wait on it (README: Commands).
+STATUS_ALL_RUNNING = 0
+STATUS_POD_NOT_RUNNING = 3
+STATUS_AGENT_NOT_RUNNING = 4
+HEALTH_TIMEOUT = 2.0  # seconds: an agent that takes longer to say it is alive is not usable
 
 if TYPE_CHECKING:  # the handlers import what they run (see daemon_commands)
     from vrm_agent.pod.auth import ClientCredentials
@@ -78,6 +86,9 @@ async def cmd_pod_up(args: argparse.Namespace, config: Config) -> int:
 
     data_dir = _data_dir(args, config)
     pod = prepare(data_dir, port=args.port, acp=args.acp)
+    if not pod.running():  # said now, not after the server gave up on its port
+        ensure_port_free("localhost", pod.port, what="the pod server",
+                         option=getattr(args, "port_option", "--port"))
     if pod.start():
         info(f"Started the pod server ({pod.flavour.value.upper()}) at {pod.base_url} "
              f"(PID {pod.pid}, log {pod.log_path})")
@@ -107,31 +118,108 @@ async def cmd_pod_up(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def agent_url(config: Config) -> str:
+    """Where this config's agent listens: ``run`` takes its host and port from the same
+    settings, and ``http://localhost:8750/`` without them."""
+    daemon = config.settings.get("daemon", {})
+    return (f"http://{daemon.get('host', DEFAULT_HOST)}:{daemon.get('port', DEFAULT_PORT)}/")
+
+
+def _get_json(url: str, *, also: tuple[int, ...] = ()) -> object:
+    """A small JSON document from a local service, or None; ``also``: error statuses whose
+    body still counts."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Accept": "application/ld+json, "
+                                                   "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=HEALTH_TIMEOUT) as response:
+            body = response.read(65536)
+    except urllib.error.HTTPError as exc:
+        body = exc.read(65536) if exc.code in also else b""
+    except (OSError, ValueError):
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def agent_state(url: str, owner: str | None) -> tuple[str, object]:
+    """Whether this person's agent answers at ``url``: ``running`` (with what its /health
+    says of its pod), ``not running``, or ``another's`` when the agent there acts for someone
+    else. 503 from /health is an agent whose pod does not answer."""
+    base = url if url.endswith("/") else url + "/"
+    health = _get_json(base + "health", also=(503,))
+    if not isinstance(health, dict) or "status" not in health:
+        return "not running", None
+    if owner:
+        discovery = _get_json(base + ".well-known/vrm-agent")
+        acts_for = discovery.get("vrm:actsFor") if isinstance(discovery, dict) else None
+        if not isinstance(acts_for, dict) or acts_for.get("@id") != owner:
+            return "another's", None
+    return "running", health.get("pod")
+
+
+def status_code(pod_status: str, agent_status: str) -> int:
+    if pod_status != "running":
+        return STATUS_POD_NOT_RUNNING
+    return STATUS_ALL_RUNNING if agent_status == "running" else STATUS_AGENT_NOT_RUNNING
+
+
 async def cmd_pod_status(args: argparse.Namespace, config: Config) -> int:
+    import asyncio
+
     from vrm_agent.podserver.embedded import EmbeddedPod
+    from vrm_agent.podserver.process import answers
 
     data_dir = _data_dir(args, config)
     pod = EmbeddedPod.load(data_dir)
-    running = pod.exists and pod.running()
+    storage = config.settings.get("storage")
+    own_pod = not pod.exists and isinstance(storage, str) and bool(storage)
+    url = args.agent_url or agent_url(config)
+    if own_pod:  # a pod of one's own, not the embedded one: does it answer?
+        running = await asyncio.to_thread(answers, storage)
+        state = "running" if running else "not answering"
+    else:
+        running = pod.exists and pod.running()
+        state = "running" if running else ("stopped" if pod.exists else "not created")
+    owner = config.webid if own_pod else (pod.owner.webid if pod.owner else config.webid)
+    agent, agent_pod = await asyncio.to_thread(agent_state, url, owner)
     show({
-        "status": "running" if running else ("stopped" if pod.exists else "not created"),
-        "pod_server": pod.base_url if pod.exists else None,
-        "pid": pod.pid if running else None,
+        "status": state,
+        "pod_server": storage if own_pod else (pod.base_url if pod.exists else None),
+        "embedded": not own_pod,
+        "pid": pod.pid if running and not own_pod else None,
         "flavour": pod.flavour.value if pod.exists else None,
-        "webid": pod.owner.webid if pod.owner else None,
-        "data": str(data_dir),
+        "webid": owner,
+        "data": None if own_pod else str(data_dir),
+        "agent": agent,
+        "agent_url": url,
+        "agent_pod": agent_pod,
     }, as_json=args.json)
-    return 0
+    if not args.json and state != "running":
+        info("Start the pod with 'vrm-agent pod up' (or the pod and the agent with "
+             "'vrm-agent up')." if not own_pod else "Your pod does not answer; check with "
+             "your pod provider.")
+    elif not args.json and agent == "another's":
+        info(f"The agent at {url} acts for someone else; start yours on another port with "
+             "'vrm-agent run --port N', and ask with --agent-url.")
+    elif not args.json and agent != "running":
+        info(f"No agent answers at {url}; start it with 'vrm-agent run'.")
+    return status_code(state, agent)
 
 
 async def cmd_pod_down(args: argparse.Namespace, config: Config) -> int:
     from vrm_agent.podserver.embedded import EmbeddedPod
 
     pod = EmbeddedPod.load(_data_dir(args, config))
-    if pod.stop():
-        info(f"Stopped the pod server at {pod.base_url}")
-    else:
-        info("The pod server was not running")
+    stopped = pod.stop()
+    done(f"Stopped the pod server at {pod.base_url}" if stopped else
+         "The pod server was not running",
+         {"stopped": stopped, "pod_server": pod.base_url if pod.exists else None},
+         as_json=args.json)
     return 0
 
 
@@ -139,7 +227,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     login = commands.add_parser("login", parents=[common], help="store and check pod credentials",
                                 description="Store the client credentials the agent logs in "
                                 "with, after checking that they work.")
-    login.add_argument("--webid", required=True, help="your WebID")
+    login.add_argument("--webid", required=True, type=http_iri, help="your WebID")
     login.add_argument("--client-id", required=True, help="the client id from your pod provider")
     login.add_argument("--client-secret", required=True, help="the client secret")
     login.set_defaults(handler=cmd_login)
@@ -154,14 +242,24 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     up = pod_commands.add_parser("up", parents=[common], help="start the pod (create it first)",
                                  description="Start the local pod server; on first run create "
                                  "your account, pod and agent credentials, and log in.")
-    up.add_argument("--port", type=int, help="port on localhost (default 3000, then as before)")
+    up.add_argument("--port", type=port_number,
+                    help="port on localhost (default 3000, then as before)")
     up.add_argument("--data", help="folder for the pod's data (default: your data folder)")
     up.add_argument("--acp", action="store_const", const=True, default=None,
                     help="use ACP instead of WAC (only when the pod is created)")
     up.add_argument("--name", help="your pod's name on first run")  # None: DEFAULT_POD_NAME
     up.set_defaults(handler=cmd_pod_up)
-    status = pod_commands.add_parser("status", parents=[common], help="is the pod running?")
+    status = pod_commands.add_parser(
+        "status", parents=[common], help="are the pod and the agent running?",
+        description="The pod's state (the embedded pod, or your own pod's answer) and the "
+        "agent's (its /health).",
+        epilog=f"Exit status: {STATUS_ALL_RUNNING} both run, {STATUS_POD_NOT_RUNNING} the pod "
+        f"does not (stopped, not created, or not answering), {STATUS_AGENT_NOT_RUNNING} the "
+        "pod runs and the agent does not.")
     status.add_argument("--data", help="the pod's data folder")
+    status.add_argument("--agent-url", type=http_iri, metavar="URL",
+                        help=f"where the agent listens (default: from the config, or "
+                        f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/)"),
     status.set_defaults(handler=cmd_pod_status)
     down = pod_commands.add_parser("down", parents=[common], help="stop the pod server")
     down.add_argument("--data", help="the pod's data folder")

@@ -5,24 +5,16 @@ written (the ledger's one door out), and every command answers ``--json``."""
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from vrm_agent.cli.output import info, show, show_table
+from vrm_agent.cli.arguments import http_iri, iso_date
+from vrm_agent.cli.output import done, info, show, show_table
 from vrm_agent.cli.session import open_pod
 from vrm_agent.config import Config
 from vrm_agent.errors import VrmAgentError
 
 RELATIONSHIP_STATE_NAMES = ("none", "prospect", "customer", "member", "former")
-
-
-def date_argument(text: str) -> date:
-    """argparse type: a calendar date as YYYY-MM-DD."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date; write it as YYYY-MM-DD, "
-                                         "like 2025-12-31") from None
 
 
 def points_argument(text: str) -> Decimal:
@@ -69,11 +61,9 @@ async def cmd_vendors_remove(args: argparse.Namespace, config: Config) -> int:
               "memberships_removed": list(removal.memberships),
               "preferences_removed": list(removal.preferences),
               "purchases_removed": removal.purchases_removed}
-    if args.json:
-        show(result, as_json=True)
-    else:
-        info(f"Removed {removal.vendor.name} ({removal.vendor.id})"
-             + (" with its purchases" if removal.purchases_removed else ""))
+    done(f"Removed {removal.vendor.name} ({removal.vendor.id})"
+         + (" with its purchases" if removal.purchases_removed else ""), result,
+         as_json=args.json)
     return 0
 
 
@@ -124,10 +114,8 @@ async def cmd_contact_remove(args: argparse.Namespace, config: Config) -> int:
                                 f"{', '.join(holding)}; revoke that first "
                                 "(`vrm-agent grants revoke ID`)")
         await ledger.delete(ContactUnit, args.id)
-    if args.json:
-        show({"removed": args.id, "resource": url}, as_json=True)
-    else:
-        info(f"Removed {unit.type} {unit.value} ({args.id})")
+    done(f"Removed {unit.type} {unit.value} ({args.id})",
+         {"removed": args.id, "resource": url}, as_json=args.json)
     return 0
 
 
@@ -166,11 +154,9 @@ async def cmd_transactions_remove(args: argparse.Namespace, config: Config) -> i
         purchases = Purchases(Ledger(session.pod, session.storage))
         chosen = await purchases.resolve(args.ids)
         removed = await purchases.remove(chosen)
-    if args.json:
-        show({"removed": [p.id for p in chosen], "count": removed}, as_json=True)
-    else:
-        for p in chosen:
-            info(f"Removed {p.date} {p.description} {p.amount} {p.currency} ({p.id[:12]})")
+    done("\n".join(f"Removed {p.date} {p.description} {p.amount} {p.currency} ({p.id[:12]})"
+                   for p in chosen),
+         {"removed": [p.id for p in chosen], "count": removed}, as_json=args.json)
     return 0
 
 
@@ -364,10 +350,8 @@ async def _remove(args: argparse.Namespace, config: Config, kind: type, what: st
         ledger = Ledger(session.pod, session.storage)
         url = ledger.url_of(kind, args.id)
         await ledger.delete(kind, args.id)
-    if args.json:
-        show({"removed": args.id, "resource": url}, as_json=True)
-    else:
-        info(f"Removed {what} {args.id}")
+    done(f"Removed {what} {args.id}", {"removed": args.id, "resource": url},
+         as_json=args.json)
     return 0
 
 
@@ -386,8 +370,8 @@ def register(
     change.add_argument("vendor", metavar="VENDOR")
     change.add_argument("--name")
     change.add_argument("--state", choices=list(RELATIONSHIP_STATE_NAMES))
-    change.add_argument("--url", help="its web site, in full (https://...)")
-    change.add_argument("--webid", help="its agent's WebID, in full (https://...)")
+    change.add_argument("--url", type=http_iri, help="its web site, in full (https://...)")
+    change.add_argument("--webid", type=http_iri, help="its agent's WebID, in full (https://...)")
     change.add_argument("--no-url", action="store_true", help="forget its web site")
     change.add_argument("--no-webid", action="store_true", help="forget its WebID")
     change.set_defaults(handler=cmd_vendors_set)
@@ -427,8 +411,8 @@ def register(
     tx = commands.add_parser("transactions", parents=[common], help="your purchases",
                              description="List your purchases, by vendor and date.")
     tx.add_argument("--vendor", help="its id, name, WebID or web site")
-    tx.add_argument("--since", type=date_argument, metavar="YYYY-MM-DD")
-    tx.add_argument("--until", type=date_argument, metavar="YYYY-MM-DD")
+    tx.add_argument("--since", type=iso_date, metavar="YYYY-MM-DD")
+    tx.add_argument("--until", type=iso_date, metavar="YYYY-MM-DD")
     tx.add_argument("--limit", type=int, default=50, help="show the last N (0: all)")
     tx.set_defaults(handler=cmd_transactions)
     tx_commands = tx.add_subparsers(dest="transactions_command", metavar="COMMAND")
@@ -464,9 +448,9 @@ def register(
             for target in (add, change_one):
                 target.add_argument("--program", help="the programme's name")
                 target.add_argument("--points", type=points_argument)
-                target.add_argument("--from", dest="valid_from", type=date_argument,
+                target.add_argument("--from", dest="valid_from", type=iso_date,
                                     metavar="YYYY-MM-DD", help="member since")
-                target.add_argument("--until", dest="valid_through", type=date_argument,
+                target.add_argument("--until", dest="valid_through", type=iso_date,
                                     metavar="YYYY-MM-DD", help="valid until")
         else:
             add.add_argument("name", help="what it is about, like 'newsletter'")

@@ -81,3 +81,22 @@ def vendor_told(service: NegotiationService) -> str:
     if service.notifier.delivered:
         return "the vendor has been told"
     return "the vendor gave no callback address; it sees the change at the status URL"
+
+
+async def vendor_names(pod: PodClient, storage: str) -> dict[str, str]:
+    """The names the person's ledger gives vendors, by the vendor's WebID: listings show
+    "ACME" where they can, not an IRI. A ledger that cannot be read names nobody."""
+    from vrm_agent.errors import VrmAgentError
+    from vrm_agent.ledger.records import Vendor
+    from vrm_agent.ledger.store import Ledger
+
+    try:
+        vendors = await Ledger(pod, storage).list(Vendor)
+    except VrmAgentError:
+        return {}
+    return {v.webid: v.name for v in vendors if v.webid and v.name}
+
+
+def named(webid: str, names: dict[str, str]) -> str:
+    """How a listing shows a vendor: its name from the ledger, or its WebID."""
+    return names.get(webid, webid)

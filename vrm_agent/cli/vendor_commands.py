@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vrm_agent.cli.output import info, show
+from vrm_agent.cli.arguments import duration, http_iri
+from vrm_agent.cli.output import emit_json, info, show
 from vrm_agent.config import Config, default_data_dir, read_json, write_private
 from vrm_agent.errors import ConfigError
 
@@ -60,7 +60,6 @@ async def _reads(vendor: VendorAgent, urls: list[str]) -> dict[str, int]:
 async def cmd_vendor_demo(args: argparse.Namespace, config: Config) -> int:
     from vrm_agent.negotiation.protocol import State
     from vrm_agent.pod.client import PodClient
-    from vrm_agent.timeutil import parse_duration
     from vrm_agent.vendor import Inbox, VendorAgent, request_policy
 
     if args.vendor_config:
@@ -83,7 +82,7 @@ async def cmd_vendor_demo(args: argparse.Namespace, config: Config) -> int:
         agent = await vendor.discover(person)
         step(f"found {person}'s agent at {agent.url}")
         policy = request_policy(args.ask, purpose=args.purpose,
-                                duration=parse_duration(args.duration),
+                                duration=args.duration,
                                 consideration=args.consideration)
         view = await vendor.request(agent, policy)
         step("asked for " + ", ".join(args.ask) + f" for {args.purpose}", view,
@@ -121,7 +120,7 @@ async def cmd_vendor_demo(args: argparse.Namespace, config: Config) -> int:
             summary["reads_after"] = await _reads(vendor, view.resources)
             step("read again", reads=summary["reads_after"])
     if args.json:
-        print(json.dumps({**summary, "steps": steps}, indent=2))
+        emit_json({**summary, "steps": steps})
     else:
         show({k: v for k, v in summary.items() if v not in ([], {}, None)}, as_json=False)
     return 0 if view.state in (State.FINALIZED, State.TERMINATED) else 3
@@ -134,14 +133,15 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
         "for data, countersigns the agreement and reads what it was granted with its own "
         "credentials. Without --vendor-config it uses a demo vendor account on the embedded "
         "pod server.")
-    demo.add_argument("--person", metavar="WEBID", help="the person (default: this config's)")
+    demo.add_argument("--person", metavar="WEBID", type=http_iri,
+                      help="the person (default: this config's)")
     demo.add_argument("--vendor-config", metavar="PATH",
                       help="a config file with the vendor's own credentials")
     demo.add_argument("--ask", action="append", metavar="CATEGORY_OR_URL",
                       help="a DPV personal-data category (pd:EmailAddress) or a resource URL; "
                       "repeatable (default pd:EmailAddress)")
     demo.add_argument("--purpose", default="dpv:DeliveryOfGoods", help="a DPV purpose")
-    demo.add_argument("--for", dest="duration", default="7d", metavar="DURATION",
+    demo.add_argument("--for", dest="duration", default="7d", metavar="DURATION", type=duration,
                       help="how long (default 7d)")
     demo.add_argument("--consideration", help="what the vendor offers in return")
     demo.add_argument("--no-accept-counter", dest="accept_counter", action="store_false",

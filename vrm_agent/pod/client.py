@@ -126,6 +126,16 @@ def _server_message(body: bytes) -> str | None:
 DEFAULT_MAX_BODY = 64 * 1024 * 1024  # far above any one resource the agent writes
 PUBLIC_MAX_BODY = 2 * 1024 * 1024  # WebID profiles, issuer configurations and keys
 
+def _no_answer_why(exc: BaseException) -> str:
+    """Why nothing answered, in words rather than the HTTP library's class names."""
+    if isinstance(exc, TimeoutError):
+        return "it did not answer in time"
+    if isinstance(exc, getattr(aiohttp, "ClientConnectorDNSError", ())):  # aiohttp >= 3.11
+        return "the name does not resolve"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "nothing accepts connections there"
+    return "the connection broke off"
+
 
 class PodClient:
     """Talks to Solid pods as one agent (or anonymously when no credentials are given).
@@ -355,7 +365,7 @@ class PodClient:
             except (TimeoutError, aiohttp.ClientConnectionError) as exc:
                 if last:
                     raise PodUnreachable(
-                        f"no answer from {origin(url)} ({type(exc).__name__})",
+                        f"no answer from {origin(url)} ({_no_answer_why(exc)})",
                         method=method, url=url,
                     ) from exc
             except aiohttp.ClientError as exc:  # invalid URL, bad answer framing
