@@ -83,9 +83,9 @@ def test_vendors_change_and_remove(pod_env: PodEnv, editor: Path, tmp_path: Path
     assert umbrella["name"] == "Umbrella Limited" and umbrella["state"] == "customer"
 
     # Relative or malformed addresses would be stored as IRIs inside the person's own pod.
-    assert "absolute http(s)" in refused(editor, "vendors", "set", "umbrella",
+    assert "full http(s) address" in refused(editor, "vendors", "set", "umbrella",
                                          "--url", "shop.example.com")
-    assert "absolute http(s)" in refused(editor, "vendors", "add", "Shop", "--webid", "shop")
+    assert "full http(s) address" in refused(editor, "vendors", "add", "Shop", "--webid", "shop")
     # A name, a WebID or a web site identifies one vendor: adding it again is refused.
     assert "already in your ledger as umbrella" in refused(
         editor, "vendors", "add", "  umbrella   LIMITED ")
@@ -176,7 +176,7 @@ def test_contact_changed_in_place_for_whoever_holds_it(pod_env: PodEnv, editor: 
     cli(editor, "grants", "revoke", grant["id"])  # type: ignore[index]
     cli(editor, "contact", "remove", unit["id"])  # type: ignore[index]
     assert all(u["id"] != unit["id"] for u in cli(editor, "contact"))  # type: ignore[union-attr, index]
-    assert "no contactunit" in refused(editor, "contact", "set", unit["id"], "x@example.org")  # type: ignore[index]
+    assert "no contact unit" in refused(editor, "contact", "set", unit["id"], "x@example.org")  # type: ignore[index]
 
 
 def test_memberships_and_preferences(editor: Path) -> None:
