@@ -12,6 +12,7 @@ from pathlib import Path
 from vrm_agent import __version__
 from vrm_agent.cli import (
     access_commands,
+    conformance_commands,
     daemon_commands,
     ledger_commands,
     negotiation_commands,
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     ledger_commands.register(commands, common)
     negotiation_commands.register(commands, common)
     vendor_commands.register(commands, common)
+    conformance_commands.register(commands, common)
     return parser
 
 
