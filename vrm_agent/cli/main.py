@@ -15,6 +15,7 @@ from typing import NoReturn
 from vrm_agent import __version__
 from vrm_agent.cli import (
     access_commands,
+    conformance_commands,
     daemon_commands,
     ledger_commands,
     negotiation_commands,
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     ledger_commands.register(commands, common)
     negotiation_commands.register(commands, common)
     vendor_commands.register(commands, common)
+    conformance_commands.register(commands, common)
     return parser
 
 

@@ -69,17 +69,20 @@ class _Keys(HTTPSignatureKeyResolver):
             return None
 
 
-def sign_request(key: SigningKey, method: str, url: str, body: bytes, *,
+def sign_request(key: SigningKey, method: str, url: str, body: bytes | None, *,
                  content_type: str, now: datetime | None = None,
-                 nonce: str | None = None) -> dict[str, str]:
+                 nonce: str | None = None, tag: str = TAG,
+                 covered: tuple[str, ...] = COVERED) -> dict[str, str]:
     """The headers to send with ``body``: Content-Type, Content-Digest, Signature-Input and
-    Signature. ``url`` must be the exact URL the request goes to."""
+    Signature. ``url`` must be the exact URL the request goes to. ``tag`` and ``covered`` are
+    the profile's; others (and a body of None: no Content-Digest) serve only to test that
+    receivers refuse them."""
     message = _Message(method.upper(), url, {"Content-Type": content_type})
     signer = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=_Keys(key))
     prepared = signer.prepare(
         message, key_id=key.verification_method, created=now or datetime.now(UTC),
-        nonce=nonce or secrets.token_urlsafe(18), label=LABEL, tag=TAG,
-        covered_component_ids=COVERED, body=body)
+        nonce=nonce or secrets.token_urlsafe(18), label=LABEL, tag=tag,
+        covered_component_ids=covered, body=body)
     signer.apply(message, prepared, key.sign(prepared.signature_base))
     return message.headers
 
