@@ -186,10 +186,12 @@ def test_wire_round_trip_and_other_json_ld_forms() -> None:
                                      "odrl:operator": {"@id": "odrl:lteq"},
                                      "odrl:rightOperand": {"@value": "P30D"}}]}}}
     assert parse_message(json.dumps(full_iris)).policy == asked
-    # Full IRIs need no context at all (§4.1): expanded JSON-LD, as a list or one object.
+    # Full IRIs need no context at all (§4.1): the message's node in expanded JSON-LD. A message
+    # is one JSON object, so expansion's list of one node is not taken as it is.
     expanded = jsonld.expand(json.loads(body), {"documentLoader": load_document})
-    assert parse_message(json.dumps(expanded)).policy == asked
     assert parse_message(json.dumps(expanded[0])).policy == asked
+    with pytest.raises(MalformedMessage, match="JSON-LD object"):
+        parse_message(json.dumps(expanded))
     sd_base = default_terms(PERSON)[0]
     assert policy_from_json(policy_json(sd_base)) == sd_base
     assert asks_of(asked)[0].duration == timedelta(days=30)

@@ -157,7 +157,8 @@ async def test_a_request_the_terms_approve(market: Market, shop: Shop) -> None:
     assert await status_of(shop, market.phone) == 403  # not asked, not given
     assert await status_of(shop, market.purchases("shop-counter")) == 403
     until = view.access[0].until
-    assert timedelta(days=6, hours=23) < until - datetime.now(UTC) <= timedelta(days=7)
+    # Counted from the agreement and rounded up to the whole second (docs/protocol.md §4.3).
+    assert timedelta(days=6, hours=23) < until - datetime.now(UTC) <= timedelta(days=7, seconds=1)
     assert await agreement_state(market, view) == "Finalized"
     assert await relationship_of_agreement(market, view) == \
         f"{market.person.pod}vrm/relationships/shop-agree#it"
@@ -230,7 +231,7 @@ async def test_a_counter_offer_the_vendor_accepts(market: Market, shop: Shop) ->
     assert await status_of(shop, market.email) == 200
     assert await status_of(shop, market.purchases("shop-counter") + "2026") == 200
     assert await status_of(shop, market.phone) == 403
-    assert view.access[0].until - datetime.now(UTC) <= timedelta(days=90)
+    assert view.access[0].until - datetime.now(UTC) <= timedelta(days=90, seconds=1)
 
 
 # -- the person decides --------------------------------------------------------------------------

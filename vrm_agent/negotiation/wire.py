@@ -282,8 +282,6 @@ def load_message_json(body: bytes | str, *, limit: int = MAX_MESSAGE_BYTES) -> A
 
 def parse_message(body: bytes | str, *, limit: int = MAX_MESSAGE_BYTES) -> Message:
     data = load_message_json(body, limit=limit)
-    if isinstance(data, list) and len(data) == 1:
-        data = data[0]  # expanded JSON-LD is a list of nodes; a message is one
     if not isinstance(data, dict) or ("@context" not in data and not _only_full_iris(data)):
         raise MalformedMessage(f"a message is a JSON-LD object with an @context (use "
                                f"{PROTOCOL_CONTEXT}), or one whose keys are all full IRIs")
