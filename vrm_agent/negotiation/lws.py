@@ -440,8 +440,9 @@ def grant_document(request: AccessRequest, granted: Sequence[Granted], *, url: s
 
 def request_answer(request: AccessRequest, *, url: str, status: str, reasons: Sequence[str],
                    grant_url: str | None) -> dict[str, Any]:
-    out = {**request_document(request), "@context": ANSWER_CONTEXT, "id": url,
+    out = {"@context": ANSWER_CONTEXT, "id": url, **request_document(request),
            "status": status}
+    out["@context"] = ANSWER_CONTEXT
     if grant_url:
         out["grant"] = grant_url
     if reasons:
