@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -60,6 +62,8 @@ from vrm_agent.negotiation.decide import (
     without_targets,
 )
 from vrm_agent.negotiation.durations import end_of
+from vrm_agent.negotiation.lws import AccessRequestRefused, lws_notice, resource_meets
+from vrm_agent.negotiation.lws import from_stored as lws_from_stored
 from vrm_agent.negotiation.odrl import PD, USE_INCLUDES, Ask, Policy, asks_of
 from vrm_agent.negotiation.protocol import (
     Event,
@@ -325,8 +329,11 @@ class NegotiationService:
 
     # -- the vendor's messages ---------------------------------------------------------------
 
-    async def request(self, vendor: str, message: Message) -> NegotiationRecord:
-        """A ContractRequestMessage: a new negotiation, answered from the person's terms."""
+    async def request(self, vendor: str, message: Message, *, lws: str | None = None,
+                      not_after: datetime | None = None) -> NegotiationRecord:
+        """A ContractRequestMessage: a new negotiation, answered from the person's terms.
+        ``lws`` and ``not_after``: the request came as an LWS access request (kept as text),
+        whose grants end by ``not_after`` whenever they are made."""
         assert message.policy is not None
         callback = self.notifier.accept_callback(message.callback)  # 400 bad-callback
         now = self.clock()
@@ -336,7 +343,7 @@ class NegotiationService:
         record = NegotiationRecord(
             negotiation_id, self.negotiation_url(negotiation_id), vendor, negotiation,
             message.policy, now, now, callback,
-            message.consideration or message.policy.consideration)
+            message.consideration or message.policy.consideration, lws=lws, not_after=not_after)
         return await self._answer(record, message.policy, now, new=True)
 
     async def counter_request(self, negotiation_id: str, vendor: str,
@@ -369,6 +376,17 @@ class NegotiationService:
             case Outcome.AGREE:
                 record = await self._agree(record, decision.granted, now, new=new,
                                            description="the person's terms agree")
+            case Outcome.COUNTER if not record.takes_offers:
+                # An LWS access request has no step to take an offer: less than asked is no.
+                record = record.with_changes(
+                    now, ended="refused", reasons=(
+                        *decision.reasons, "the person's terms allow less than asked; ask "
+                        "again within them"),
+                    negotiation=self._step(record, Event.TERMINATE, Role.PROVIDER,
+                                           reason="refused"))
+                record = await self._store(record, new=new)
+                self._audit("AgreementRefused", record, actor=self.owner,
+                            description="; ".join(record.reasons))
             case Outcome.COUNTER:
                 offer = offer_for(decision.granted, uid=f"{record.url}#offer-{_short_id()}",
                                   person=self.owner, vendor=record.vendor)
@@ -570,7 +588,11 @@ class NegotiationService:
             resumed = Negotiation(record.id, Role.PROVIDER, State.REQUESTED, False, None,
                                   record.negotiation.history)
             record = record.with_changes(now, negotiation=resumed, proposed=chosen)
-            if _same_items(asks, tuple(asks_of(record.request))):
+            same = _same_items(asks, tuple(asks_of(record.request)))
+            if not same and not record.takes_offers:
+                raise StepNotAllowed("an LWS access request is granted whole or not at all; "
+                                     "approve it without --only, or deny it")
+            if same:
                 record = await self._agree(record, asks, now, actor=self.owner, chosen=chosen,
                                            description="the person agreed")
                 self._tell(record, "ContractAgreementMessage",
@@ -687,7 +709,10 @@ class NegotiationService:
         if vendor_lock is None:
             vendor_lock = self._vendor_locks[record.vendor] = asyncio.Lock()
         async with vendor_lock:
+            asks = _within(asks, record.not_after, now)
             plans = await self._plan_access(record.id, record.vendor, asks, now, chosen)
+            if record.lws is not None:
+                await self._meets_resource_conditions(record, plans)
             resources = {r for _, urls in plans.values() for r in urls}
             # Looked up beside the writes, so an agreement that replaces none costs no more.
             earlier, stored = await asyncio.gather(
@@ -885,11 +910,52 @@ class NegotiationService:
                        reason=[reason])
         return stored
 
+    async def _meets_resource_conditions(
+            self, record: NegotiationRecord,
+            plans: Mapping[Any, tuple[str, list[str]]]) -> None:
+        """An LWS request's mediaType and type constraints hold for every resource about to be
+        opened (read just before granting, so a refusal by the terms says nothing of them)."""
+        assert record.lws is not None
+        try:
+            request = lws_from_stored(record.lws, storage=self.layout.storage)
+        except AccessRequestRefused as exc:
+            raise StepNotAllowed(f"the access request kept with {record.id} cannot be read: "
+                                 f"{exc}") from None
+        opened = {r for _, resources in plans.values() for r in resources}
+        for policy in request.policies:
+            if not (policy.media_types or policy.resource_types):
+                continue
+            for url in sorted(opened & set(policy.resources)):
+                try:
+                    head = await self.pod.head(url)
+                except NotFound:
+                    raise StepNotAllowed(f"{url} is not in the pod") from None
+                if not resource_meets(policy, url, head.content_type, head.links.all("type")):
+                    raise StepNotAllowed(f"{url} does not meet the request's mediaType or "
+                                         "type constraint; nothing was granted")
+
     def _tell(self, record: NegotiationRecord, message_type: str, **fields: Any) -> None:
+        if record.lws is not None:
+            self.notifier.send(record.callback, lws_notice(
+                record, message_type, fields.get("event"), agent_url=self.agent_url,
+                storage=self.layout.storage, owner=self.owner, now=self.clock()))
+            return
         fields = {k: (policy_json(v) if isinstance(v, Policy) else v) for k, v in fields.items()}
         message = message_json(message_type, negotiation=record.url,
                                state=record.state.value if record.state else None, **fields)
         self.notifier.send(record.callback, message)
+
+
+def _within(asks: Sequence[Ask], not_after: datetime | None, now: datetime) -> list[Ask]:
+    """The items, each shortened to end by ``not_after`` (an LWS request's end) when its time,
+    counted from now, would pass it."""
+    if not_after is None:
+        return list(asks)
+    left = timedelta(seconds=math.floor((not_after - now).total_seconds()))
+    if left < timedelta(seconds=1):
+        raise StepNotAllowed("the time the request asked for has passed; nothing was granted")
+    return [a if a.duration is not None and a.duration <= left
+            else dataclasses.replace(a, duration=left) for a in asks]
 
 
 def _same_items(a: Sequence[Ask], b: Sequence[Ask]) -> bool:

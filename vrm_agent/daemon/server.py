@@ -17,19 +17,21 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 from aiohttp import web
-from rdflib import Graph, URIRef
+from rdflib import RDF, Graph, URIRef
 
 from vrm_agent import __version__
 from vrm_agent.access.service import AccessControl
 from vrm_agent.config import Config
 from vrm_agent.daemon.context import CONTEXT_KEY, AgentContext, context_of
 from vrm_agent.daemon.expiry import expiry_lock
+from vrm_agent.daemon.lws_routes import install as install_lws_routes
 from vrm_agent.daemon.negotiation_routes import install as install_negotiation_routes
 from vrm_agent.daemon.negotiations import NegotiationService
 from vrm_agent.daemon.notify import Notifier
 from vrm_agent.errors import PodError, VrmAgentError
 from vrm_agent.integrity import SigningKey
 from vrm_agent.linkeddata.contexts import data_integrity_bytes
+from vrm_agent.negotiation import lws
 from vrm_agent.negotiation.wire import CONTEXT_DOCUMENT, PROTOCOL_CONTEXT
 from vrm_agent.pod.client import PUBLIC_MAX_BODY, PodClient
 from vrm_agent.pod.resource_server import SolidOidcVerifier
@@ -43,6 +45,7 @@ INTEGRITY_CONTEXT_PATH = "/protocol/data-integrity/v2"
 VRM = "https://w3id.org/vrm-agent/ns#"
 RDFS_NS = "http://www.w3.org/2000/01/rdf-schema#"
 SCHEMA = "http://schema.org/"
+DCT = "http://purl.org/dc/terms/"
 EXPIRY_LOCK_RETRY_SECONDS = 1.0  # while a keeper holds the expiry work, look again this often
 
 
@@ -63,7 +66,8 @@ async def discovery(request: web.Request) -> web.Response:
     contexts the messages use, and the key its agreements are signed with."""
     ctx = context_of(request)
     document: dict[str, object] = {
-        "@context": {"vrm": VRM, "rdfs": RDFS_NS, "schema": SCHEMA},
+        "@context": {"vrm": VRM, "rdfs": RDFS_NS, "schema": SCHEMA, "lws": lws.LWS,
+                     "dct": DCT},
         "@id": ctx.public_url,
         "@type": "vrm:Agent",
         "vrm:actsFor": {"@id": ctx.owner},
@@ -73,6 +77,11 @@ async def discovery(request: web.Request) -> web.Response:
                                 {"@id": ctx.url(INTEGRITY_CONTEXT_PATH)}],
         "rdfs:seeAlso": {"@id": ctx.url("/vocab")},
         "schema:softwareVersion": __version__,
+        # The W3C LWS access request and grant services, in the draft's own terms.
+        "lws:service": [{"@id": e["id"], "@type": f"lws:{e['type']}",
+                         "lws:serviceEndpoint": {"@id": e["serviceEndpoint"]},
+                         "dct:conformsTo": [{"@id": p} for p in e["conformsTo"]]}
+                        for e in lws.service_entries(ctx.public_url)],
     }
     if ctx.signing_key is not None:
         document["vrm:signingKey"] = {"@id": ctx.signing_key.verification_method}
@@ -135,7 +144,10 @@ async def advertise(ctx: AgentContext, *, at_start: bool = True) -> bool:
     profile_doc = ctx.owner.split("#", 1)[0]
     current = await ctx.pod.get_graph(profile_doc)
     advertised = set(current.graph.objects(owner, URIRef(VRM + "agent")))
-    if advertised == {ours}:
+    services = lws_profile_graph(ctx.owner, ctx.public_url)
+    missing = [t for t in services if t not in current.graph]
+    stale_services = stale_lws_services(current.graph, ctx.owner, ctx.public_url)
+    if advertised == {ours} and not missing and not len(stale_services):
         return False
     others = sorted(str(a) for a in advertised if a != ours)
     if at_start:
@@ -150,11 +162,45 @@ async def advertise(ctx: AgentContext, *, at_start: bool = True) -> bool:
                     extra={"found": others, "url": ctx.public_url})
     triple = Graph()
     triple.add((owner, URIRef(VRM + "agent"), ours))
+    triple += services
     stale = Graph()
     for old in advertised - {ours}:
         stale.add((owner, URIRef(VRM + "agent"), old))
+    stale += stale_services
     await ctx.pod.patch(profile_doc, inserts=triple, deletes=stale or None)
     return True
+
+
+LWS_SERVICE = URIRef(lws.LWS + "service")
+LWS_SERVICE_TYPES = {URIRef(lws.LWS + kind) for kind, _, _ in lws.SERVICES}
+
+
+def lws_profile_graph(owner: str, public_url: str) -> Graph:
+    """The LWS access request and grant services, as the WebID profile names them beside
+    ``vrm:agent``: the profile is where a client that starts from a WebID looks."""
+    graph = Graph()
+    for entry in lws.service_entries(public_url):
+        node = URIRef(entry["id"])
+        graph.add((URIRef(owner), LWS_SERVICE, node))
+        graph.add((node, RDF.type, URIRef(lws.LWS + entry["type"])))
+        graph.add((node, URIRef(lws.LWS + "serviceEndpoint"), URIRef(entry["serviceEndpoint"])))
+        for profile in entry["conformsTo"]:
+            graph.add((node, URIRef(DCT + "conformsTo"), URIRef(profile)))
+    return graph
+
+
+def stale_lws_services(profile: Graph, owner: str, public_url: str) -> Graph:
+    """What the profile says of access services other than this agent's (an agent that moved):
+    removed with the old ``vrm:agent``. Services of other kinds are left alone."""
+    ours = {URIRef(e["id"]) for e in lws.service_entries(public_url)}
+    stale = Graph()
+    for node in set(profile.objects(URIRef(owner), LWS_SERVICE)):
+        if node in ours or not set(profile.objects(node, RDF.type)) & LWS_SERVICE_TYPES:
+            continue
+        stale.add((URIRef(owner), LWS_SERVICE, node))
+        for p, o in profile.predicate_objects(node):
+            stale.add((node, p, o))
+    return stale
 
 
 async def keep_advertised(ctx: AgentContext) -> None:
@@ -298,7 +344,8 @@ async def assembled(
         except (PodError, VrmAgentError) as exc:
             log.warning("reconciling the grant index failed", extra={"problem": str(exc)})
 
-    app = build_app(ctx, routes=[install_negotiation_routes(service), *(routes or [])],
+    app = build_app(ctx, routes=[install_negotiation_routes(service),
+                                 install_lws_routes(service), *(routes or [])],
                     jobs=[negotiation_upkeep, keep_advertised, reconcile, *(jobs or [])])
     try:
         yield app, service

@@ -51,6 +51,9 @@ _RECORD_TERMS = {
     "modifiedAt": {"@id": "dct:modified", "@type": "xsd:dateTime"},
     "vendorKey": {"@id": "vrmp:vendorKey", "@type": "@id"},
     "proposed": {"@id": "vrmp:proposedResources", "@container": "@set"},
+    # A request that came as a W3C LWS access request: its JSON, kept as text, and its end.
+    "lwsAccessRequest": "vrmp:lwsAccessRequest",
+    "notAfter": {"@id": "vrmp:notAfter", "@type": "xsd:dateTime"},
     # The evaluator's compliance reports (FORCE Compliance Report Model), in their own terms.
     "complianceReport": {"@id": "vrmp:complianceReport", "@container": "@set",
                          "@context": REPORT_CONTEXT},
@@ -106,6 +109,15 @@ class NegotiationRecord:
     # Why the terms decided as they did, item by item: FORCE policy reports as JSON-LD nodes.
     compliance: tuple[Mapping[str, Any], ...] = ()
     etag: str | None = field(default=None, compare=False)
+    # Set when the request came as an LWS access request (vrm_agent.negotiation.lws): what it
+    # asked, as JSON text, and the latest end it allows (no grant of it lasts beyond).
+    lws: str | None = None
+    not_after: datetime | None = None
+
+    @property
+    def takes_offers(self) -> bool:
+        """Whether the requester can answer a counter-offer: an LWS access request cannot."""
+        return self.lws is None
 
     @property
     def state(self) -> State | None:
@@ -169,6 +181,8 @@ class NegotiationRecord:
                          if self.proposed is not None else None),
             "replaces": list(self.replaces) or None,
             "complianceReport": [dict(r) for r in self.compliance] or None,
+            "lwsAccessRequest": self.lws,
+            "notAfter": iso(self.not_after) if self.not_after else None,
         }
         out.update({k: v for k, v in optional.items() if v is not None})
         return out
@@ -196,6 +210,8 @@ class NegotiationRecord:
                 tuple(data.get("trace", [])), data.get("ended"), data.get("vendorKey"),
                 _proposed(data.get("proposed")), tuple(data.get("replaces", [])),
                 _reports(data.get("complianceReport")), etag,
+                _text(data.get("lwsAccessRequest")),
+                _zoned(data["notAfter"]) if data.get("notAfter") else None,
             )
         except (KeyError, ValueError, TypeError, AttributeError, MalformedMessage) as exc:
             raise MalformedMessage(f"the stored negotiation {record_id} cannot be read: "
@@ -218,6 +234,21 @@ def _proposed(value: Any) -> dict[str, tuple[str, ...]] | None:
         out[str(item["target"])] = tuple(
             str(r) for r in (resources if isinstance(resources, list) else [resources]))
     return out
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("a kept LWS access request is text")
+    return value
+
+
+def _zoned(value: Any) -> datetime:
+    moment = _time(str(value))
+    if moment.tzinfo is None:
+        raise ValueError("a kept end time has no time zone")
+    return moment
 
 
 def _time(value: str) -> datetime:
