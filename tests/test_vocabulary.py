@@ -451,13 +451,14 @@ def test_every_protocol_term_is_defined_with_label_and_comment() -> None:
     value the protocol sends in a vocabulary-typed field (state, event, ended), is a term of
     the context defined in the protocol vocabulary, with a label and a comment."""
     from vrm_agent.linkeddata.contexts import PROTOCOL_CONTEXT, bundled_context
+    from vrm_agent.negotiation.lws import EXTENSION_CONTEXT
     from vrm_agent.negotiation.protocol import State
     from vrm_agent.negotiation.records import _RECORD_TERMS
 
     vrmp = "https://w3id.org/vrm-agent/protocol#"
     protocol = bundled_context(PROTOCOL_CONTEXT)["@context"]
     named = set()
-    for definitions in (protocol, _RECORD_TERMS):
+    for definitions in (protocol, _RECORD_TERMS, EXTENSION_CONTEXT):
         for value in definitions.values():
             iri = value if isinstance(value, str) else (
                 value.get("@id") if isinstance(value, dict) else None)

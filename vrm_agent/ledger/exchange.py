@@ -67,7 +67,7 @@ class RestoreReport:
     triples: int
     grants: int = 0  # grants in force put back on the new pod
     ended_grants: int = 0  # past their end: indexed for the expiry pass, not granted
-    dropped_grants: tuple[str, ...] = ()  # on resources the file does not hold
+    dropped_grants: tuple[str, ...] = ()  # on resources the file does not hold, or outside it
 
 
 def format_for(path: Path) -> str:
@@ -235,6 +235,9 @@ class RestorePlan:
     graphs: dict[str, Graph] = field(default_factory=dict)  # written as Turtle
     documents: dict[str, str] = field(default_factory=dict)  # written as JSON-LD, verbatim
     grants: list[GrantView] = field(default_factory=list)
+    # Entries naming something outside the pod: another app wrote them (the agent never
+    # follows them), so they are left behind, and said, rather than refusing the whole backup.
+    foreign: list[str] = field(default_factory=list)
     # resource -> the shards that named its access-control document (re-found on the new pod)
     governed: dict[str, set[str]] = field(default_factory=dict)
 
@@ -318,7 +321,8 @@ def _plan_index(plan: RestorePlan, url: str, graph: Graph, storage: str) -> None
     for view in index.entries.values():
         outside = [r for r in (*view.resources, *view.copies) if not r.startswith(storage)]
         if outside:
-            raise ExchangeError(f"grant {view.id} names {outside[0]}, outside the pod")
+            plan.foreign.append(view.id)
+            continue
         plan.grants.append(view)
     if not url.endswith(LEGACY_INDEX):  # a legacy document's places go with its grants
         for resource in index.documents:
@@ -370,7 +374,8 @@ async def restore_ledger(ledger: Ledger, dataset: Dataset, *, owner: str,
     in_force = [v for v in plan.grants if v.expires > now and all(
         plan.holds(r, v.members) for r in v.resources)]
     ended = [v for v in plan.grants if v.expires <= now]
-    dropped = sorted(v.id for v in plan.grants if v not in in_force and v not in ended)
+    dropped = sorted([v.id for v in plan.grants if v not in in_force and v not in ended]
+                     + plan.foreign)
     # All at once: grants on one document leave together in its next write.
     await asyncio.gather(*(access.grant(
         view.agent, list(view.resources), view.modes, until=view.expires, members=view.members,
