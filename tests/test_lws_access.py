@@ -1,6 +1,6 @@
 """W3C LWS access requests and grants, against a real `vrm-agent run` and real pods (WAC, ACP).
 
-The person is dora. Her terms let anyone read her `shared/` container for service provision for
+The person is lena. Her terms let anyone read her `shared/` container for service provision for
 up to 30 days; the starter roster forbids marketing; nothing decides her `private/` diary, so a
 request for it waits for her. Each LWS client is an account of its own, authenticating with its
 own DPoP-bound token, and proves what it may read by reading from the pod itself.
@@ -91,7 +91,7 @@ TERMS = """{
 async def world(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                 ) -> AsyncIterator[World]:
     async with AccountApi(pod_env.server.base_url) as api:
-        person = await api.create_pod_account("dora", "dora@example.org", "secret-dora-0123")
+        person = await api.create_pod_account("lena", "lena@example.org", "secret-lena-0123")
         clients = {name: await api.create_pod_account(name, f"{name}@example.org",
                                                       f"secret-{name}-0123") for name in CLIENTS}
     notes, diary = f"{person.pod}shared/notes", f"{person.pod}private/diary"
@@ -100,7 +100,7 @@ async def world(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
             graph = Graph()
             graph.add((URIRef(url + "#it"), URIRef("http://schema.org/text"), Literal(text)))
             await pod.put_graph(url, graph)
-    folder = tmp_path_factory.mktemp(f"dora-{pod_env.flavour.value}")
+    folder = tmp_path_factory.mktemp(f"lena-{pod_env.flavour.value}")
     config = folder / "config.json"
     login = run_cli("login", "--webid", person.webid, "--client-id", person.client_id,
                     "--client-secret", person.client_secret, "--config", str(config))

@@ -46,12 +46,12 @@ class Person:
 async def person(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                  ) -> AsyncIterator[Person]:
     async with AccountApi(pod_env.server.base_url) as api:
-        account = await api.create_pod_account("erin", "erin@example.org", "secret-erin-0123")
+        account = await api.create_pod_account("owen", "owen@example.org", "secret-owen-0123")
     async with PodClient(account.credentials) as pod:
         ledger = Ledger(pod, account.pod)
         # One write at a time: CSS (ACP, file backend) was seen to lose the pod root's
         # pim:Storage type when the first writes under a new pod create containers at once.
-        await ledger.create(ContactUnit("email-home", "email", "erin@example.org"))
+        await ledger.create(ContactUnit("email-home", "email", "owen@example.org"))
         store = TermsStore(ledger, account.webid)
         for name in ROSTER:
             await store.add_roster(name)
@@ -59,7 +59,7 @@ async def person(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
             for name, (content_type, body) in JUNK.items():
                 await pod.put(f"{account.pod}vrm/{folder}/{name}", body,
                               content_type=content_type)
-    agent = start_agent(pod_env, tmp_path_factory.mktemp(f"erin-{pod_env.flavour.value}"),
+    agent = start_agent(pod_env, tmp_path_factory.mktemp(f"owen-{pod_env.flavour.value}"),
                         account=account)
     yield Person(account, agent)
     stop_agent(agent)
