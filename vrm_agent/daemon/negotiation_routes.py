@@ -34,10 +34,10 @@ SERVICE_KEY = web.AppKey("negotiation_service", NegotiationService)
 TURNS_KEY = web.AppKey("negotiation_turns", asyncio.Semaphore)
 # Messages handled at once; the others wait their turn. A message in hand keeps its documents
 # and graphs until its pod writes are done, and Python keeps the memory of the busiest moment
-# (its small-object arenas go back only when empty): sixteen vendors at once left the agent about
-# 8 MB larger for the rest of its run. Two at a time still overlap one message's pod round trips
-# with another's work, and one event loop does all the work either way (docs/performance.md).
-MESSAGES_AT_ONCE = 2
+# (its small-object arenas go back only when empty): sixteen vendors at once left the agent some
+# 6 MB larger for the rest of its run than three at a time. The price is throughput under such a
+# crowd (docs/performance.md measures it for 2, 3, 4, 8 and unbounded).
+MESSAGES_AT_ONCE = 3
 
 
 def problem(status: int, slug: str, title: str, detail: str,
