@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,8 +114,10 @@ class RunningAgent:
     log: Path
 
 
-def start_agent(pod_env: PodEnv, folder: Path, account: PodAccount | None = None) -> RunningAgent:
-    """`vrm-agent run` for alice (or another account), as a real process on a free port."""
+def start_agent(pod_env: PodEnv, folder: Path, account: PodAccount | None = None,
+                python_options: Sequence[str] = ()) -> RunningAgent:
+    """`vrm-agent run` for alice (or another account), as a real process on a free port
+    (``python_options`` go to its interpreter, such as ``-X importtime``)."""
     config = folder / "config.json"
     person = account or pod_env.alice
     login = run_cli("login", "--webid", person.webid, "--client-id", person.client_id,
@@ -125,8 +127,8 @@ def start_agent(pod_env: PodEnv, folder: Path, account: PodAccount | None = None
     log = folder / "agent.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "vrm_agent.cli.main", "run", "--port", str(port),
-             "--config", str(config)],
+            [sys.executable, *python_options, "-m", "vrm_agent.cli.main", "run",
+             "--port", str(port), "--config", str(config)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
         )
     url = f"http://localhost:{port}/"

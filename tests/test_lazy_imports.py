@@ -59,3 +59,14 @@ def test_pyld_used_by_the_package_has_the_bundled_loader_as_its_default() -> Non
                  "from pyld import jsonld\n"
                  "from vrm_agent.linkeddata.contexts import load_document\n"
                  "assert jsonld.get_document_loader() is load_document")
+
+
+def test_checking_what_the_daemon_writes_needs_no_pyshacl() -> None:
+    # Every record a negotiation writes (the agreement record with its policy and signatures,
+    # terms, audit events, the data map) goes through the compiled graph checks.
+    loaded = loaded_after(
+        "from tests.test_graph_checks import DAEMON_RECORDS\n"
+        "from vrm_agent.vocabulary.compiled import validate_graph\n"
+        "for make in DAEMON_RECORDS.values():\n"
+        "    validate_graph(make())")
+    assert not loaded & {"pyshacl", "rdflib.plugins.sparql"}

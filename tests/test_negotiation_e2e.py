@@ -32,7 +32,7 @@ from vrm_agent.vendor import AgentInfo, Inbox, NegotiationView, VendorAgent, req
 pytestmark = pytest.mark.pod
 SHOPS = ("shop-agree", "shop-refuse", "shop-counter", "shop-approve", "shop-deny",
          "shop-expire", "shop-revoke", "shop-bad", "shop-other", "shop-choose", "shop-twice",
-         "shop-paths", "shop-unknown")
+         "shop-paths", "shop-light", "shop-unknown")
 UNKNOWN = "shop-unknown"  # a vendor the person's ledger does not know before it negotiates
 VRM = "https://w3id.org/vrm-agent/ns#"
 
@@ -71,7 +71,8 @@ async def market(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                           URIRef("http://schema.org/price"), Literal("12.50")))
             await pod.put_graph(f"{person.pod}vrm/transactions/{shop}/2026", purchase)
     folder = tmp_path_factory.mktemp(f"carol-{pod_env.flavour.value}")
-    agent = start_agent(pod_env, folder, account=person)
+    # -X importtime: the agent's log then names every module it imports (see the last test).
+    agent = start_agent(pod_env, folder, account=person, python_options=("-X", "importtime"))
     yield Market(person, agent, vendors, email, phone, work_phone)
     stop_agent(agent)
 
@@ -532,3 +533,25 @@ async def test_a_callback_aimed_at_the_person_is_refused(market: Market, shop: S
             (callback, problem)
         assert content_type == "application/problem+json"
     assert await count() == before
+
+
+# -- what the agent loads ----------------------------------------------------------------------
+
+
+@shop_named("shop-light")
+async def test_the_agent_checks_what_it_writes_without_pyshacl(market: Market,
+                                                               shop: Shop) -> None:
+    # pyshacl and rdflib's SPARQL engine cost some 8 MB; the records a negotiation writes (the
+    # agreement record, audit events, terms) are checked by the compiled shapes instead. Run
+    # last, the log covers every negotiation of this module; run alone, this one.
+    policy = request_policy(["pd:EmailAddress"], purpose="dpv:DeliveryOfGoods",
+                            duration=timedelta(days=7))
+    view = await shop.vendor.verify(await shop.vendor.request(shop.agent, policy))
+    assert view.state is State.FINALIZED
+    assert await agreement_state(market, view) == "Finalized"
+    assert await audit_has(market, "AgreementReached", "AccessGranted")
+    imported = [line.rsplit("|", 1)[-1].strip()
+                for line in market.agent.log.read_text().splitlines()
+                if line.startswith("import time:")]
+    assert "vrm_agent.negotiation.records" in imported  # the trace is there and complete
+    assert not [m for m in imported if m.startswith(("pyshacl", "rdflib.plugins.sparql"))]

@@ -5,8 +5,11 @@ alone. This module reads the same shapes graph and turns each node shape whose p
 only SHACL-core constraints (minCount, maxCount, datatype, nodeKind, in, hasValue, pattern,
 minLength, maxLength, minInclusive, maxInclusive, class) into a function over a plain record:
 ``{predicate IRI: [Term, ...]}``. A shape that needs more (sh:or, sh:node, sh:not, property pairs)
-is refused at compile time, so the caller falls back to pyshacl rather than skip a constraint.
-The tests hold the two to the same verdicts.
+is refused at compile time, so the caller falls back to a fuller check rather than skip a
+constraint. The tests hold the two to pyshacl's verdicts.
+
+Whole graphs (one record document, with its blank nodes and nested shapes) go through
+:func:`validate_graph`, which uses :mod:`vrm_agent.vocabulary.graph_checks`.
 """
 
 from __future__ import annotations
@@ -233,40 +236,21 @@ def term_of(node: object) -> Term:
     return Term("bnode", str(node))
 
 
-def validate_graph(graph: Graph, shapes: Graph | None = None) -> None:
-    """Validate a whole graph: nodes of classes whose shapes compile go through the compiled
-    checks, everything else through pyshacl; same verdicts, far less time on bulk data."""
+def validate_graph(graph: Graph) -> None:
+    """Validate a whole graph with the shapes compiled into plain checks
+    (:mod:`vrm_agent.vocabulary.graph_checks`), which give pyshacl's verdicts without loading
+    it; pyshacl decides only what those checks leave to it (shapes using other SHACL features,
+    or a graph pyshacl itself would stop on)."""
     from vrm_agent.vocabulary import shapes_graph
-    from vrm_agent.vocabulary.validation import validate
+    from vrm_agent.vocabulary.graph_checks import Undecided, graph_violations
 
-    shapes = shapes or shapes_graph()
-    types: dict[str, set[str]] = {}
-    for subject, cls in graph.subject_objects(RDF.type):
-        types.setdefault(str(subject), set()).add(str(cls))
-    fast: dict[str, dict[str, dict[str, list[Term]]]] = {}
-    for subject in {s for s in graph.subjects() if isinstance(s, URIRef)}:
-        classes = types.get(str(subject), set())
-        if len(classes) != 1:
-            continue
-        (cls,) = classes
-        try:
-            compiled_checks(shapes, cls)
-        except NotCompilable:
-            continue
-        record: dict[str, list[Term]] = {}
-        for predicate, obj in graph.predicate_objects(subject):
-            record.setdefault(str(predicate), []).append(term_of(obj))
-        fast.setdefault(cls, {})[str(subject)] = record
-    problems = [v for cls, records in fast.items()
-                for v in check_records(shapes, cls, records, types)]
+    try:
+        found = graph_violations(graph, shapes_graph())
+    except (NotCompilable, Undecided):
+        from vrm_agent.vocabulary.validation import validate
+
+        validate(graph)
+        return
+    problems = [v for v in found if v.severity == "Violation"]
     if problems:
         raise ShapeViolation(problems)
-    handled = {s for records in fast.values() for s in records}
-    if handled:
-        rest = Graph()
-        for triple in graph:
-            if str(triple[0]) not in handled:
-                rest.add(triple)
-        graph = rest
-    if len(graph):
-        validate(graph)

@@ -71,12 +71,12 @@ def _plain(node: Node) -> str:
     return f"_:{node}" if isinstance(node, BNode) else f"<{node}>"
 
 
-def _describe(graph: Graph, node: Node, depth: int = 0) -> str:
+def describe_node(graph: Graph, node: Node, depth: int = 0) -> str:
     """``<doc#it> vcard:hasAddress [...]`` for a blank node; ``<iri>`` for an IRI."""
     if not isinstance(node, BNode) or depth > 3:
         return _plain(node)
     for subject, predicate in graph.subject_predicates(node):
-        return f"{_describe(graph, subject, depth + 1)} {curie(predicate)} [...]"
+        return f"{describe_node(graph, subject, depth + 1)} {curie(predicate)} [...]"
     return _plain(node)
 
 
@@ -157,7 +157,7 @@ def violations(graph: Graph) -> list[Violation]:
             path=_term_text(report.value(result, SH.resultPath)),
             message=messages[0] if messages else "does not conform",
             severity=_severity(report.value(result, SH.resultSeverity)),
-            where=_describe(graph, focus),
+            where=describe_node(graph, focus),
         ))
     return sorted(found, key=lambda v: (v.where, v.path or "", v.message))
 
