@@ -7,6 +7,7 @@ the parser (for `--help` too) loads none of it, and the daemon loads no other co
 from __future__ import annotations
 
 import argparse
+import sys
 
 from vrm_agent.cli.arguments import ensure_port_free, http_iri, port_number
 from vrm_agent.cli.output import info
@@ -21,7 +22,17 @@ def _listen_address(args: argparse.Namespace, config: Config) -> tuple[str, int]
             args.port or int(settings.get("port", DEFAULT_PORT)))
 
 
+def _without_html_literals() -> None:
+    """Keep rdflib from loading its HTML parser (html5rdf, 2.2 MB held for the daemon's life).
+    rdflib imports it, when installed, to parse rdf:HTML literals, which no record the agent
+    keeps or message it takes uses; without it such a literal stays plain text. It is
+    installed only because pyshacl asks for rdflib's HTML extra."""
+    if "rdflib" not in sys.modules:
+        sys.modules.setdefault("html5rdf", None)  # type: ignore[arg-type]
+
+
 async def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    _without_html_literals()
     host, port = _listen_address(args, config)
     # Logging in and reading the pod come before listening: a taken port is said first.
     ensure_port_free(host, port, what="the agent", option="--port")
@@ -39,6 +50,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
 async def cmd_up(args: argparse.Namespace, config: Config) -> int:
     """The embedded pod (started, with its owner account, if need be), then the daemon."""
+    _without_html_literals()
     ensure_port_free(*_listen_address(args, config), what="the agent", option="--port")
     pod_args = argparse.Namespace(data=args.data, port=args.pod_port, acp=args.acp,
                                   name=None, json=False, port_option="--pod-port")
