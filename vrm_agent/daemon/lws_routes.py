@@ -17,21 +17,14 @@ from typing import Any
 
 from aiohttp import web
 
+from vrm_agent.daemon import negotiation_routes
 from vrm_agent.daemon.context import context_of
-from vrm_agent.daemon.negotiation_routes import (
-    PROBLEM_TYPES,
-    Refused,
-    authenticate,
-    problem,
-    read_body,
-)
+from vrm_agent.daemon.negotiation_routes import PROBLEM_TYPES, Handler, Refused, problem
 from vrm_agent.daemon.negotiations import (
     IN_FORCE,
-    NegotiationError,
     NegotiationService,
     UnknownNegotiation,
 )
-from vrm_agent.errors import PodError
 from vrm_agent.linkeddata.limits import MESSAGE, InputRefused, load_json
 from vrm_agent.negotiation import lws
 from vrm_agent.negotiation.protocol import State
@@ -223,30 +216,12 @@ async def revoke_grant(request: web.Request, service: NegotiationService,
 # -- wiring --------------------------------------------------------------------------------------
 
 
-Handler = Callable[[web.Request, NegotiationService, AuthenticatedAgent], Awaitable[web.Response]]
-
-
 def guarded(handler: Handler, *, reads_body: bool = False) -> Callable[
         [web.Request], Awaitable[web.Response]]:
-    """Size, then credentials, then the handler; every refusal a problem document."""
-    async def run(request: web.Request) -> web.Response:
-        service = request.app[LWS_SERVICE_KEY]
-        try:
-            if reads_body:
-                request["body"] = await read_body(request)
-            caller = await authenticate(request)
-            return await handler(request, service, caller)
-        except Refused as refused:
-            return refused.response
-        except NegotiationError as exc:
-            return problem(exc.status, exc.slug, exc.title, str(exc))
-        except PodError as exc:
-            log.error("pod error on an access request", extra={"problem": str(exc)})
-            return problem(503, "pod-unavailable", "The person's pod is unavailable",
-                           "the agent could not read or write the person's pod; try again "
-                           "later", headers={"Retry-After": "30"})
-
-    return run
+    """The negotiation endpoints' door (size, credentials, a turn), with the LWS service."""
+    return negotiation_routes.guarded(handler, reads_body=reads_body,
+                                      service_key=LWS_SERVICE_KEY,
+                                      doing="answering an access request")
 
 
 async def context(request: web.Request) -> web.Response:

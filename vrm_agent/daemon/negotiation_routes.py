@@ -130,10 +130,13 @@ def answer(record: NegotiationRecord, *, created: bool = False,
 Handler = Callable[[web.Request, NegotiationService, AuthenticatedAgent], Awaitable[web.Response]]
 
 
-def guarded(handler: Handler, *, reads_body: bool = True) -> Callable[
-        [web.Request], Awaitable[web.Response]]:
+def guarded(handler: Handler, *, reads_body: bool = True,
+            service_key: web.AppKey[NegotiationService] = SERVICE_KEY,
+            doing: str = "negotiating") -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Size, then credentials, then a turn, then the handler; every refusal a problem
+    document. The LWS face goes through the same door, and shares the turns."""
     async def run(request: web.Request) -> web.Response:
-        service = request.app[SERVICE_KEY]
+        service = request.app[service_key]
         try:
             if reads_body:
                 request["body"] = await read_body(request)
@@ -147,7 +150,7 @@ def guarded(handler: Handler, *, reads_body: bool = True) -> Callable[
         except NegotiationError as exc:
             return problem(exc.status, exc.slug, exc.title, str(exc))
         except PodError as exc:
-            log.error("pod error while negotiating", extra={"problem": str(exc)})
+            log.error(f"pod error while {doing}", extra={"problem": str(exc)})
             # The pod's own answer stays in the log: it is the person's, not the vendor's.
             return problem(503, "pod-unavailable", "The person's pod is unavailable",
                            "the agent could not read or write the person's pod; try again "
