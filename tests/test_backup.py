@@ -174,8 +174,9 @@ async def test_a_restore_gives_back_everything_and_the_grants_in_force(
     dataset = read_export(backup.file)
     async with PodClient(target.credentials) as pod:
         ledger = Ledger(pod, target.pod)
-        report = await restore_ledger(ledger, dataset, owner=target.webid)
+        report = await restore_ledger(ledger, dataset, owner=target.webid, grant_again=True)
         assert report.grants == 2 and report.ended_grants == 0 and not report.dropped_grants
+        assert not report.not_granted
         with pytest.raises(ExchangeError, match="already holds a ledger"):
             await restore_ledger(ledger, dataset, owner=target.webid)
         restored = await export_ledger(ledger)
@@ -224,11 +225,22 @@ async def test_a_bad_file_leaves_the_pod_as_it_was(pod_env: PodEnv, backup: Back
     foreign = read_export(backup.file)
     foreign.graph(URIRef("http://elsewhere.example/vrm/x")).add(
         (URIRef("http://elsewhere.example/vrm/x#it"), RDF.type, VRM.Vendor))
+    # Names that a client would resolve out of vrm/ (the root's access-control document), or
+    # that are access-control documents themselves, are never written from a file.
+    climbing, percent, acl = (read_export(backup.file) for _ in range(3))
+    for dataset, name in ((climbing, "vrm/terms/../../.acl"),
+                          (percent, "vrm/terms/%2e%2e/%2e%2e/profile/card"),
+                          (acl, "vrm/.acl")):
+        dataset.graph(URIRef(source + name)).add(
+            (URIRef(source + name + "#x"), RDF.type, VRM.Vendor))
     async with PodClient(target.credentials) as pod:
         ledger = Ledger(pod, target.pod)
         for dataset, problem in ((nameless, "erin-shop is not a valid record"),
                                  (broken_record, "is not a readable negotiation record"),
-                                 (foreign, "is not a ledger resource")):
+                                 (foreign, "is not a ledger resource"),
+                                 (climbing, "is not a ledger resource"),
+                                 (percent, "is not a ledger resource"),
+                                 (acl, "is not a ledger resource")):
             with pytest.raises(ExchangeError, match=problem):
                 await restore_ledger(ledger, dataset, owner=target.webid)
         assert await ledger_resources(ledger) == []
@@ -284,7 +296,8 @@ async def test_an_ended_entry_is_left_to_the_expiry_pass_and_a_grant_off_the_fil
         for triple in entry_graph(shard, view, {}):
             named.add(triple)
     async with PodClient(target.credentials) as pod:
-        report = await restore_ledger(Ledger(pod, target.pod), dataset, owner=target.webid)
+        report = await restore_ledger(Ledger(pod, target.pod), dataset, owner=target.webid,
+                                      grant_again=True)
         assert report.grants == 2 and report.ended_grants == 1
         assert report.dropped_grants == ("elsewhere",)
         access = AccessControl(pod, owner_webid=target.webid, storage=target.pod)
@@ -294,3 +307,41 @@ async def test_an_ended_entry_is_left_to_the_expiry_pass_and_a_grant_off_the_fil
         await access.flush()
         assert [v.id for v in ended] == ["late"]
         assert "late" not in (await access.index(fresh=True)).entries
+
+
+async def test_a_file_opens_nothing_unless_asked_and_then_only_what_it_agreed(
+        pod_env: PodEnv, backup: Backup) -> None:
+    """A backup may come from anywhere. Without --grant-again nothing is granted; with it, an
+    entry no restored agreement in force carries (a forged one, for the whole storage) is not."""
+    source = backup.person.pod
+    quiet = await new_person(pod_env, "erin-quiet")
+    async with PodClient(quiet.credentials) as pod:
+        report = await restore_ledger(Ledger(pod, quiet.pod), read_export(backup.file),
+                                      owner=quiet.webid)
+        assert report.grants == 0 and len(report.not_granted) == 2
+    async with PodClient(backup.shop.credentials) as shop:
+        assert await status(shop, backup.email.replace(source, quiet.pod)) == 403
+
+    forged_file = read_export(backup.file)
+    later = datetime.now(UTC) + timedelta(days=1)
+    read = frozenset({AccessMode.READ})
+    forged = {"root": GrantView("root", backup.rival.webid, (source,), read, later, True,
+                                None, datetime.now(UTC)),
+              "claimed": GrantView("claimed", backup.rival.webid, (backup.email,), read,
+                                   later, False, f"http://agent.example/negotiations/"
+                                   f"{backup.agreed}", datetime.now(UTC))}
+    for grant_id, view in forged.items():
+        shard = f"{source}vrm/grant-index/{shard_name(grant_id)}"
+        named = forged_file.graph(URIRef(shard))
+        for triple in entry_graph(shard, view, {}):
+            named.add(triple)
+    target = await new_person(pod_env, "erin-forged")
+    async with PodClient(target.credentials) as pod:
+        report = await restore_ledger(Ledger(pod, target.pod), forged_file,
+                                      owner=target.webid, grant_again=True)
+        # The storage root is never granted; an agreement of another vendor carries nothing.
+        assert {"root", "claimed"} <= set(report.not_granted) | set(report.dropped_grants)
+    async with PodClient(backup.rival.credentials) as rival:
+        # Read as the pod gives it to anyone else (the quiet pod, restored without grants).
+        assert await status(rival, target.pod + "vrm/") == await status(rival, quiet.pod + "vrm/")
+        assert await status(rival, backup.email.replace(source, target.pod)) == 403

@@ -82,10 +82,14 @@ async def cmd_import_ledger(args: argparse.Namespace, config: Config) -> int:
     dataset = read_export(Path(args.file))
     async with open_pod(config) as session:
         report = await restore_ledger(Ledger(session.pod, session.storage), dataset,
-                                      owner=session.webid)
+                                      owner=session.webid, grant_again=args.grant_again)
     show({"resources": report.resources, "triples": report.triples, "grants": report.grants,
-          "ended_grants": report.ended_grants, "dropped_grants": list(report.dropped_grants)},
-         as_json=args.json)
+          "ended_grants": report.ended_grants, "dropped_grants": list(report.dropped_grants),
+          "not_granted": list(report.not_granted)}, as_json=args.json)
+    if report.not_granted and not args.json:
+        info(f"{len(report.not_granted)} grant(s) in force in the file were not granted again; "
+             "a backup never opens your pod unless you ask: if the file is your own, restore "
+             "into an empty pod with --grant-again")
     return 0
 
 
@@ -227,6 +231,9 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     ledger = kinds.add_parser("ledger", parents=[common], help="restore an export",
                               description="Restore a ledger export into a pod with no ledger.")
     ledger.add_argument("file", help="a .trig, .jsonld or .nq file made by 'vrm-agent export'")
+    ledger.add_argument("--grant-again", action="store_true",
+                        help="grant again what was in force: agreements a restored negotiation "
+                        "in force carries, and shares (only for a file you made yourself)")
     ledger.set_defaults(handler=cmd_import_ledger)
 
     export = commands.add_parser("export", parents=[common], help="the whole ledger to a file",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -68,6 +69,7 @@ class RestoreReport:
     grants: int = 0  # grants in force put back on the new pod
     ended_grants: int = 0  # past their end: indexed for the expiry pass, not granted
     dropped_grants: tuple[str, ...] = ()  # on resources the file does not hold, or outside it
+    not_granted: tuple[str, ...] = ()  # in force in the file, not granted again (not asked)
 
 
 def format_for(path: Path) -> str:
@@ -252,6 +254,15 @@ class RestorePlan:
             r.startswith(resource) for r in written))
 
 
+# A resource the restore may write: one or two segments under vrm/ (a kind, maybe a vendor's
+# purchases, and a name), each a plain name: no dot segment, no percent-encoding, no '?' or '#'
+# that a client would resolve or strip, so the URL written is the URL checked. Access-control
+# and description documents are never written from a file.
+_SEGMENT = r"[^\s/?#%\\<>\"{}|^`.][^\s/?#%\\<>\"{}|^`]{0,127}"
+_LEDGER_PATH = re.compile(rf"{_SEGMENT}/(?:{_SEGMENT}/)?{_SEGMENT}")
+_ACCESS_SUFFIXES = (".acl", ".acr", ".meta")
+
+
 def plan_restore(dataset: Dataset, storage: str) -> RestorePlan:
     """Every resource the file would write, with its IRIs moved to ``storage``, each checked:
     a record must meet the shapes, a negotiation must read back, a grant entry must be whole
@@ -270,7 +281,8 @@ def plan_restore(dataset: Dataset, storage: str) -> RestorePlan:
         if named.identifier == dataset.default_graph.identifier or len(named) == 0:
             continue
         url = str(rebase(named.identifier))
-        if not url.startswith(root) or "#" in url or "?" in url:
+        if not url.startswith(root) or not _LEDGER_PATH.fullmatch(url[len(root):]) \
+                or url.endswith(_ACCESS_SUFFIXES):
             raise ExchangeError(f"{named.identifier} is not a ledger resource")
         if url == _feed(storage):
             continue
@@ -334,7 +346,8 @@ def _plan_index(plan: RestorePlan, url: str, graph: Graph, storage: str) -> None
 
 
 async def restore_ledger(ledger: Ledger, dataset: Dataset, *, owner: str,
-                         now: datetime | None = None) -> RestoreReport:
+                         now: datetime | None = None,
+                         grant_again: bool = False) -> RestoreReport:
     """Write every resource of the file, then put the grants still in force back; refuses a pod
     that already has a ledger, and a file any part of which fails its checks, before the first
     write. ``owner`` is the new pod's owner, who keeps control of every document."""
@@ -351,17 +364,31 @@ async def restore_ledger(ledger: Ledger, dataset: Dataset, *, owner: str,
                             "empty one")
     limit = asyncio.Semaphore(RESTORE_CONCURRENCY)
 
+    written: list[str] = []
+
     async def put(url: str, body: Graph | str) -> None:
         async with limit:
-            # The agent's own starter copies give way; anything else must not exist yet.
-            create = None if url.startswith(own) else "*"
+            # The agent's own starter copies (listed just now) give way; nothing else may exist.
+            create = None if url in present else "*"
             if isinstance(body, Graph):
                 await ledger.pod.put_graph(url, body, if_none_match=create)
             else:
                 await ledger.pod.put(url, body, content_type=JSON_LD, if_none_match=create)
+            if create:
+                written.append(url)
 
-    await asyncio.gather(*(put(u, g) for u, g in plan.graphs.items()),
-                         *(put(u, d) for u, d in plan.documents.items()))
+    results = await asyncio.gather(*(put(u, g) for u, g in plan.graphs.items()),
+                                   *(put(u, d) for u, d in plan.documents.items()),
+                                   return_exceptions=True)
+    failure = next((r for r in results if isinstance(r, BaseException)), None)
+    if failure is not None:
+        # Nothing half-written: what this restore created goes again, so it can be retried.
+        await asyncio.gather(*(ledger.pod.delete(url) for url in written),
+                             return_exceptions=True)
+        if isinstance(failure, VrmAgentError):
+            raise ExchangeError(f"the restore could not write the pod ({failure}); nothing "
+                                "was kept, try again") from failure
+        raise failure
     # Starter copies the person had removed before the export stay removed.
     await asyncio.gather(*(ledger.pod.delete(url) for url in present
                            if url not in plan.resources))
@@ -371,11 +398,15 @@ async def restore_ledger(ledger: Ledger, dataset: Dataset, *, owner: str,
     # The restored audit log already says when each grant was made: granting it again here is
     # no new event.
     access.handled_elsewhere = lambda view: True
-    in_force = [v for v in plan.grants if v.expires > now and all(
+    live = [v for v in plan.grants if v.expires > now and all(
         plan.holds(r, v.members) for r in v.resources)]
     ended = [v for v in plan.grants if v.expires <= now]
-    dropped = sorted([v.id for v in plan.grants if v not in in_force and v not in ended]
+    dropped = sorted([v.id for v in plan.grants if v not in live and v not in ended]
                      + plan.foreign)
+    # A backup file may come from anywhere: it never opens the pod to anyone unless the person
+    # asks for it, and even then only as an agreement restored in force says, or as a share.
+    in_force = [v for v in live if grant_again and _carried(v, plan, storage)]
+    not_granted = tuple(sorted(v.id for v in live if v not in in_force))
     # All at once: grants on one document leave together in its next write.
     await asyncio.gather(*(access.grant(
         view.agent, list(view.resources), view.modes, until=view.expires, members=view.members,
@@ -388,7 +419,37 @@ async def restore_ledger(ledger: Ledger, dataset: Dataset, *, owner: str,
     await access.flush()
     return RestoreReport(len(plan.resources),
                          sum(len(g) for g in plan.graphs.values()) + len(plan.documents),
-                         len(in_force), len(ended), tuple(dropped))
+                         len(in_force), len(ended), tuple(dropped), not_granted)
+
+
+def _carried(view: GrantView, plan: RestorePlan, storage: str) -> bool:
+    """Whether a grant from the file may be granted again: each resource a plain URL inside
+    the storage, never the storage root nor the agent's records root; and, for a grant that
+    carries an agreement, a restored negotiation in force for the same vendor that lists
+    every resource until at least the grant's end."""
+    from vrm_agent.negotiation.protocol import State
+    from vrm_agent.negotiation.records import NegotiationRecord
+
+    root = storage + "vrm/"
+    for resource in view.resources:
+        rest = resource[len(storage):]
+        if not resource.startswith(storage) or resource in (storage, root) or not rest or \
+                any(part in (".", "..") or "%" in part for part in rest.split("/")) or \
+                "?" in resource or "#" in resource:
+            return False
+    if view.agreement is None:
+        return True
+    # The grant names the negotiation by its URL at the agent; the pod keeps it by its id.
+    negotiation_id = view.agreement.rstrip("/").rsplit("/", 1)[-1]
+    text = plan.documents.get(f"{root}negotiations/{negotiation_id}")
+    if text is None:
+        return False
+    record = NegotiationRecord.from_json(json.loads(text), record_id=negotiation_id)
+    if record.vendor != view.agent or record.state not in (
+            State.AGREED, State.VERIFIED, State.FINALIZED):
+        return False
+    agreed = {r: a.until for a in record.access for r in a.resources}
+    return all(r in agreed and agreed[r] >= view.expires for r in view.resources)
 
 
 async def _place_documents(ledger: Ledger, access: Any, plan: RestorePlan) -> None:
