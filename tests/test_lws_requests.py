@@ -112,6 +112,12 @@ def test_policies_are_read_strictly(policy: dict[str, Any], words: str) -> None:
      "media type"),
     ({"leftOperand": "type", "operator": "isAnyOf", "rightOperand": "x:y"}, "list"),
     ({"leftOperand": "purpose", "operator": "eq"}, "needs leftOperand"),
+    # Shapes and values that once raised past the checks (a 500).
+    ({"leftOperand": ["purpose"], "operator": "eq", "rightOperand": DPV + "X"}, "not one"),
+    ({"leftOperand": "dateTime", "operator": "lteq",
+      "rightOperand": "9999-12-31T23:59:59-01:00"}, "not a date and time"),
+    ({"leftOperand": "dateTime", "operator": "gteq",
+      "rightOperand": "0001-01-01T00:00:00+01:00"}, "not a date and time"),
 ])
 def test_constraints_outside_the_profile_fail_closed(constraint: dict[str, Any],
                                                      words: str) -> None:
@@ -147,3 +153,14 @@ def test_reading_leaves_the_document_as_it_was() -> None:
     asked = read(data)
     assert data == before
     assert asked.not_after == datetime(2026, 12, 9, 8, 0, tzinfo=UTC)
+
+
+def test_a_small_body_cannot_ask_for_a_huge_record() -> None:
+    """32 purposes for 64 resources would be 2,048 items kept in the person's record."""
+    data = request(
+        target={"type": "StorageResource",
+                "value": [f"{STORAGE}shared/n{i}" for i in range(64)]},
+        constraint=[{"leftOperand": "purpose", "operator": "isAnyOf",
+                     "rightOperand": [f"{DPV}P{i}" for i in range(32)]}])
+    with pytest.raises(lws.AccessRequestRefused, match="at most 256"):
+        read(data)

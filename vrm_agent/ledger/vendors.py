@@ -211,7 +211,12 @@ async def vendor_for_agent(ledger: Ledger, webid: str, *, since: date) -> str:
         try:
             await ledger.create(Vendor(candidate, name, webid=webid))
         except RecordExists:
-            continue  # made meanwhile by someone else: try the next id
+            # Made meanwhile: by another process for the same agent (then it is this vendor),
+            # or for another vendor (then try the next id).
+            with contextlib.suppress(RecordNotFound, VrmAgentError):
+                if (await ledger.get(Vendor, candidate)).webid == webid:
+                    return candidate
+            continue
         with contextlib.suppress(RecordExists):
             await ledger.create(Relationship(candidate, "prospect", since=since,
                                              initiated_by=webid))

@@ -59,6 +59,9 @@ MAX_POLICIES = 16  # access policies in one request
 MAX_VALUES = 64  # target values in one policy
 MAX_OPERANDS = 32  # right operands in one isAnyOf
 MAX_CONSTRAINTS = 16
+# Items (resource x purpose) in one request: each becomes part of the negotiation record the
+# person keeps, and each is looked up in the pod, so a small body must not become a huge record.
+MAX_ITEMS = 256
 MAX_IRI = 2048
 _ABSOLUTE_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+")
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/"
@@ -167,10 +170,9 @@ def _date_time(value: Any, where: str) -> datetime:
         raise _refuse(f"{where} must be an xsd:dateTime with a time zone, such as "
                       "2026-06-09T10:00:00Z")
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):  # year 1 or 9999 shifted past the calendar's edge
         raise _refuse(f"{where}: {value[:40]!r} is not a date and time") from None
-    return moment.astimezone(UTC)
 
 
 def _constraint(data: Any, where: str) -> tuple[str, str, tuple[str, ...]]:
@@ -180,7 +182,7 @@ def _constraint(data: Any, where: str) -> tuple[str, str, tuple[str, ...]]:
     if not {"leftOperand", "operator", "rightOperand"} <= set(data):
         raise _refuse(f"{where} needs leftOperand, operator and rightOperand")
     left, operator, right = data["leftOperand"], data["operator"], data["rightOperand"]
-    if left not in OPERATORS:
+    if not isinstance(left, str) or left not in OPERATORS:
         raise _refuse(f"{where}: the leftOperand {str(left)[:80]!r} is not one this agent "
                       f"can honour (it knows {', '.join(OPERATORS)})")
     if operator not in OPERATORS[left]:
@@ -328,6 +330,10 @@ def read_access_request(data: Any, *, caller: str, client_id: str | None, storag
         raise _refuse(f"access must be a list of 1 to {MAX_POLICIES} access policies")
     policies = tuple(_policy(p, f"access {i + 1}", caller=caller, client_id=client_id, now=now)
                      for i, p in enumerate(access))
+    items = sum(len(p.resources) * len(p.purposes) for p in policies)
+    if items > MAX_ITEMS:
+        raise _refuse(f"the request asks for {items} resource and purpose pairs; at most "
+                      f"{MAX_ITEMS} in one request")
     return AccessRequest(storage, caller, policies, inbox)
 
 
