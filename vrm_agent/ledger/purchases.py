@@ -189,7 +189,7 @@ class Purchases:
                 listed = await self.pod.list_container(self.layout.transactions(vendor_id))
             except NotFound:
                 return []
-            return [m for m in listed if not m.endswith("/")]
+            return [m for m in listed if self._is_chunk(m)]
 
         listed = await asyncio.gather(*(of(v) for v in ids))
         return dict(zip(ids, listed, strict=True))
@@ -272,7 +272,9 @@ class Purchases:
     async def imports(self) -> list[ImportRecord]:
         container = self.layout.container("imports")
         try:
-            urls = [m for m in await self.pod.list_container(container) if not m.endswith("/")]
+            # Direct members with plain names only: what is written or deleted is the agent's own.
+            urls = [m for m in await self.pod.list_container(container)
+                    if m.startswith(container) and _valid_id(m[len(container):])]
         except NotFound:
             return []
         good, _ = await read_members(urls, self.pod.get_graph, what="import record",
