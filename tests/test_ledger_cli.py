@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from rdflib import Dataset, Graph, URIRef
+from rdflib import Dataset, Graph, Literal, URIRef
 from rdflib.compare import isomorphic
 from rdflib.term import Node
 
@@ -113,13 +113,18 @@ def test_restore_into_another_empty_pod(pod_env: PodEnv, tmp_path: Path) -> None
 
     def graphs(path: Path, fmt: str, *storages: str) -> dict[str, Graph]:
         # The restore moves IRIs to the new storage, except inside a signed agreement, which
-        # keeps the IRIs both parties signed (alice's); text that mentions a URL stays as it was.
+        # keeps the IRIs both parties signed (alice's).
         neutral = "http://storage.example/"
 
         def moved(term: Node) -> Node:
             for storage in storages:
                 if isinstance(term, URIRef) and str(term).startswith(storage):
                     return URIRef(str(term).replace(storage, neutral, 1))
+                # A negotiation record's plain strings that are URLs in the pod (the resources
+                # proposed to the person) move with it too.
+                if isinstance(term, Literal) and str(term).startswith(storage):
+                    return Literal(str(term).replace(storage, neutral, 1),
+                                   datatype=term.datatype, lang=term.language)
             return term
 
         dataset = Dataset()
