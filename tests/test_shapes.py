@@ -199,6 +199,22 @@ VALID: dict[str, tuple[str, str]] = {
     schema:object <https://blog.example/posts/42> ;
     schema:description "For a useful article" .
 """),
+    "loyalty": ("loyalty/acme", f"""
+<#it> a vrm:LoyaltyStatement ;
+    schema:text "I have bought here since 2019 and intend to keep doing so" ;
+    vrm:vendor {ACME} .
+"""),
+    "payment-intention": ("payment-intentions/podcast-monthly", """
+<#it> a vrm:PaymentIntention ;
+    schema:recipient <#recipient> ;
+    schema:price 4.50 ;
+    schema:priceCurrency "EUR" ;
+    schema:startDate "2026-01-01"^^xsd:date ;
+    vrm:frequency "P1M"^^xsd:duration ;
+    schema:object "the weekly episodes" ;
+    vrm:reason "it keeps me company on the way to work" .
+<#recipient> schema:name "A podcast" ; schema:url <https://podcast.example/> .
+"""),
     "data-map": ("data-map", """
 <#email> a vrm:DataCategoryMapping ;
     dpv:hasPersonalData pd:EmailAddress ;

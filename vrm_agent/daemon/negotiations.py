@@ -42,7 +42,14 @@ from vrm_agent.access.service import (
 from vrm_agent.errors import NotFound, PodError, PreconditionFailed, VrmAgentError
 from vrm_agent.integrity import IntegrityError, SigningKey, add_proof, verify_proofs_async
 from vrm_agent.ledger.audit import AuditEvent, AuditLog, AuditWriter
-from vrm_agent.ledger.categories import Target, build_map, map_graph, targets_for
+from vrm_agent.ledger.categories import (
+    Target,
+    belongs_elsewhere,
+    build_map,
+    held_by,
+    map_graph,
+    targets_for,
+)
 from vrm_agent.ledger.records import Vendor
 from vrm_agent.ledger.store import Ledger
 from vrm_agent.ledger.terms import TermsStore
@@ -184,6 +191,7 @@ class NegotiationService:
         self._unreadable: list[str] = []  # terms that do not validate: the person decides
         self._map: dict[str, list[str]] | None = None
         self._vendor_ids: dict[str, str] = {}
+        self._owners: dict[str, str] = {}  # a vendor's own records -> its id (held_by)
         self._refreshed = 0.0
         # Held only while in use: ids a vendor makes up must not pile up here.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = \
@@ -210,8 +218,9 @@ class NegotiationService:
 
     async def refresh(self) -> None:
         """Read the terms, the category map and the vendors from the pod again."""
-        terms, mapping, vendors = await asyncio.gather(
-            self.terms.all(), build_map(self.ledger), self.ledger.list(Vendor))
+        terms, mapping, vendors, owners = await asyncio.gather(
+            self.terms.all(), build_map(self.ledger), self.ledger.list(Vendor),
+            held_by(self.ledger))
         if mapping != self._map:
             url = self.layout.resource("categories", "map")
             with contextlib.suppress(PodError):
@@ -220,6 +229,7 @@ class NegotiationService:
         self._unreadable = sorted(self.terms.invalid)
         self._refreshed = time.monotonic()
         self._vendor_ids = {v.webid: v.id for v in vendors if v.webid}
+        self._owners = owners
 
     async def keep_fresh(self, every: float = REFRESH_SECONDS) -> None:
         while True:
@@ -454,7 +464,8 @@ class NegotiationService:
             if self._map is None:
                 await self.refresh()
             vendor_id = self._vendor_ids.get(vendor)
-            mapped = targets_for(self._map or {}, target, vendor_id or "", self.ledger)
+            mapped = targets_for(self._map or {}, target, vendor_id or "", self.ledger,
+                                 self._owners)
             # Purchases are shared per vendor: one the ledger does not know has none.
             candidates = [t for t in mapped
                           if vendor_id or not t.url.startswith(self.layout.transactions())]
@@ -463,6 +474,9 @@ class NegotiationService:
                 url = shareable_target(target, self.area)
             except TargetRefused:
                 return []  # outside the pod, or the agent's own records: never shared
+            # A membership or statement of another vendor's side is not this vendor's to ask for.
+            if belongs_elsewhere(url, self._vendor_ids.get(vendor), self._owners, self.ledger):
+                return []
             candidates = [Target(url, members=url.endswith("/"))]
         if not look:
             return candidates

@@ -4,6 +4,9 @@ a category becomes a set of resources to grant.
 The map is kept in the pod (``vrm/categories``, ``vrm:DataCategoryMapping`` nodes) and made from
 the ledger's layout. Purchases are narrowed to the asking vendor's own: a request from ACME for
 ``pd:Purchase`` maps to ACME's purchase container, never to what the person bought elsewhere.
+Memberships (``pd:GroupMembership``) and loyalty statements (``pd:Opinion``) are narrowed the
+same way: a vendor is shared the memberships of its own programme and the statements made for it
+or for any vendor, never those meant for another (:func:`held_by`).
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ from dataclasses import dataclass
 from rdflib import RDF, Graph, URIRef
 
 from vrm_agent.errors import NotFound, VrmAgentError
-from vrm_agent.ledger.records import ContactUnit, Preference
+from vrm_agent.ledger.paychoice import GENERAL_STATEMENT, LoyaltyStatement
+from vrm_agent.ledger.records import ContactUnit, Membership, Preference
 from vrm_agent.ledger.store import Ledger, broken_member, log
 from vrm_agent.vocabulary import DPV, PD, VRM
 
 PURCHASE_CATEGORIES = (PD.Purchase, PD.PurchasesAndSpendingHabit)
 CONTACT_CATEGORIES = {"email": PD.EmailAddress, "phone": PD.TelephoneNumber,
                       "address": PD.PhysicalAddress}
+MEMBERSHIP_CATEGORY = PD.GroupMembership  # DPV: groups and memberships a person belongs to
+LOYALTY_CATEGORY = PD.Opinion  # the person's own word of loyalty: a view they hold
 
 
 @dataclass(frozen=True)
@@ -34,8 +40,9 @@ class Target:
 
 async def build_map(ledger: Ledger) -> dict[str, list[str]]:
     """The category map as the ledger stands now: category IRI -> resources or containers."""
-    contacts, preferences = await asyncio.gather(ledger.list(ContactUnit),
-                                                 ledger.list(Preference))
+    contacts, preferences, memberships, statements = await asyncio.gather(
+        ledger.list(ContactUnit), ledger.list(Preference), ledger.list(Membership),
+        ledger.list(LoyaltyStatement))
     mapping: dict[str, list[str]] = defaultdict(list)
     for unit in contacts:
         mapping[str(CONTACT_CATEGORIES[unit.type])].append(
@@ -44,7 +51,23 @@ async def build_map(ledger: Ledger) -> dict[str, list[str]]:
         mapping[str(PD.Preference)].append(ledger.url_of(Preference, preference.id))
     for category in PURCHASE_CATEGORIES:
         mapping[str(category)].append(ledger.layout.transactions())
+    for membership in memberships:
+        mapping[str(MEMBERSHIP_CATEGORY)].append(ledger.url_of(Membership, membership.id))
+    for statement in statements:
+        mapping[str(LOYALTY_CATEGORY)].append(ledger.url_of(LoyaltyStatement, statement.id))
     return dict(mapping)
+
+
+async def held_by(ledger: Ledger) -> dict[str, str]:
+    """Resources that belong to one vendor's side of the ledger -> that vendor's id: each
+    membership (its programme's host) and each loyalty statement made for one vendor. Only
+    that vendor is ever shared them (:func:`targets_for`)."""
+    memberships, statements = await asyncio.gather(ledger.list(Membership),
+                                                   ledger.list(LoyaltyStatement))
+    owners = {ledger.url_of(Membership, m.id): m.vendor_id for m in memberships}
+    owners.update({ledger.url_of(LoyaltyStatement, s.id): s.vendor_id
+                   for s in statements if s.vendor_id})
+    return owners
 
 
 def map_graph(url: str, mapping: dict[str, list[str]]) -> Graph:
@@ -85,12 +108,31 @@ async def load_map(ledger: Ledger) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in mapping.items()}
 
 
+def belongs_elsewhere(url: str, vendor_id: str | None, owners: dict[str, str],
+                      ledger: Ledger) -> bool:
+    """Pure: whether ``url`` is on another vendor's side of the ledger. A membership the map
+    has not seen yet counts as another's (fail closed); a loyalty statement is its vendor's by
+    its id, ``general`` being anyone's."""
+    if url in owners:
+        return owners[url] != vendor_id
+    if url.startswith(ledger.layout.container(Membership.kind)):
+        return True
+    loyalty = ledger.layout.container(LoyaltyStatement.kind)
+    if url.startswith(loyalty):
+        return url[len(loyalty):] not in (GENERAL_STATEMENT, vendor_id)
+    return False
+
+
 def targets_for(
-    mapping: dict[str, list[str]], category: str, vendor_id: str, ledger: Ledger
+    mapping: dict[str, list[str]], category: str, vendor_id: str, ledger: Ledger,
+    owners: dict[str, str] | None = None,
 ) -> list[Target]:
-    """Pure: the resources a category maps to for one vendor (empty when none hold it)."""
+    """Pure: the resources a category maps to for one vendor (empty when none hold it);
+    ``owners`` (:func:`held_by`) keeps out what belongs to another vendor's side."""
     out = []
     for resource in mapping.get(category, []):
+        if owners and resource in owners and owners[resource] != vendor_id:
+            continue
         if resource == ledger.layout.transactions():
             out.append(Target(ledger.layout.transactions(vendor_id), members=True))
         elif resource.endswith("/"):
@@ -100,4 +142,6 @@ def targets_for(
     return out
 
 
-__all__ = ["Target", "build_map", "load_map", "save_map", "targets_for"]
+__all__ = ["LOYALTY_CATEGORY", "MEMBERSHIP_CATEGORY", "Target", "belongs_elsewhere",
+           "build_map", "held_by",
+           "load_map", "save_map", "targets_for"]

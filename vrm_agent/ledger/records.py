@@ -120,6 +120,9 @@ class Relationship:
     person_signal: bool | None = None  # the r-button: does each side show the relationship?
     vendor_signal: bool | None = None
     loyalty_statement: str | None = None
+    # The vendor's own side of the r-button, as it last said it, and when.
+    vendor_state: str | None = None
+    vendor_state_at: datetime | None = None
 
     def __post_init__(self) -> None:
         check_record_id(self.vendor_id, "vendor")
@@ -146,6 +149,13 @@ class Relationship:
             graph.add((it, VRM.vendorSignal, Literal(self.vendor_signal)))
         if self.loyalty_statement:
             graph.add((it, VRM.loyaltyStatement, Literal(self.loyalty_statement)))
+        if self.vendor_state is not None:
+            if self.vendor_state not in RELATIONSHIP_STATES:
+                raise RecordError(f"the vendor's relationship state {self.vendor_state!r} is "
+                                  f"not one of {', '.join(RELATIONSHIP_STATES)}")
+            graph.add((it, VRM.vendorState, RELATIONSHIP_STATES[self.vendor_state]))
+        if self.vendor_state_at is not None:
+            graph.add((it, VRM.vendorStateAt, _date_literal(self.vendor_state_at)))
         return graph
 
     @classmethod
@@ -158,6 +168,7 @@ class Relationship:
             raise RecordError(f"{url} holds no relationship")
         since = _date(_text(graph, it, SCHEMA.startDate))
         person, vendor_signal = graph.value(it, VRM.personSignal), graph.value(it, VRM.vendorSignal)
+        vendor_state_at = _date(_text(graph, it, VRM.vendorStateAt))
         return cls(
             layout.vendor_id_of(str(vendor)), names[state],  # type: ignore[index]
             since if isinstance(since, date) and not isinstance(since, datetime) else None,
@@ -165,6 +176,8 @@ class Relationship:
             None if person is None else bool(person.toPython()),  # type: ignore[union-attr]
             None if vendor_signal is None else bool(vendor_signal.toPython()),  # type: ignore[union-attr]
             _text(graph, it, VRM.loyaltyStatement),
+            names.get(graph.value(it, VRM.vendorState)),  # type: ignore[arg-type]
+            vendor_state_at if isinstance(vendor_state_at, datetime) else None,
         )
 
 
@@ -178,6 +191,8 @@ class Membership:
     points: Decimal | None = None
     valid_from: date | None = None
     valid_through: date | None = None
+    tier: str | None = None
+    since: date | None = None  # a member since, which a card's validity may not say
 
     def __post_init__(self) -> None:
         check_record_id(self.id, "membership")
@@ -198,6 +213,10 @@ class Membership:
             graph.add((it, SCHEMA.validFrom, _date_literal(self.valid_from)))
         if self.valid_through:
             graph.add((it, SCHEMA.validThrough, _date_literal(self.valid_through)))
+        if self.tier:
+            graph.add((it, VRM.membershipTier, Literal(self.tier)))
+        if self.since:
+            graph.add((it, VRM.memberSince, _date_literal(self.since)))
         return graph
 
     @classmethod
@@ -214,6 +233,8 @@ class Membership:
             None if points is None else Decimal(str(points)),
             _date(_text(graph, it, SCHEMA.validFrom)),  # type: ignore[arg-type]
             _date(_text(graph, it, SCHEMA.validThrough)),  # type: ignore[arg-type]
+            _text(graph, it, VRM.membershipTier),
+            _date(_text(graph, it, VRM.memberSince)),  # type: ignore[arg-type]
         )
 
 
