@@ -126,8 +126,12 @@ async def cmd_vendors(args: argparse.Namespace, config: Config) -> int:
         "since": by_vendor[v.id].since.isoformat() if v.id in by_vendor and
         by_vendor[v.id].since else None,
         "webid": v.webid,
+        # Both sides of the r-button: whether the person's is on, and what the vendor said.
+        "signal": "on" if v.id in by_vendor and by_vendor[v.id].person_signal else "off",
+        "vendor_state": by_vendor[v.id].vendor_state if v.id in by_vendor else None,
     } for v in vendors]
-    show_table(rows, ("id", "name", "state", "since", "webid"), as_json=args.json)
+    show_table(rows, ("id", "name", "state", "since", "signal", "vendor_state", "webid"),
+               as_json=args.json, headers={"vendor_state": "their state"})
     return 0
 
 
@@ -150,13 +154,20 @@ async def cmd_vendors_add(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_stats(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.cli.paychoice_commands import paid_rows, show_paid
     from vrm_agent.ledger.stats import ledger_spending
     from vrm_agent.ledger.store import Ledger
 
     async with open_pod(config) as session:
-        rows = await ledger_spending(Ledger(session.pod, session.storage), args.by)
-    show_table([r.to_json() for r in rows], ("key", "currency", "count", "total"),
+        ledger = Ledger(session.pod, session.storage)
+        rows = await ledger_spending(ledger, args.by)
+        paid = await paid_rows(ledger, args.by)
+    # Voluntary payments and intentions follow the purchases, each row saying its kind.
+    show_table([r.to_json() for r in rows] + paid if args.json else
+               [r.to_json() for r in rows], ("key", "currency", "count", "total"),
                as_json=args.json)
+    if not args.json:
+        show_paid(paid)
     return 0
 
 

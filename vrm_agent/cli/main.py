@@ -19,6 +19,7 @@ from vrm_agent.cli import (
     daemon_commands,
     ledger_commands,
     negotiation_commands,
+    paychoice_commands,
     pod_commands,
     vendor_commands,
 )
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     negotiation_commands.register(commands, common)
     vendor_commands.register(commands, common)
     conformance_commands.register(commands, common)
+    paychoice_commands.register(commands, common)
     return parser
 
 

@@ -10,6 +10,11 @@ from decimal import Decimal, InvalidOperation
 
 from vrm_agent.cli.arguments import http_iri, iso_date
 from vrm_agent.cli.output import done, info, show, show_table
+from vrm_agent.cli.paychoice_commands import (
+    SIGNAL_WORDS,
+    register_vendor_commands,
+    tell_vendor_state,
+)
 from vrm_agent.cli.session import open_pod
 from vrm_agent.config import Config
 from vrm_agent.errors import VrmAgentError
@@ -35,15 +40,23 @@ async def cmd_vendors_set(args: argparse.Namespace, config: Config) -> int:
 
     change = VendorChange(
         name=args.name, state=args.state,
-        url="" if args.no_url else args.url, webid="" if args.no_webid else args.webid)
+        url="" if args.no_url else args.url, webid="" if args.no_webid else args.webid,
+        signal=None if args.signal is None else args.signal == "on")
     if change == VendorChange():
-        raise VrmAgentError("nothing to change: give --name, --state, --url or --webid")
+        raise VrmAgentError("nothing to change: give --name, --state, --signal, --url or "
+                            "--webid")
     async with open_pod(config) as session:
         vendor, relationship = await change_vendor(
             Ledger(session.pod, session.storage), args.vendor, change, person=session.webid)
+    told = None
+    # The r-button: with the signal on, the vendor hears of the state it may read.
+    if relationship.person_signal and (args.state or args.signal == "on"):
+        told = await tell_vendor_state(config, vendor, relationship)
     show({"id": vendor.id, "name": vendor.name, "state": relationship.state,
           "since": relationship.since.isoformat() if relationship.since else None,
-          "url": vendor.url, "webid": vendor.webid}, as_json=args.json)
+          "url": vendor.url, "webid": vendor.webid,
+          "signal": "on" if relationship.person_signal else "off", "told": told},
+         as_json=args.json)
     return 0
 
 
@@ -199,11 +212,14 @@ async def cmd_import_undo(args: argparse.Namespace, config: Config) -> int:
 # -- memberships -------------------------------------------------------------------------------
 
 def _membership_json(m: object) -> dict[str, object]:
-    out: dict[str, object] = {f: getattr(m, f) for f in ("id", "vendor_id", "number", "program")}
-    points, start, end = (getattr(m, f) for f in ("points", "valid_from", "valid_through"))
+    out: dict[str, object] = {f: getattr(m, f)
+                              for f in ("id", "vendor_id", "number", "program", "tier")}
+    points, start, end, since = (getattr(m, f) for f in ("points", "valid_from",
+                                                         "valid_through", "since"))
     out.update(points=None if points is None else str(points),
                valid_from=start.isoformat() if start else None,
-               valid_through=end.isoformat() if end else None)
+               valid_through=end.isoformat() if end else None,
+               since=since.isoformat() if since else None)
     return out
 
 
@@ -218,7 +234,8 @@ async def cmd_memberships(args: argparse.Namespace, config: Config) -> int:
     rows = [_membership_json(m) for m in memberships]
     if not args.json:
         rows = [{**r, "vendor": names.get(str(r["vendor_id"]), r["vendor_id"])} for r in rows]
-    show_table(rows, ("id", "vendor", "program", "number", "points", "valid_through"),
+    show_table(rows, ("id", "vendor", "program", "tier", "number", "points", "since",
+                      "valid_through"),
                as_json=args.json)
     return 0
 
@@ -234,7 +251,7 @@ async def cmd_memberships_add(args: argparse.Namespace, config: Config) -> int:
         vendor = await find_vendor(ledger, args.vendor)
         membership = Membership(args.id or vendor_slug(f"{vendor.id} {args.number}"), vendor.id,
                                 args.number, args.program, args.points, args.valid_from,
-                                args.valid_through)
+                                args.valid_through, args.tier, args.since)
         try:
             url = await ledger.create(membership)
         except RecordExists:
@@ -252,10 +269,11 @@ async def cmd_memberships_set(args: argparse.Namespace, config: Config) -> int:
 
     fields = {k: v for k, v in (("number", args.number), ("program", args.program),
                                 ("points", args.points), ("valid_from", args.valid_from),
-                                ("valid_through", args.valid_through)) if v is not None}
+                                ("valid_through", args.valid_through), ("tier", args.tier),
+                                ("since", args.since)) if v is not None}
     if not fields:
-        raise VrmAgentError("nothing to change: give --number, --program, --points, --from "
-                            "or --until")
+        raise VrmAgentError("nothing to change: give --number, --program, --tier, --points, "
+                            "--since, --from or --until")
     async with open_pod(config) as session:
         ledger = Ledger(session.pod, session.storage)
         changed = replace(await ledger.get(Membership, args.id), **fields)
@@ -370,11 +388,15 @@ def register(
     change.add_argument("vendor", metavar="VENDOR")
     change.add_argument("--name")
     change.add_argument("--state", choices=list(RELATIONSHIP_STATE_NAMES))
+    change.add_argument("--signal", choices=SIGNAL_WORDS,
+                        help="the r-button: on lets the vendor read your relationship state "
+                        "and tells it of each change; off stops both")
     change.add_argument("--url", type=http_iri, help="its web site, in full (https://...)")
     change.add_argument("--webid", type=http_iri, help="its agent's WebID, in full (https://...)")
     change.add_argument("--no-url", action="store_true", help="forget its web site")
     change.add_argument("--no-webid", action="store_true", help="forget its WebID")
     change.set_defaults(handler=cmd_vendors_set)
+    register_vendor_commands(vendors, common)
     remove = vendors.add_parser(
         "remove", parents=[common], help="remove a vendor",
         description="Remove a vendor with its relationship, memberships and preferences. "
@@ -449,9 +471,12 @@ def register(
                 target.add_argument("--program", help="the programme's name")
                 target.add_argument("--points", type=points_argument)
                 target.add_argument("--from", dest="valid_from", type=iso_date,
-                                    metavar="YYYY-MM-DD", help="member since")
+                                    metavar="YYYY-MM-DD", help="the card is valid from")
                 target.add_argument("--until", dest="valid_through", type=iso_date,
                                     metavar="YYYY-MM-DD", help="valid until")
+                target.add_argument("--tier", help="the tier or level, like Gold")
+                target.add_argument("--since", type=iso_date, metavar="YYYY-MM-DD",
+                                    help="a member since (the card may be newer)")
         else:
             add.add_argument("name", help="what it is about, like 'newsletter'")
             add.add_argument("value", help="what you prefer, like 'none'")

@@ -239,6 +239,13 @@ class NegotiationService:
             except (PodError, VrmAgentError) as exc:
                 log.warning("terms not refreshed", extra={"problem": str(exc)})
 
+    async def vendor_id(self, webid: str) -> str | None:
+        """The ledger's id for the vendor whose agent is ``webid`` (None: not a vendor the
+        ledger knows); the ledger is read again when the last refresh does not know it."""
+        if webid not in self._vendor_ids and time.monotonic() - self._refreshed > 1.0:
+            await self.refresh()
+        return self._vendor_ids.get(webid)
+
     def shareable_resources(self) -> list[str]:
         """The resources the category map places the person's data in: what agreements grant
         (the daemon locates them at start, so a first grant costs no more than any other)."""

@@ -28,6 +28,7 @@ from vrm_agent.daemon.lws_routes import install as install_lws_routes
 from vrm_agent.daemon.negotiation_routes import install as install_negotiation_routes
 from vrm_agent.daemon.negotiations import NegotiationService
 from vrm_agent.daemon.notify import Notifier
+from vrm_agent.daemon.relationship_routes import install as install_relationship_routes
 from vrm_agent.errors import PodError, VrmAgentError
 from vrm_agent.integrity import SigningKey
 from vrm_agent.linkeddata.contexts import data_integrity_bytes
@@ -83,6 +84,7 @@ async def discovery(request: web.Request) -> web.Response:
                          "dct:conformsTo": [{"@id": p} for p in e["conformsTo"]]}
                         for e in lws.service_entries(ctx.public_url)],
     }
+    document["vrm:relationshipEndpoint"] = {"@id": ctx.url("/relationship")}  # the r-button
     if ctx.signing_key is not None:
         document["vrm:signingKey"] = {"@id": ctx.signing_key.verification_method}
     return web.json_response(document, content_type="application/ld+json")
@@ -345,7 +347,8 @@ async def assembled(
             log.warning("reconciling the grant index failed", extra={"problem": str(exc)})
 
     app = build_app(ctx, routes=[install_negotiation_routes(service),
-                                 install_lws_routes(service), *(routes or [])],
+                                 install_lws_routes(service),
+                                 install_relationship_routes(service), *(routes or [])],
                     jobs=[negotiation_upkeep, keep_advertised, reconcile, *(jobs or [])])
     try:
         yield app, service

@@ -66,6 +66,7 @@ class VendorChange:
     url: str | None = None
     webid: str | None = None
     state: str | None = None
+    signal: bool | None = None  # the person's r-button for this vendor: on, off, or unchanged
 
 
 async def change_vendor(
@@ -101,6 +102,8 @@ async def change_vendor(
                                     initiated_by=person)
     if change.state is not None:
         relationship = replace(relationship, state=change.state)
+    if change.signal is not None:
+        relationship = replace(relationship, person_signal=change.signal)
     # Build both graphs first: a bad value fails here, before anything is written.
     updated.to_graph(ledger.layout)
     relationship.to_graph(ledger.layout)

@@ -1,5 +1,5 @@
 """The vendor side: find a person's agent, negotiate, keep the agreement, read what was granted,
-and hear of revocation and expiry."""
+and hear of revocation and expiry; proof of membership, loyalty statements and the r-button."""
 
 from vrm_agent.vendor.client import (
     AgentInfo,
@@ -10,6 +10,17 @@ from vrm_agent.vendor.client import (
     request_policy,
 )
 from vrm_agent.vendor.inbox import Inbox, Notification
+from vrm_agent.vendor.loyalty import (
+    LOYALTY_STATEMENT,
+    MEMBERSHIP,
+    MembershipProof,
+    read_loyalty_statement,
+    read_membership,
+    read_relationship,
+    tell_state,
+)
 
 __all__ = ["AgentInfo", "AgentRefused", "Inbox", "NegotiationView", "Notification",
            "VendorAgent", "VendorError", "request_policy"]
+__all__ += ["LOYALTY_STATEMENT", "MEMBERSHIP", "MembershipProof", "read_loyalty_statement",
+            "read_membership", "read_relationship", "tell_state"]

@@ -1,11 +1,14 @@
 """The vendor's inbox: where a person's agent tells it what happened (an agreement the person
-approved, a counter-offer, a revocation, an expiry).
+approved, a counter-offer, a revocation, an expiry, the person's relationship state, an
+intention to pay).
 
 Each notification must be signed (HTTP Message Signatures, docs/protocol.md §9) with the key of
 an agent this inbox trusts (:meth:`Inbox.trust`, which :meth:`VendorAgent.discover
 <vrm_agent.vendor.client.VendorAgent.discover>` calls with the key the agent's discovery
 document publishes), recently, with a nonce never seen before, over exactly this inbox's URL
-and the body that came; and the negotiation it speaks of must be one of that agent's. Anything
+and the body that came; and the negotiation it speaks of must be one of that agent's (a
+relationship state or payment intention, which speaks of none, must name that agent as
+``agent``). Anything
 else is refused with 401 and not kept.
 """
 
@@ -21,10 +24,21 @@ from aiohttp import web
 
 from vrm_agent.integrity.http_signatures import NonceCache, SignatureRejected, verify_request
 from vrm_agent.negotiation.callbacks import CallbackRejected, normalise
+from vrm_agent.negotiation.signals import SIGNAL_TYPES, read_signal, signal_agent
 from vrm_agent.negotiation.wire import MAX_MESSAGE_BYTES, MalformedMessage, parse_message
 
 if TYPE_CHECKING:
     from vrm_agent.vendor.client import AgentInfo
+
+
+def _is_signal(body: bytes) -> bool:
+    """Whether the body says it is a relationship state or payment intention message (read
+    fully, and refused when it is not one, by :func:`read_signal`)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("type") in SIGNAL_TYPES
 
 
 @dataclass(frozen=True)
@@ -103,11 +117,13 @@ class Inbox:
             return self._refuse(401, "Not signed by a known agent", str(exc))
         if not self._nonces.first_time(verified.nonce, verified.created):
             return self._refuse(401, "Not signed by a known agent", "the nonce was seen before")
+        agents = self._agents.get(verified.key, {})
+        if _is_signal(body):
+            return await self._receive_signal(body, agents)
         try:
             message = parse_message(body)
         except MalformedMessage as exc:
             return self._refuse(400, "Malformed message", str(exc))
-        agents = self._agents.get(verified.key, {})
         agent = next((a for a in agents if (message.negotiation or "").startswith(a)), None)
         if agent is None:
             return self._refuse(401, "Not signed by a known agent",
@@ -115,6 +131,26 @@ class Inbox:
         document = json.loads(body)
         notification = Notification(agents[agent], message.type, message.negotiation,
                                     message.state, document.get("event"), document, agent)
+        async with self._arrived:
+            self.received.append(notification)
+            self._arrived.notify_all()
+        return web.Response(status=202)
+
+    async def _receive_signal(self, body: bytes, agents: dict[str, str]) -> web.Response:
+        """A relationship state or a payment intention: about no negotiation, so it must name
+        as ``agent`` an agent whose key signed it."""
+        try:
+            message = read_signal(body, limit=MAX_MESSAGE_BYTES)
+        except MalformedMessage as exc:
+            return self._refuse(400, "Malformed message", str(exc))
+        agent = signal_agent(message)
+        if agent not in agents:
+            return self._refuse(401, "Not signed by a known agent",
+                                "the message's agent is not the signing agent")
+        state = message.get("relationshipState")
+        notification = Notification(agents[agent], message["type"], None,
+                                    state if isinstance(state, str) else None, None,
+                                    json.loads(body), agent)
         async with self._arrived:
             self.received.append(notification)
             self._arrived.notify_all()
