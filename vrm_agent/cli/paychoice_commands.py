@@ -246,10 +246,13 @@ async def cmd_pay_intend(args: argparse.Namespace, config: Config) -> int:
                                "--id, or remove that one first") from None
     names = {recipient.vendor_id: args.recipient} if recipient.vendor_id else {}
     record = {**intention_json(intention, names), "resource": url}
-    done(f"Recorded your intention to pay {amount} {intention.currency} {args.every} to "
-         f"{record['recipient']} from {start} ({intention.id})", record, as_json=args.json)
-    if args.tell:
-        return await _tell(args, config, intention.id)
+    message = (f"Recorded your intention to pay {amount} {intention.currency} {args.every} to "
+               f"{record['recipient']} from {start} ({intention.id})")
+    if args.tell:  # recorded first: a vendor that cannot be told loses the person nothing
+        told, callback = await _tell(config, intention.id)
+        record.update(told=told.webid, callback=callback)
+        message += f"; {told.name} has been told"
+    done(message, record, as_json=args.json)
     return 0
 
 
@@ -297,7 +300,8 @@ async def cmd_pay_remove(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-async def _tell(args: argparse.Namespace, config: Config, intention_id: str) -> int:
+async def _tell(config: Config, intention_id: str) -> tuple[Vendor, str]:
+    """Tell the vendor an intention is for; the vendor and the callback it went to."""
     from vrm_agent.daemon.signals import CannotTell, tell_intention
     from vrm_agent.ledger.paychoice import PaymentIntention
     from vrm_agent.ledger.records import Vendor
@@ -308,15 +312,15 @@ async def _tell(args: argparse.Namespace, config: Config, intention_id: str) -> 
             raise CannotTell(f"{intention.recipient.name} is not a vendor in your ledger, so "
                              "there is no agent to tell; add it with `vrm-agent vendors add`")
         vendor = await service.ledger.get(Vendor, intention.recipient.vendor_id)
-        callback = await tell_intention(service, vendor, intention)
-    done(f"{vendor.name} has been told of your intention {intention_id}",
-         {"told": vendor.webid, "intention": intention_id, "callback": callback},
-         as_json=args.json)
-    return 0
+        return vendor, await tell_intention(service, vendor, intention)
 
 
 async def cmd_pay_tell(args: argparse.Namespace, config: Config) -> int:
-    return await _tell(args, config, args.id)
+    vendor, callback = await _tell(config, args.id)
+    done(f"{vendor.name} has been told of your intention {args.id}",
+         {"told": vendor.webid, "intention": args.id, "callback": callback},
+         as_json=args.json)
+    return 0
 
 
 async def paid_rows(ledger: Ledger, by: str) -> list[dict[str, object]]:

@@ -7,6 +7,7 @@ notification; a vendor that named none is not told, and the person hears why.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -30,21 +31,26 @@ def initiated_by(relationship: Relationship, person: str) -> str | None:
     return "person" if relationship.initiated_by == person else "vendor"
 
 
-def person_state(service: NegotiationService, vendor: Vendor,
-                 relationship: Relationship) -> dict[str, object]:
+def person_state(service: NegotiationService, vendor: Vendor, relationship: Relationship,
+                 *, agent: str | None = None) -> dict[str, object]:
     """The person's side of the r-button for ``vendor`` (with the vendor's side as kept)."""
-    assert vendor.webid is not None
     return person_state_message(
-        agent=service.agent_url, person=service.owner, vendor=vendor.webid,
+        agent=agent or service.agent_url, person=service.owner, vendor=_webid(vendor),
         state=relationship.state, initiated_by=initiated_by(relationship, service.owner),
         since=relationship.since, changed_at=datetime.now(UTC),
         vendor_state=relationship.vendor_state, vendor_state_at=relationship.vendor_state_at)
 
 
-async def callback_of(service: NegotiationService, webid: str) -> str | None:
-    """The callback address the vendor named last in its own negotiations, if any."""
+async def callback_of(service: NegotiationService, webid: str) -> tuple[str, str] | None:
+    """The callback address the vendor named last in its own negotiations, and the address of
+    the agent it negotiated with (which the vendor trusts to sign, and which a command may not
+    know otherwise); None when it named none."""
     named = [r for r in await service.records() if r.vendor == webid and r.callback]
-    return max(named, key=lambda r: r.modified).callback if named else None
+    if not named:
+        return None
+    newest = max(named, key=lambda r: r.modified)
+    assert newest.callback is not None
+    return newest.callback, newest.url.rsplit("negotiations/", 1)[0]
 
 
 def _webid(vendor: Vendor) -> str:
@@ -55,12 +61,13 @@ def _webid(vendor: Vendor) -> str:
 
 
 async def _deliver(service: NegotiationService, vendor: Vendor,
-                   message: dict[str, object]) -> str:
-    callback = await callback_of(service, _webid(vendor))
-    if callback is None:
+                   message: Callable[[str], dict[str, object]]) -> str:
+    found = await callback_of(service, _webid(vendor))
+    if found is None:
         raise CannotTell(f"{vendor.name} has named no callback address in its calls to your "
                          "agent, so it cannot be told; nothing was sent")
-    if not await service.notifier.deliver(callback, message):
+    callback, agent = found
+    if not await service.notifier.deliver(callback, message(agent)):
         raise CannotTell(f"{vendor.name}'s callback address {callback} did not take the "
                          "message; try again later (the agent's log says why)")
     return callback
@@ -69,18 +76,18 @@ async def _deliver(service: NegotiationService, vendor: Vendor,
 async def tell_state(service: NegotiationService, vendor: Vendor,
                      relationship: Relationship) -> str:
     """Send the person's relationship state to the vendor; the callback it went to."""
-    _webid(vendor)
-    return await _deliver(service, vendor, person_state(service, vendor, relationship))
+    return await _deliver(service, vendor, lambda agent: person_state(
+        service, vendor, relationship, agent=agent))
 
 
 async def tell_intention(service: NegotiationService, vendor: Vendor,
                          intention: PaymentIntention) -> str:
-    message = intention_message(
-        agent=service.agent_url, person=service.owner, vendor=_webid(vendor),
-        intention=intention.id, amount=str(intention.amount), currency=intention.currency,
-        start=intention.start, frequency=intention.frequency, purpose=intention.purpose,
-        reason=intention.reason, changed_at=datetime.now(UTC))
-    return await _deliver(service, vendor, message)
+    webid = _webid(vendor)
+    return await _deliver(service, vendor, lambda agent: intention_message(
+        agent=agent, person=service.owner, vendor=webid, intention=intention.id,
+        amount=str(intention.amount), currency=intention.currency, start=intention.start,
+        frequency=intention.frequency, purpose=intention.purpose, reason=intention.reason,
+        changed_at=datetime.now(UTC)))
 
 
 __all__ = ["CannotTell", "callback_of", "initiated_by", "person_state", "tell_intention",
