@@ -131,7 +131,7 @@ async def cmd_vendors(args: argparse.Namespace, config: Config) -> int:
         "vendor_state": by_vendor[v.id].vendor_state if v.id in by_vendor else None,
     } for v in vendors]
     show_table(rows, ("id", "name", "state", "since", "signal", "vendor_state", "webid"),
-               as_json=args.json, headers={"vendor_state": "their state"})
+               as_json=args.json, headers={"vendor_state": "THEIR STATE"})
     return 0
 
 

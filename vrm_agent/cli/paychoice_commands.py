@@ -26,14 +26,6 @@ FREQUENCY_NAMES = ("once", "weekly", "monthly", "quarterly", "yearly")
 SIGNAL_WORDS = ("on", "off")
 
 
-def currency_code(text: str) -> str:
-    code = text.strip().upper()
-    if len(code) != 3 or not code.isascii() or not code.isalpha():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a currency code; use three letters, "
-                                         "like EUR or USD")
-    return code
-
-
 def words(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("empty; write a few words")
@@ -193,10 +185,15 @@ def _new_id(prefix: str, *parts: object) -> str:
 
 async def cmd_pay_add(args: argparse.Namespace, config: Config) -> int:
     from vrm_agent.ledger.audit import AuditEvent, AuditLog
-    from vrm_agent.ledger.paychoice import VoluntaryPayment, parse_amount, payment_json
+    from vrm_agent.ledger.paychoice import (
+        VoluntaryPayment,
+        check_currency,
+        parse_amount,
+        payment_json,
+    )
     from vrm_agent.ledger.store import Ledger, RecordExists
 
-    amount = parse_amount(args.amount)
+    amount, _ = parse_amount(args.amount), check_currency(args.currency)  # before the pod
     when: date = args.date or date.today()
     async with open_pod(config) as session:
         ledger = Ledger(session.pod, session.storage)
@@ -224,12 +221,13 @@ async def cmd_pay_intend(args: argparse.Namespace, config: Config) -> int:
     from vrm_agent.ledger.paychoice import (
         FREQUENCIES,
         PaymentIntention,
+        check_currency,
         intention_json,
         parse_amount,
     )
     from vrm_agent.ledger.store import Ledger, RecordExists
 
-    amount = parse_amount(args.amount)
+    amount, _ = parse_amount(args.amount), check_currency(args.currency)  # before the pod
     start: date = args.start or date.today()
     async with open_pod(config) as session:
         ledger = Ledger(session.pod, session.storage)
@@ -405,8 +403,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     for parser in (add, intend):
         parser.add_argument("recipient", metavar="RECIPIENT")
         parser.add_argument("amount", metavar="AMOUNT", help="like 5 or 4.50")
-        parser.add_argument("currency", metavar="CURRENCY", type=currency_code,
-                            help="three letters, like EUR")
+        parser.add_argument("currency", metavar="CURRENCY", help="three letters, like EUR")
         parser.add_argument("--url", type=http_iri,
                             help="the recipient's web address, when it is not a vendor")
         parser.add_argument("--for", dest="purpose", type=words, help="what it is for")

@@ -73,6 +73,11 @@ def check_currency(code: str) -> str:
     return code
 
 
+def _decimal(amount: Decimal) -> Literal:
+    """As the person wrote it: 4.50 stays 4.50, 3 stays 3 (not 3.0)."""
+    return Literal(format(amount, "f"), datatype=XSD.decimal)
+
+
 @dataclass(frozen=True)
 class Recipient:
     """Who is paid: a vendor of the ledger (``vendor_id``), or anyone else by name."""
@@ -164,7 +169,7 @@ class VoluntaryPayment:
         graph, it = Graph(), _it(url)
         graph.add((it, RDF.type, VRM.VoluntaryPayment))
         self.recipient.add_to(graph, it, url, layout)
-        graph.add((it, SCHEMA.price, Literal(self.amount)))
+        graph.add((it, SCHEMA.price, _decimal(self.amount)))
         graph.add((it, SCHEMA.priceCurrency, Literal(self.currency)))
         graph.add((it, SCHEMA.startTime, Literal(self.when.isoformat(), datatype=XSD.date)))
         if self.purpose:
@@ -218,7 +223,7 @@ class PaymentIntention:
         graph, it = Graph(), _it(url)
         graph.add((it, RDF.type, VRM.PaymentIntention))
         self.recipient.add_to(graph, it, url, layout)
-        graph.add((it, SCHEMA.price, Literal(self.amount)))
+        graph.add((it, SCHEMA.price, _decimal(self.amount)))
         graph.add((it, SCHEMA.priceCurrency, Literal(self.currency)))
         graph.add((it, SCHEMA.startDate, Literal(self.start.isoformat(), datatype=XSD.date)))
         if self.frequency:
@@ -293,6 +298,17 @@ def payment_json(payment: VoluntaryPayment, names: dict[str, str]) -> dict[str, 
             "date": payment.when.isoformat(), "for": payment.purpose, "why": payment.reason}
 
 
-__all__ = ["FREQUENCIES", "GENERAL_STATEMENT", "LoyaltyStatement", "PaidRow",
-           "PaymentIntention", "Recipient", "VoluntaryPayment", "intention_json",
-           "parse_amount", "payment_json", "voluntary_totals"]
+__all__ = [
+    "FREQUENCIES",
+    "GENERAL_STATEMENT",
+    "LoyaltyStatement",
+    "PaidRow",
+    "PaymentIntention",
+    "Recipient",
+    "VoluntaryPayment",
+    "check_currency",
+    "intention_json",
+    "parse_amount",
+    "payment_json",
+    "voluntary_totals",
+]
