@@ -81,7 +81,7 @@ async def subscribe(pod: PodClient, resource: str, send_to: str, *,
     head = await pod.request("HEAD", resource, expect_ok=False)
     if head.status >= 400:
         raise VendorError(f"{resource} cannot be read (HTTP {head.status}); no channel made")
-    described = head.links.storage_description()
+    described = head.links.storage_description
     if not described:
         raise VendorError(f"the pod names no storage description for {resource}")
     graph = (await pod.get_graph(described)).graph
