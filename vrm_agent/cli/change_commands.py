@@ -24,7 +24,8 @@ def _told(change: ChangeRecord | None, names: dict[str, str]) -> dict[str, Any]:
 
     if change is None:
         return {"change": None, "changed_at": None, "told": []}
-    return {"change": change.iri, "changed_at": change.at.isoformat(), "etag": change.etag,
+    return {"change": change.iri, "changed_at": change.at.replace(microsecond=0).isoformat(),
+            "etag": change.etag,
             "told": told_rows(change, names)}
 
 
