@@ -298,3 +298,43 @@ async def test_the_discovery_document_names_the_change_endpoints(move: Move) -> 
         move.agent.url + "negotiations/{id}/channels"
     assert document["vrm:readAcknowledgementEndpoint"] == \
         move.agent.url + "negotiations/{id}/reads"
+
+
+async def test_an_agreement_keeps_a_bounded_number_of_channels_and_bounded_etags(
+        move: Move) -> None:
+    two = move.shops["mover-shop-2"]
+    assert two.view is not None and two.channel is not None
+    service = two.channel.id.rsplit("/", 1)[0] + "/"
+
+    def registration(name: str) -> dict[str, Any]:
+        assert two.view is not None
+        return {"@context": PROTOCOL_CONTEXT, "type": "ChannelRegistrationMessage",
+                "negotiation": two.view.url, "channel": [service + name],
+                "resource": [move.address]}
+
+    # The one it made, and three more: four in all. (Made up, they are only ever deleted,
+    # which the pod answers 404.)
+    statuses = [await two.post("/channels", registration(f"made-up-{n}")) for n in range(4)]
+    assert statuses == [201, 201, 201, 409]
+    assert await two.post("/channels", registration("made-up-0")) == 201  # the same again
+    assert await two.post("/reads", {**read_message(two, move.address),
+                                     "etag": "x" * 201}) == 400
+
+
+async def test_a_webhook_the_pod_did_not_sign_is_refused_and_changes_nothing(move: Move) -> None:
+    two = move.shops["mover-shop-2"]
+    before = len(two.follower.observed)
+    body = json.dumps({"@context": ["https://www.w3.org/ns/solid/notification/v1"],
+                       "type": "Update", "object": move.address})
+    async with PodClient(move.person.credentials) as pod:  # any token but the pod's own
+        forged = await pod.request("POST", two.follower.url, body=body, expect_ok=False,
+                                   headers={"Content-Type": "application/ld+json"})
+        anonymous = await pod.request("POST", two.follower.url, body=body, expect_ok=False,
+                                      authenticated=False,
+                                      headers={"Content-Type": "application/ld+json"})
+        elsewhere = await pod.request(
+            "POST", two.follower.url, expect_ok=False, authenticated=False,
+            body=json.dumps({"type": "Update", "object": move.phone}),
+            headers={"Content-Type": "application/ld+json"})
+    assert (forged.status, anonymous.status, elsewhere.status) == (401, 401, 404)
+    assert len(two.follower.observed) == before

@@ -186,10 +186,8 @@ class Changes:
                 await self._write(updated, etag=etag)
             except PreconditionFailed:
                 continue  # another vendor's acknowledgement landed first: read it again
-            self.service.audit.add(AuditEvent(
-                "DataChanged", at=now, actor=vendor, vendor=vendor, agreement=record.url,
-                resources=[ack.resource],
-                description=f"the vendor acknowledged reading the new value ({ack.etag})"))
+            # Kept in the change record, not the audit log: a read is not an event of the
+            # person's data, and the pod cannot confirm it.
             return updated
         raise StepNotAllowed("the change record is busy; try again")
 
