@@ -194,3 +194,22 @@ def test_a_negotiation_record_keeps_its_channels() -> None:
     assert again.channels == (SERVICE + "ab",)
     without = {k: v for k, v in record.to_json().items() if k != "channel"}
     assert NegotiationRecord.from_json(without, record_id=record.id).channels == ()
+
+
+def test_a_read_is_recorded_on_the_vendors_own_notice_alone() -> None:
+    from vrm_agent.negotiation.changes import read_patch
+
+    url = POD + "mover/vrm/changes/0192a7c3e5f14c0d9a8b7e6f5d4c3b2a"
+    record = change_record()
+    graph = record.to_graph(url)
+    first = read_patch(graph, NEGOTIATION, '"1-text/turtle"', NOW)
+    assert "deletes" not in first
+    assert {str(s) for s, _, _ in first["inserts"]} == {url + "#notice-1"}
+    for triple in first["inserts"]:
+        graph.add(triple)
+    assert ChangeRecord.from_graph(graph, url, record.id) == \
+        record.acknowledged(NEGOTIATION, '"1-text/turtle"', NOW)
+    again = read_patch(graph, NEGOTIATION, '"2-text/turtle"', NOW + timedelta(seconds=1))
+    assert set(again["deletes"]) == set(first["inserts"])  # the earlier one is replaced
+    with pytest.raises(ChangeRefused):
+        read_patch(graph, "https://agent.example/negotiations/ffffffffffffffff", '"x"', NOW)

@@ -17,6 +17,8 @@ import os
 import time
 from datetime import datetime
 
+from rdflib import Graph
+
 from vrm_agent.daemon.negotiations import (
     IN_FORCE,
     NegotiationError,
@@ -24,7 +26,7 @@ from vrm_agent.daemon.negotiations import (
     StepNotAllowed,
     UnknownNegotiation,
 )
-from vrm_agent.errors import NotFound, PodError, PreconditionFailed
+from vrm_agent.errors import Conflict, NotFound, PodError
 from vrm_agent.ledger.audit import AuditEvent
 from vrm_agent.negotiation.changes import (
     CHANGE_ID,
@@ -40,6 +42,7 @@ from vrm_agent.negotiation.changes import (
     changed_message,
     check_channel,
     covers,
+    read_patch,
     registration_of,
     webhook_service,
 )
@@ -48,7 +51,7 @@ from vrm_agent.negotiation.wire import Message
 from vrm_agent.vocabulary.compiled import validate_graph
 
 log = logging.getLogger("vrm_agent.daemon.changes")
-WRITE_ATTEMPTS = 4  # acknowledgements of one change race each other: conditional writes, again
+WRITE_ATTEMPTS = 4  # one vendor's acknowledgements of one change may race each other
 LOOK_BACK = 50  # change records read to find the latest one of a resource a vendor was told of
 
 
@@ -175,42 +178,46 @@ class Changes:
             raise StepNotAllowed(f"no agreement in force here covers {ack.resource[:200]}; "
                                  "nothing was recorded")
         for _ in range(WRITE_ATTEMPTS):
-            change, etag = await (self._load(change_id) if change_id else
-                                  self._latest_told(ack.resource, record.url))
+            change, graph = await (self._load(change_id) if change_id else
+                                   self._latest_told(ack.resource, record.url))
             if change.notice_for(record.url) is None or change.resource != ack.resource:
                 # Another vendor's change, or another resource's: nothing is said of it.
                 raise UnknownChange(f"no change {ack.change} of {ack.resource[:200]} was "
                                     "announced under this agreement")
             updated = change.acknowledged(record.url, ack.etag, now)
+            url = self.record_url(change.id)
+            validate_graph(updated.to_graph(url))  # what the pod holds after the patch
             try:
-                await self._write(updated, etag=etag)
-            except PreconditionFailed:
-                continue  # another vendor's acknowledgement landed first: read it again
+                # Only this vendor's notice changes: one patch, applied by the pod as a whole,
+                # so vendors acknowledging at once never overwrite one another.
+                await self.pod.patch(url, **read_patch(graph, record.url, ack.etag, now))
+            except Conflict:
+                continue  # the same vendor's other acknowledgement landed first: read again
             # Kept in the change record, not the audit log: a read is not an event of the
             # person's data, and the pod cannot confirm it.
             return updated
         raise StepNotAllowed("the change record is busy; try again")
 
-    async def _load(self, change_id: str) -> tuple[ChangeRecord, str | None]:
+    async def _load(self, change_id: str) -> tuple[ChangeRecord, Graph]:
         url = self.record_url(change_id)
         try:
             found = await self.pod.get_graph(url)
         except NotFound:
             raise UnknownChange(f"no change urn:uuid:{change_id}") from None
         try:
-            return ChangeRecord.from_graph(found.graph, url, change_id), found.etag
+            return ChangeRecord.from_graph(found.graph, url, change_id), found.graph
         except ChangeRefused as exc:
             log.warning("change record unreadable", extra={"problem": str(exc)})
             raise UnknownChange(f"no readable change {change_id}") from None
 
     async def _latest_told(self, resource: str,
-                           negotiation: str) -> tuple[ChangeRecord, str | None]:
+                           negotiation: str) -> tuple[ChangeRecord, Graph]:
         """The newest change of ``resource`` that was announced under ``negotiation``."""
         for change_id in (await self.change_ids())[:LOOK_BACK]:
             with contextlib.suppress(UnknownChange):
-                change, etag = await self._load(change_id)
+                change, graph = await self._load(change_id)
                 if change.resource == resource and change.notice_for(negotiation):
-                    return change, etag
+                    return change, graph
         raise UnknownChange(f"no change of {resource[:200]} was announced under this "
                             "agreement")
 
@@ -223,13 +230,11 @@ class Changes:
         ids = (m.rstrip("/").rsplit("/", 1)[-1] for m in members)
         return sorted((i for i in ids if CHANGE_ID.fullmatch(i)), reverse=True)
 
-    async def _write(self, change: ChangeRecord, *, etag: str | None = None,
-                     new: bool = False) -> None:
+    async def _create(self, change: ChangeRecord) -> None:
         url = self.record_url(change.id)
         graph = change.to_graph(url)
         validate_graph(graph)
-        await self.pod.put_graph(url, graph, if_match=None if new else etag,
-                                 if_none_match="*" if new else None)
+        await self.pod.put_graph(url, graph, if_none_match="*")
 
     # -- the person's change -----------------------------------------------------------------
 
@@ -262,7 +267,7 @@ class Changes:
                                if r.callback else NO_CALLBACK, r.channels)
                         for r in holders)
         change = ChangeRecord(change.id, resource, now, service.owner, etag, notices)
-        await self._write(change, new=True)
+        await self._create(change)
         service.audit.add(AuditEvent(
             "DataChanged", at=now, actor=service.owner, resources=[resource],
             description=f"changed; {len(holders)} vendor(s) with an agreement told"))

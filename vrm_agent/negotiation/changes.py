@@ -272,6 +272,24 @@ class ChangeRecord:
             raise ChangeRefused(f"the change record {record_id} cannot be read: {exc}") from None
 
 
+def read_patch(graph: Graph, negotiation: str, etag: str, at: datetime) -> dict[str, Graph]:
+    """The N3 Patch (``inserts``, and ``deletes`` when there was one) that records a vendor's
+    read acknowledgement on its notice in the change record ``graph``: its earlier
+    acknowledgement, if any, replaced; the other notices untouched."""
+    node = next((n for n in graph.subjects(URIRef(VRM + "underAgreement"), URIRef(negotiation))
+                 if isinstance(n, URIRef)), None)
+    if node is None:
+        raise ChangeRefused(f"no notice under {negotiation} in this change record")
+    marks = (URIRef(VRM + "readAcknowledgedAt"), URIRef(VRM + "etag"))
+    deletes, inserts = Graph(), Graph()
+    for predicate in marks:
+        for old in graph.objects(node, predicate):
+            deletes.add((node, predicate, old))
+    inserts.add((node, marks[0], Literal(iso(at), datatype=XSD.dateTime)))
+    inserts.add((node, marks[1], Literal(etag)))
+    return {"inserts": inserts, **({"deletes": deletes} if len(deletes) else {})}
+
+
 def _moment(text: str) -> datetime:
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
