@@ -40,7 +40,7 @@ from vrm_agent.vendor import (
 from vrm_agent.vendor.changes import Channel
 
 pytestmark = pytest.mark.pod
-VENDORS = ("mover-shop-1", "mover-shop-2", "mover-shop-3", "mover-stranger")
+VENDORS = ("mover-shop-1", "mover-shop-2", "mover-shop-3", "mover-shop-4", "mover-stranger")
 
 
 @dataclass
@@ -338,3 +338,20 @@ async def test_a_webhook_the_pod_did_not_sign_is_refused_and_changes_nothing(mov
             headers={"Content-Type": "application/ld+json"})
     assert (forged.status, anonymous.status, elsewhere.status) == (401, 401, 404)
     assert len(two.follower.observed) == before
+
+
+async def test_an_agreement_that_expires_takes_its_channel_with_it(move: Move) -> None:
+    """The running agent's expiry ends the agreement: the channel goes at the pod as with a
+    revocation, and the vendor is told after."""
+    four = move.shops["mover-shop-4"]
+    view = await four.vendor.request(four.agent, request_policy(
+        ["pd:PhysicalAddress"], purpose="dpv:DeliveryOfGoods", duration=timedelta(seconds=4)))
+    assert view.state is State.AGREED, view.document
+    four.view = view
+    four.channel = await four.follower.follow(view, move.address)
+    ended = await four.inbox.wait_for(
+        lambda n: n.type == "ContractNegotiationTerminationMessage", timeout=30)
+    assert ended.event == "expired"
+    async with PodClient(move.person.credentials) as pod:
+        assert (await pod.request("DELETE", four.channel.id, expect_ok=False)).status == 404
+    assert await four.read(move.address) == 403
