@@ -213,3 +213,14 @@ def test_a_read_is_recorded_on_the_vendors_own_notice_alone() -> None:
     assert set(again["deletes"]) == set(first["inserts"])  # the earlier one is replaced
     with pytest.raises(ChangeRefused):
         read_patch(graph, "https://agent.example/negotiations/ffffffffffffffff", '"x"', NOW)
+
+
+def test_change_ids_are_uuids_of_version_7_that_sort_by_time() -> None:
+    import uuid
+
+    from vrm_agent.daemon.changes import new_change_id
+
+    first, later = new_change_id(NOW), new_change_id(NOW + timedelta(milliseconds=1))
+    assert first < later
+    assert uuid.UUID(first).version == 7
+    assert change_id_of(f"urn:uuid:{uuid.UUID(first)}") == first

@@ -74,9 +74,12 @@ class TooManyChannels(NegotiationError):
 
 
 def new_change_id(now: datetime) -> str:
-    """32 hex digits that sort by time (milliseconds first), so the newest change of a
-    resource is found without reading them all."""
-    return f"{int(now.timestamp() * 1000):012x}{os.urandom(10).hex()}"
+    """A UUID version 7 as 32 hex digits: milliseconds first, so ids sort by time and the
+    newest change of a resource is found without reading them all."""
+    random = int.from_bytes(os.urandom(10))
+    value = (int(now.timestamp() * 1000) & (1 << 48) - 1) << 80 | 0x7 << 76 \
+        | (random >> 68 & 0xFFF) << 64 | 0b10 << 62 | random & (1 << 62) - 1
+    return f"{value:032x}"
 
 
 class Changes:

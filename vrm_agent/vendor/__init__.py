@@ -12,16 +12,6 @@ from vrm_agent.vendor.client import (
 )
 from vrm_agent.vendor.inbox import Inbox, Notification
 
-__all__ = [
-    "AgentInfo",
-    "AgentRefused",
-    "ChangeFollower",
-    "Inbox",
-    "NegotiationView",
-    "Notification",
-    "Observed",
-    "VendorAgent",
-    "VendorError",
-    "request_policy",
-    "subscribe",
-]
+__all__ = ["AgentInfo", "AgentRefused", "Inbox", "NegotiationView", "Notification",
+           "VendorAgent", "VendorError", "request_policy"]
+__all__ += ["ChangeFollower", "Observed", "subscribe"]  # change of address (protocol.md §16)
