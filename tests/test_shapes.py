@@ -245,6 +245,22 @@ VALID: dict[str, tuple[str, str]] = {
     vrm:agreement <../agreements/acme-2024#it> ;
     vrm:created "2024-06-01T09:00:03Z"^^xsd:dateTime .
 """),
+    "change": ("changes/0192a7c3e5f14c0d9a8b7e6f5d4c3b2a", f"""
+<#it> a vrm:ChangeRecord ;
+    vrm:changedResource <../contact/address-home> ;
+    vrm:changeId <urn:uuid:0192a7c3-e5f1-4c0d-9a8b-7e6f5d4c3b2a> ;
+    prov:generatedAtTime "2024-06-02T10:00:00Z"^^xsd:dateTime ;
+    prov:wasAttributedTo {ALICE} ;
+    vrm:etag "\\"1717322400000-text/turtle\\"" ;
+    vrm:notice <#notice-1> .
+<#notice-1> a vrm:ChangeNotice ;
+    vrm:noticeTo <https://acme.example/profile/card#me> ;
+    vrm:underAgreement <https://agent.alice.example/negotiations/3f9a0c1d2e4b5a69> ;
+    vrm:messageDelivery "delivered" ;
+    vrm:notificationChannel <https://alice.example/.notifications/WebhookChannel2023/8c1d> ;
+    vrm:readAcknowledgedAt "2024-06-02T10:00:02Z"^^xsd:dateTime ;
+    vrm:etag "\\"1717322400000-text/turtle\\"" .
+"""),
 }
 
 
@@ -390,6 +406,14 @@ BAD: list[tuple[str, str, str, str | None]] = [
      swap("<#e-0001>", "vrm:eventType", "vrm:Whatever"), "vrm:eventType"),
     ("grant without expiry", "grant",
      "DELETE WHERE { <#vrm-grant-7f3c> vrm:expires ?e }", "vrm:expires"),
+    ("change record without its resource", "change",
+     "DELETE WHERE { <#it> vrm:changedResource ?r }", "vrm:changedResource"),
+    ("change id that is not a urn:uuid", "change",
+     swap("<#it>", "vrm:changeId", "<https://example.org/change/1>"), "vrm:changeId"),
+    ("change notice with an unknown delivery", "change",
+     swap("<#notice-1>", "vrm:messageDelivery", '"maybe"'), "vrm:messageDelivery"),
+    ("change notice to nobody", "change",
+     "DELETE WHERE { <#notice-1> vrm:noticeTo ?v }", "vrm:noticeTo"),
 ]
 
 

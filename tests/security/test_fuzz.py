@@ -42,7 +42,8 @@ DATA_INTEGRITY = "https://w3id.org/security/data-integrity/v2"
 # sends two requests.
 REQUESTS = {"wac": int(os.environ.get("VRM_FUZZ_REQUESTS", "10000"))}
 REQUESTS["acp"] = int(os.environ.get("VRM_FUZZ_REQUESTS_ACP", str(REQUESTS["wac"] // 5)))
-POST_ENDPOINTS = ("", "/request", "/events", "/agreement/verification", "/termination")
+POST_ENDPOINTS = ("", "/request", "/events", "/agreement/verification", "/termination",
+                  "/channels", "/reads")
 PUBLIC_GETS = ("/health", "/.well-known/vrm-agent", "/protocol/v1",
                "/protocol/data-integrity/v2", "/vocab", "/vocab/context", "/vocab/vrm.ttl",
                "/vocab/vrm.jsonld", "/vocab/vrm.html", "/vocab/shapes", "/vocab/nothing")

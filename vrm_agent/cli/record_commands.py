@@ -8,6 +8,7 @@ import argparse
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from vrm_agent.cli import change_commands
 from vrm_agent.cli.arguments import http_iri, iso_date
 from vrm_agent.cli.output import done, info, show, show_table
 from vrm_agent.cli.paychoice_commands import (
@@ -82,32 +83,7 @@ async def cmd_vendors_remove(args: argparse.Namespace, config: Config) -> int:
 
 # -- contact data ------------------------------------------------------------------------------
 
-def _unit_json(unit: object, url: str) -> dict[str, object]:
-    fields = ("id", "type", "value", "label", "locality", "postal_code", "region", "country")
-    return {**{f: getattr(unit, f) for f in fields}, "resource": url}
-
-
-async def cmd_contact_set(args: argparse.Namespace, config: Config) -> int:
-    from dataclasses import replace
-
-    from vrm_agent.ledger.records import ContactUnit
-    from vrm_agent.ledger.store import Ledger
-
-    fields = {k: v for k, v in (("value", args.value), ("label", args.label),
-                                ("locality", args.locality), ("postal_code", args.postal_code),
-                                ("region", args.region), ("country", args.country))
-              if v is not None}
-    if not fields:
-        raise VrmAgentError("nothing to change: give the new value or --label, --locality, ...")
-    async with open_pod(config) as session:
-        ledger = Ledger(session.pod, session.storage)
-        unit = await ledger.get(ContactUnit, args.id)
-        changed = replace(unit, **{k: (v or None) if k != "value" else v
-                                   for k, v in fields.items()})
-        # The same resource, changed in place: agreements that share it keep sharing it.
-        url = await ledger.update(changed)
-    show(_unit_json(changed, url), as_json=args.json)
-    return 0
+# `contact set` is in change_commands: a change is told to the vendors that share it.
 
 
 async def cmd_contact_remove(args: argparse.Namespace, config: Config) -> int:
@@ -409,12 +385,14 @@ def register(
     unit_set = contact.add_parser(
         "set", parents=[common], help="change a unit",
         description="Change a unit of contact data in place: vendors it is shared with read "
-        "the new value from the same resource.")
+        "the new value from the same resource, and each vendor whose agreement shares it is "
+        "told at once ('contact told ID' shows who was told and who has read it since).")
     unit_set.add_argument("id")
     unit_set.add_argument("value", nargs="?", help="the new address, number or street")
     for option in ("--label", "--locality", "--postal-code", "--region", "--country"):
         unit_set.add_argument(option)
-    unit_set.set_defaults(handler=cmd_contact_set)
+    unit_set.set_defaults(handler=change_commands.cmd_contact_set)
+    change_commands.register(contact, common)
     unit_remove = contact.add_parser("remove", parents=[common], help="remove a unit",
                                      description="Remove a unit (refused while it is shared).")
     unit_remove.add_argument("id")

@@ -3,7 +3,9 @@
 It finds the agent from the person's WebID, asks for data for a purpose and a time, accepts a
 counter-offer, waits for the person where the terms leave the decision to them, countersigns the
 agreement, keeps it in its own pod, and reads what it was granted with its own token. With
-``--watch`` it stays until the agreement ends and shows the pod refusing it afterwards.
+``--watch`` it follows what it was granted (the person's changes reach it from the pod and
+from the agent; it reads them again and says so) until the agreement ends, and shows the pod
+refusing it afterwards.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +24,7 @@ from vrm_agent.errors import ConfigError
 
 if TYPE_CHECKING:  # the handlers import what they run (see daemon_commands)
     from vrm_agent.pod.auth import ClientCredentials
-    from vrm_agent.vendor import NegotiationView, VendorAgent
+    from vrm_agent.vendor import Inbox, NegotiationView, Notification, VendorAgent
 
 DEMO_VENDOR = "demo-vendor"
 
@@ -55,6 +58,40 @@ async def _reads(vendor: VendorAgent, urls: list[str]) -> dict[str, int]:
 
     responses = await asyncio.gather(*(vendor.read(u) for u in urls))
     return {u: r.status for u, r in zip(urls, responses, strict=True)}
+
+
+async def _watch(vendor: VendorAgent, inbox: Inbox, view: NegotiationView,
+                 step: Callable[..., None], *, wait: float) -> Notification:
+    """Follow the granted resources until the agreement ends: through the pod's notifications
+    and the agent's messages, reading a changed resource again and saying so
+    (docs/protocol.md §16)."""
+    from vrm_agent.errors import PodError
+    from vrm_agent.vendor import ChangeFollower, VendorError
+
+    async with ChangeFollower(vendor) as follower:
+        for url in view.resources:
+            try:
+                await follower.follow(view, url)
+                step(f"follows {url} through the person's pod (channel registered)")
+            except (VendorError, PodError) as exc:
+                step(f"does not follow {url} through the pod ({exc})")
+        info("vendor: watching for changes and the end of the agreement (Ctrl-C stops)")
+        handled: set[int] = set()
+        while True:
+            heard = await inbox.wait_for(
+                lambda n: n.negotiation == view.url and id(n) not in handled
+                and n.type in ("ContractNegotiationTerminationMessage", "DataChangedMessage"),
+                timeout=wait)
+            handled.add(id(heard))
+            if heard.type == "ContractNegotiationTerminationMessage":
+                return heard
+            try:
+                observed = await follower.on_message(heard)
+            except (VendorError, PodError) as exc:
+                step(f"told of a change it could not follow ({exc})")
+                continue
+            step(f"told that {observed.resource} changed; read it again", status=observed.status,
+                 acknowledged=observed.acknowledged)
 
 
 async def cmd_vendor_demo(args: argparse.Namespace, config: Config) -> int:
@@ -111,10 +148,7 @@ async def cmd_vendor_demo(args: argparse.Namespace, config: Config) -> int:
             "until": [a.until.isoformat() for a in view.access],
         }
         if args.watch and view.state is State.FINALIZED:
-            info("vendor: watching for the end of the agreement (Ctrl-C stops)")
-            ended = await inbox.wait_for(
-                lambda n: n.negotiation == view.url
-                and n.type == "ContractNegotiationTerminationMessage", timeout=args.wait)
+            ended = await _watch(vendor, inbox, view, step, wait=args.wait)
             step(f"told by {ended.sender} that the agreement ended", event=ended.event)
             summary["ended"] = ended.event
             summary["reads_after"] = await _reads(vendor, view.resources)
@@ -149,7 +183,8 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     demo.add_argument("--wait", type=float, default=300.0, metavar="SECONDS",
                       help="how long to wait for the person (default 300)")
     demo.add_argument("--watch", action="store_true",
-                      help="stay until the agreement ends, then read again")
+                      help="stay until the agreement ends, following changes of what was "
+                      "granted, then read again")
     demo.add_argument("--inbox-port", type=int, default=0, help="port for the vendor's inbox")
     demo.set_defaults(handler=cmd_vendor_demo, ask=None)
 

@@ -908,9 +908,15 @@ class NegotiationService:
             with contextlib.suppress(GrantNotFound):
                 view = await self.access.revoke(grant_id)
                 removed += view.resources
+        closed: list[str] = []
+        if record.channels:  # the pod would go on notifying the vendor: its channels go too
+            from vrm_agent.daemon.changes import Changes  # it builds on this module
+
+            closed = await Changes(self).close_channels(record)
         had_agreement = record.agreement is not None and record.state is not State.TERMINATED
         ended = record.with_changes(
             now, ended=how, reasons=(*record.reasons, reason),
+            channels=tuple(c for c in record.channels if c not in closed),
             negotiation=self._step(record, Event.TERMINATE, Role.PROVIDER, reason=how))
         writes = [self._store(ended)]
         if had_agreement:

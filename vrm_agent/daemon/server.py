@@ -22,6 +22,7 @@ from rdflib import RDF, Graph, URIRef
 from vrm_agent import __version__
 from vrm_agent.access.service import AccessControl
 from vrm_agent.config import Config
+from vrm_agent.daemon.change_routes import install as install_change_routes
 from vrm_agent.daemon.context import CONTEXT_KEY, AgentContext, context_of
 from vrm_agent.daemon.expiry import expiry_lock
 from vrm_agent.daemon.lws_routes import install as install_lws_routes
@@ -85,6 +86,9 @@ async def discovery(request: web.Request) -> web.Response:
                         for e in lws.service_entries(ctx.public_url)],
     }
     document["vrm:relationshipEndpoint"] = {"@id": ctx.url("/relationship")}  # the r-button
+    # Change of address (docs/protocol.md §16): templates, {id} the negotiation's id.
+    document["vrm:channelRegistrationEndpoint"] = ctx.url("/negotiations/{id}/channels")
+    document["vrm:readAcknowledgementEndpoint"] = ctx.url("/negotiations/{id}/reads")
     if ctx.signing_key is not None:
         document["vrm:signingKey"] = {"@id": ctx.signing_key.verification_method}
     return web.json_response(document, content_type="application/ld+json")
@@ -347,7 +351,7 @@ async def assembled(
             log.warning("reconciling the grant index failed", extra={"problem": str(exc)})
 
     app = build_app(ctx, routes=[install_negotiation_routes(service),
-                                 install_lws_routes(service),
+                                 install_lws_routes(service), install_change_routes(service),
                                  install_relationship_routes(service), *(routes or [])],
                     jobs=[negotiation_upkeep, keep_advertised, reconcile, *(jobs or [])])
     try:

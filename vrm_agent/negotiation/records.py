@@ -113,6 +113,9 @@ class NegotiationRecord:
     # asked, as JSON text, and the latest end it allows (no grant of it lasts beyond).
     lws: str | None = None
     not_after: datetime | None = None
+    # Pod notification channels the vendor made on resources of this agreement and registered
+    # here (vrm_agent.negotiation.changes): deleted at the pod when the agreement ends.
+    channels: tuple[str, ...] = ()
 
     @property
     def takes_offers(self) -> bool:
@@ -183,6 +186,7 @@ class NegotiationRecord:
             "complianceReport": [dict(r) for r in self.compliance] or None,
             "lwsAccessRequest": self.lws,
             "notAfter": iso(self.not_after) if self.not_after else None,
+            "channel": list(self.channels) or None,
         }
         out.update({k: v for k, v in optional.items() if v is not None})
         return out
@@ -212,6 +216,7 @@ class NegotiationRecord:
                 _reports(data.get("complianceReport")), etag,
                 _text(data.get("lwsAccessRequest")),
                 _zoned(data["notAfter"]) if data.get("notAfter") else None,
+                channels=_channels(data.get("channel")),
             )
         except (KeyError, ValueError, TypeError, AttributeError, MalformedMessage) as exc:
             raise MalformedMessage(f"the stored negotiation {record_id} cannot be read: "
@@ -234,6 +239,14 @@ def _proposed(value: Any) -> dict[str, tuple[str, ...]] | None:
         out[str(item["target"])] = tuple(
             str(r) for r in (resources if isinstance(resources, list) else [resources]))
     return out
+
+
+def _channels(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else [] if value is None else [value]
+    found = tuple(i.get("id") if isinstance(i, dict) else i for i in items)
+    if not all(isinstance(i, str) for i in found):
+        raise ValueError("a kept notification channel is an IRI")
+    return found  # type: ignore[return-value]
 
 
 def _text(value: Any) -> str | None:

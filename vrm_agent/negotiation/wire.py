@@ -43,7 +43,9 @@ _ABSOLUTE_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+")
 ODRL_NS = Namespace("http://www.w3.org/ns/odrl/2/")
 MESSAGE_TYPES = ("ContractRequestMessage", "ContractOfferMessage", "ContractAgreementMessage",
                  "ContractNegotiationEventMessage", "ContractAgreementVerificationMessage",
-                 "ContractNegotiationTerminationMessage")
+                 "ContractNegotiationTerminationMessage",
+                 # Change of address (docs/protocol.md §16)
+                 "DataChangedMessage", "ChannelRegistrationMessage", "DataReadMessage")
 
 
 class MalformedMessage(VrmAgentError):

@@ -1,6 +1,8 @@
 """The vendor side: find a person's agent, negotiate, keep the agreement, read what was granted,
-and hear of revocation and expiry; proof of membership, loyalty statements and the r-button."""
+and hear of revocation, expiry and changes of what was granted; proof of membership, loyalty
+statements and the r-button."""
 
+from vrm_agent.vendor.changes import ChangeFollower, Observed, subscribe
 from vrm_agent.vendor.client import (
     AgentInfo,
     AgentRefused,
@@ -24,3 +26,4 @@ __all__ = ["AgentInfo", "AgentRefused", "Inbox", "NegotiationView", "Notificatio
            "VendorAgent", "VendorError", "request_policy"]
 __all__ += ["LOYALTY_STATEMENT", "MEMBERSHIP", "MembershipProof", "read_loyalty_statement",
             "read_membership", "read_relationship", "tell_state"]
+__all__ += ["ChangeFollower", "Observed", "subscribe"]  # change of address (protocol.md §16)
