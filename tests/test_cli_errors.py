@@ -308,6 +308,12 @@ UNKNOWN_IDS = [
     (["requests", "approve", "nosuchnegotiation"], "nosuchnegotiation"),
     (["requests", "deny", "nosuchnegotiation"], "nosuchnegotiation"),
     (["grants", "revoke", "no-such-grant"], "no-such-grant"),
+    (["intent", "show", "no-such-intent"], "no intent 'no-such-intent'"),
+    (["intent", "close", "no-such-intent"], "no intent 'no-such-intent'"),
+    (["intent", "offers", "no-such-intent"], "no intent 'no-such-intent'"),
+    (["intent", "accept", "no-such-intent", "no-such-offer"], "no intent 'no-such-intent'"),
+    (["intent", "add", "a bike", "--budget", "900", "--currency", "EUR", "--vendor",
+      "no-such-vendor"], "no vendor 'no-such-vendor'"),
 ]
 
 

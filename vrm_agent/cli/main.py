@@ -17,6 +17,7 @@ from vrm_agent.cli import (
     access_commands,
     conformance_commands,
     daemon_commands,
+    intent_commands,
     ledger_commands,
     negotiation_commands,
     pod_commands,
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     negotiation_commands.register(commands, common)
     vendor_commands.register(commands, common)
     conformance_commands.register(commands, common)
+    intent_commands.register(commands, common)
     return parser
 
 

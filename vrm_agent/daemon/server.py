@@ -24,6 +24,7 @@ from vrm_agent.access.service import AccessControl
 from vrm_agent.config import Config
 from vrm_agent.daemon.context import CONTEXT_KEY, AgentContext, context_of
 from vrm_agent.daemon.expiry import expiry_lock
+from vrm_agent.daemon.intent_routes import install as install_intent_routes
 from vrm_agent.daemon.lws_routes import install as install_lws_routes
 from vrm_agent.daemon.negotiation_routes import install as install_negotiation_routes
 from vrm_agent.daemon.negotiations import NegotiationService
@@ -72,6 +73,7 @@ async def discovery(request: web.Request) -> web.Response:
         "@type": "vrm:Agent",
         "vrm:actsFor": {"@id": ctx.owner},
         "vrm:negotiationEndpoint": {"@id": ctx.url("/negotiations")},
+        "vrm:intentsEndpoint": {"@id": ctx.url("/intents")},
         "vrm:protocol": PROTOCOL_CONTEXT,
         "vrm:protocolContext": [{"@id": ctx.url(CONTEXT_PATH)},
                                 {"@id": ctx.url(INTEGRITY_CONTEXT_PATH)}],
@@ -345,7 +347,8 @@ async def assembled(
             log.warning("reconciling the grant index failed", extra={"problem": str(exc)})
 
     app = build_app(ctx, routes=[install_negotiation_routes(service),
-                                 install_lws_routes(service), *(routes or [])],
+                                 install_lws_routes(service), install_intent_routes(service),
+                                 *(routes or [])],
                     jobs=[negotiation_upkeep, keep_advertised, reconcile, *(jobs or [])])
     try:
         yield app, service

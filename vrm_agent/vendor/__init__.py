@@ -10,6 +10,7 @@ from vrm_agent.vendor.client import (
     request_policy,
 )
 from vrm_agent.vendor.inbox import Inbox, Notification
+from vrm_agent.vendor.intents import IntentClient, IntentEntry
 
-__all__ = ["AgentInfo", "AgentRefused", "Inbox", "NegotiationView", "Notification",
-           "VendorAgent", "VendorError", "request_policy"]
+__all__ = ["AgentInfo", "AgentRefused", "Inbox", "IntentClient", "IntentEntry",
+           "NegotiationView", "Notification", "VendorAgent", "VendorError", "request_policy"]

@@ -1,11 +1,13 @@
 """The vendor's inbox: where a person's agent tells it what happened (an agreement the person
-approved, a counter-offer, a revocation, an expiry).
+approved, a counter-offer, a revocation, an expiry; an offer to an intent accepted, or the
+intent closed).
 
 Each notification must be signed (HTTP Message Signatures, docs/protocol.md §9) with the key of
 an agent this inbox trusts (:meth:`Inbox.trust`, which :meth:`VendorAgent.discover
 <vrm_agent.vendor.client.VendorAgent.discover>` calls with the key the agent's discovery
 document publishes), recently, with a nonce never seen before, over exactly this inbox's URL
-and the body that came; and the negotiation it speaks of must be one of that agent's. Anything
+and the body that came; and the negotiation (or the offer) it speaks of must be one of that
+agent's. Anything
 else is refused with 401 and not kept.
 """
 
@@ -21,6 +23,7 @@ from aiohttp import web
 
 from vrm_agent.integrity.http_signatures import NonceCache, SignatureRejected, verify_request
 from vrm_agent.negotiation.callbacks import CallbackRejected, normalise
+from vrm_agent.negotiation.intent_wire import parse_notice
 from vrm_agent.negotiation.wire import MAX_MESSAGE_BYTES, MalformedMessage, parse_message
 
 if TYPE_CHECKING:
@@ -104,7 +107,8 @@ class Inbox:
         if not self._nonces.first_time(verified.nonce, verified.created):
             return self._refuse(401, "Not signed by a known agent", "the nonce was seen before")
         try:
-            message = parse_message(body)
+            # An intent's message names the offer at the agent where others name a negotiation.
+            message = parse_notice(body) or parse_message(body)
         except MalformedMessage as exc:
             return self._refuse(400, "Malformed message", str(exc))
         agents = self._agents.get(verified.key, {})
