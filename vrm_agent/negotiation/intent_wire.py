@@ -118,6 +118,12 @@ def read_offer(body: bytes, *, intent: str, terms: str,
         if not isinstance(data, dict) or "@context" not in data:
             raise MalformedMessage(f"an offer is a JSON-LD object with an @context (use "
                                    f"{PROTOCOL_CONTEXT})")
+        # JSON-LD drops a key its context does not define; an offer must not lose a word.
+        strays = sorted(k for k in data if not k.startswith("@") and k not in OFFER_FIELDS
+                        and not _ABSOLUTE.fullmatch(k))
+        if strays:
+            raise OfferRefused("malformed-offer", f"an offer has no field {strays[0][:80]!r} "
+                               f"(its fields: {', '.join(sorted(OFFER_FIELDS - {'type'}))})")
         compacted = normalise(data)
     except MalformedMessage as exc:
         raise OfferRefused("malformed-offer", str(exc)) from None
