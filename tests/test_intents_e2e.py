@@ -308,3 +308,31 @@ def test_intent_commands_refuse_bad_input_in_one_line(market: Market, tmp_path: 
         assert result.returncode != 0 and "Traceback" not in result.stderr, result
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and fragment in lines[0], result.stderr
+
+
+async def test_the_example_vendor_answers_an_intent_and_hears_it_won(
+        market: Market, tmp_path: Path) -> None:
+    """The README's walkthrough: `vrm-agent vendor-offer` as the vendor, `intent accept` as the
+    person."""
+    vendor = market.vendors["rfp-vendor-4"]
+    vendor_config = str(tmp_path / "vendor.json")
+    login = await asyncio.to_thread(
+        run_cli, "login", "--webid", vendor.webid, "--client-id", vendor.client_id,
+        "--client-secret", vendor.client_secret, "--config", vendor_config)
+    assert login.returncode == 0, login.stderr
+    intent = await cli(market, "intent", "add", "a tandem", "--budget", "2000", "--currency",
+                       "EUR", "--public")
+    offering = asyncio.create_task(asyncio.to_thread(
+        run_cli, "vendor-offer", "1800", "--intent", intent["id"], "--vendor-config",
+        vendor_config, "--wait", "60", "--json", "--config", str(market.agent.config)))
+    offers: list[dict[str, Any]] = []
+    for _ in range(200):
+        offers = await cli(market, "intent", "offers", intent["id"])
+        if offers or offering.done():
+            break
+        await asyncio.sleep(0.3)
+    assert [o["price"] for o in offers] == ["1800.00"], offering
+    await cli(market, "intent", "accept", intent["id"], offers[0]["id"])
+    result = await offering
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["outcome"] == "accepted"

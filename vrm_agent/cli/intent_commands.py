@@ -4,13 +4,14 @@ they make, and the one the person accepts."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from vrm_agent.cli.arguments import iso_date
+from vrm_agent.cli.arguments import http_iri, iso_date
 from vrm_agent.cli.output import done, show, show_table
 from vrm_agent.cli.session import PodSession, open_pod
 from vrm_agent.config import Config
@@ -85,10 +86,12 @@ async def _agent_url(session: PodSession, config: Config) -> str:
 
 def _intent_json(intent: Intent, audience: IntentAudience, service: IntentService
                  ) -> dict[str, Any]:
+    from vrm_agent.negotiation.intent_wire import money
+
     return {
         "id": intent.id, "what": intent.what, "where": intent.where,
         "from": intent.starts, "until": intent.ends,
-        "budget": str(intent.max_price), "currency": intent.currency, "terms": intent.terms,
+        "budget": money(intent.max_price), "currency": intent.currency, "terms": intent.terms,
         "visible_to": "everyone" if audience.public else list(audience.vendors),
         "state": "open" if audience.is_open else "closed",
         "created": intent.created, "closed": audience.closed,
@@ -232,6 +235,57 @@ async def cmd_intent_accept(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+async def cmd_vendor_offer(args: argparse.Namespace, config: Config) -> int:
+    """An example vendor answering an intent: it finds the person's agent, lists the intents it
+    may see, reads one from the pod with its own token, offers on its terms, and waits to hear
+    whether the offer was accepted."""
+    import asyncio
+
+    from vrm_agent.cli.output import info
+    from vrm_agent.cli.vendor_commands import _demo_vendor
+    from vrm_agent.errors import ConfigError
+    from vrm_agent.pod.client import PodClient
+    from vrm_agent.vendor import Inbox, IntentClient, VendorAgent
+
+    if args.vendor_config:
+        from pathlib import Path
+
+        credentials = Config.load(Path(args.vendor_config).expanduser()).credentials()
+    else:
+        credentials = await _demo_vendor(config)
+    person = args.person or config.webid
+    if not person:
+        raise ConfigError("whose intents? pass --person WEBID (or log in as the person first)")
+    async with PodClient(credentials) as pod, Inbox() as inbox:
+        vendor = VendorAgent(pod, inbox=inbox)
+        intents = IntentClient(vendor)
+        agent = await vendor.discover(person)
+        entries = await intents.list(agent)
+        chosen = [e for e in entries if args.intent in (None, e.id.rsplit("/", 1)[-1])]
+        if not chosen:
+            raise VrmAgentError(f"{person}'s agent shows this vendor no open intent"
+                                + (f" {args.intent!r}" if args.intent else "")
+                                + "; put one out with 'vrm-agent intent add ... --public'")
+        entry = chosen[-1]
+        wanted = await intents.read(entry)
+        info(f"vendor: read {entry.intent}: {wanted.what}, at most {wanted.max_price} "
+             f"{wanted.currency}, on the terms {wanted.terms}")
+        view = await intents.offer(entry, price=args.price, currency=args.currency or
+                                   wanted.currency, terms=wanted.terms,
+                                   availability=f"schema:{args.availability}",
+                                   description=args.description)
+        info(f"vendor: offered {view['price']} {view['priceCurrency']}; waiting up to "
+             f"{args.wait:g} s for the person ('vrm-agent intent offers "
+             f"{entry.id.rsplit('/', 1)[-1]}')")
+        outcome = "not heard"
+        with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+            heard = await inbox.wait_for(lambda n: n.negotiation == view["id"],
+                                         timeout=args.wait)
+            outcome = "accepted" if heard.type == "OfferAcceptedMessage" else "declined"
+    done(f"Offer {view['id']}: {outcome}.", {**view, "outcome": outcome}, as_json=args.json)
+    return 0 if outcome != "not heard" else 3
+
+
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     intent = commands.add_parser(
         "intent", parents=[common], help="what you want, for vendors to answer with offers",
@@ -284,3 +338,25 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     accept.add_argument("id")
     accept.add_argument("offer")
     accept.set_defaults(handler=cmd_intent_accept)
+
+    offer = commands.add_parser(
+        "vendor-offer", parents=[common], help="run an example vendor that answers an intent",
+        description="An example vendor: finds the person's agent from their WebID, reads an "
+        "intent it may see from the pod, offers a price on the intent's terms, and waits to "
+        "hear whether the person accepted. Without --vendor-config it uses the demo vendor "
+        "account on the embedded pod server.")
+    offer.add_argument("price", type=budget, help="the price offered, like 950 or 949.90")
+    offer.add_argument("--currency", type=currency_code,
+                       help="the price's currency (default: the intent's)")
+    offer.add_argument("--intent", metavar="ID", help="which intent (default: the newest)")
+    offer.add_argument("--availability", default="InStock",
+                       choices=("InStock", "PreOrder", "BackOrder", "LimitedAvailability"),
+                       help="schema.org availability (default InStock)")
+    offer.add_argument("--description", help="a line about the offer")
+    offer.add_argument("--person", metavar="WEBID", type=http_iri,
+                       help="the person (default: this config's)")
+    offer.add_argument("--vendor-config", metavar="PATH",
+                       help="a config file with the vendor's own credentials")
+    offer.add_argument("--wait", type=float, default=300.0, metavar="SECONDS",
+                       help="how long to wait for the person (default 300)")
+    offer.set_defaults(handler=cmd_vendor_offer)
