@@ -108,6 +108,17 @@ async def entry_for(shop: Shop, resource: str) -> IntentEntry | None:
     return next((e for e in await shop.intents.list(shop.agent) if e.intent == resource), None)
 
 
+async def listed(shop: Shop, resource: str, *, shown: bool = True) -> IntentEntry | None:
+    """The listing's entry once it shows (or no longer shows) the intent: the agent answers
+    listings from what it read up to two seconds before (docs/protocol.md 17.1)."""
+    for _ in range(50):
+        entry = await entry_for(shop, resource)
+        if (entry is not None) == shown:
+            return entry
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{shop.name} {'never' if shown else 'still'} lists {resource}")
+
+
 async def offers_kept(market: Market, intent_id: str) -> int:
     return len(await cli(market, "intent", "offers", intent_id))
 
@@ -144,8 +155,8 @@ async def test_three_vendors_answer_a_public_intent_and_one_is_accepted(
     views = {}
     for name, price in prices.items():
         shop = shops[name]
-        entry = await entry_for(shop, resource)
-        assert entry is not None  # public: every vendor lists it
+        entry = await listed(shop, resource)  # public: every vendor lists it
+        assert entry is not None
         seen = await shop.intents.read(entry)  # from the pod, with the vendor's own token
         assert seen.what == "touring bicycle" and seen.terms == terms
         views[name] = await shop.intents.offer(
@@ -199,7 +210,7 @@ async def test_three_vendors_answer_a_public_intent_and_one_is_accepted(
     # Closed: nobody reads it any more, nobody lists it, nobody offers to it.
     for shop in shops.values():
         assert await status(shop, resource) == 403
-        assert await entry_for(shop, resource) is None
+        await listed(shop, resource, shown=False)
     entry = IntentEntry(intent["id"], resource, intent["offers_endpoint"])
     problem = await refused(409, shops["rfp-vendor-3"].intents.offer(
         entry, price="1.00", currency="EUR", terms=terms))
@@ -216,9 +227,9 @@ async def test_a_private_intent_is_read_only_by_the_vendor_named(
     resource = intent["resource"]
     assert intent["visible_to"] == [market.vendors["rfp-vendor-1"].webid]
     assert await status(named, resource) == 200
-    assert await entry_for(named, resource) is not None
+    assert await listed(named, resource) is not None
     assert await status(other, resource) == 403
-    assert await entry_for(other, resource) is None
+    assert await entry_for(other, resource) is None  # the listing is fresh: named sees it
     entry = IntentEntry(intent["id"], resource, intent["offers_endpoint"])
     await refused(404, other.intents.offer(entry, price="250", currency="EUR",
                                            terms=intent["terms"]))
@@ -227,7 +238,7 @@ async def test_a_private_intent_is_read_only_by_the_vendor_named(
     closed = await cli(market, "intent", "close", intent["id"])
     assert closed["state"] == "closed"
     assert await status(named, resource) == 403
-    assert await entry_for(named, resource) is None
+    await listed(named, resource, shown=False)
     assert "closed already" in await cli_fails(market, "intent", "close", intent["id"])
 
 
@@ -236,7 +247,7 @@ async def test_hostile_offers_are_refused_and_nothing_is_kept(
     shop = shops["rfp-vendor-3"]
     intent = await cli(market, "intent", "add", "a week of bicycle repairs", "--budget", "200",
                        "--currency", "EUR", "--public")
-    entry = await entry_for(shop, intent["resource"])
+    entry = await listed(shop, intent["resource"])
     assert entry is not None
     terms = intent["terms"]
     cases: list[tuple[dict[str, Any] | bytes, int, str]] = [

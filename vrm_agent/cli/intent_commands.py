@@ -260,8 +260,13 @@ async def cmd_vendor_offer(args: argparse.Namespace, config: Config) -> int:
         vendor = VendorAgent(pod, inbox=inbox)
         intents = IntentClient(vendor)
         agent = await vendor.discover(person)
-        entries = await intents.list(agent)
-        chosen = [e for e in entries if args.intent in (None, e.id.rsplit("/", 1)[-1])]
+        chosen = []
+        for _ in range(4):  # the agent's listing may lag a new intent by up to 2 s
+            entries = await intents.list(agent)
+            chosen = [e for e in entries if args.intent in (None, e.id.rsplit("/", 1)[-1])]
+            if chosen:
+                break
+            await asyncio.sleep(1)
         if not chosen:
             raise VrmAgentError(f"{person}'s agent shows this vendor no open intent"
                                 + (f" {args.intent!r}" if args.intent else "")

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
@@ -37,7 +38,7 @@ from vrm_agent.ledger.intents import (
     offers_container,
 )
 from vrm_agent.ledger.records import Relationship, check_record_id
-from vrm_agent.ledger.store import Ledger, RecordExists, RecordNotFound
+from vrm_agent.ledger.store import Ledger, RecordExists, RecordNotFound, read_members
 from vrm_agent.ledger.terms import TermsError, TermsStore
 from vrm_agent.ledger.vendors import vendor_for_agent
 from vrm_agent.negotiation.intent_wire import (
@@ -60,6 +61,10 @@ MAX_OFFERS_PER_VENDOR = 3  # per intent: a vendor may revise, not flood
 MAX_OFFERS_PER_INTENT = 200
 VISIBLE_FOR = timedelta(days=90)  # how long an intent stays visible when it names no end
 AGREEMENT_RUNS = timedelta(days=365)
+# How long the daemon answers listings from the audiences it read last: a change made by a
+# command shows in the listing within this time; reads from the pod and offers are checked
+# afresh every time, so this decides nothing.
+LISTING_FRESH_SECONDS = 2.0
 SERVICE_PROVISION = "https://w3id.org/dpv#ServiceProvision"
 
 
@@ -129,6 +134,8 @@ class IntentService:
         self.clock = clock or (lambda: datetime.now(UTC))
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = \
             weakref.WeakValueDictionary()
+        self._closed: dict[str, IntentAudience] = {}  # closing is final: never read again
+        self._listed: tuple[float, list[IntentAudience]] | None = None
 
     @classmethod
     def beside(cls, negotiations: Any) -> IntentService:
@@ -197,9 +204,29 @@ class IntentService:
                 found.append(IntentOffer.from_graph(graph, url, self.layout))
         return found
 
+    async def audiences(self) -> list[IntentAudience]:
+        """Every intent's audience: closed ones from memory, open ones read again when the last
+        reading is older than LISTING_FRESH_SECONDS. Members that are no audience are skipped."""
+        now = time.monotonic()
+        if self._listed is not None and now - self._listed[0] < LISTING_FRESH_SECONDS:
+            return self._listed[1]
+        ids = await self.ledger.ids(IntentAudience)
+        urls = [self.ledger.url_of(IntentAudience, i) for i in sorted(ids - self._closed.keys())]
+
+        async def read(url: str) -> IntentAudience:
+            return await self.ledger.get(IntentAudience, url.rsplit("/", 1)[-1])
+
+        good, _ = await read_members(urls, read, what="intent audience",
+                                     reported=self.ledger.reported)
+        found = [a for _, a in good]
+        self._closed.update((a.id, a) for a in found if not a.is_open)
+        found += [a for i, a in self._closed.items() if i in ids and a not in found]
+        self._listed = (now, found)
+        return found
+
     async def visible_to(self, webid: str) -> list[tuple[str, str, str]]:
         """The open intents the vendor may see: (id at the agent, pod document, offers)."""
-        audiences = await self.ledger.list(IntentAudience)
+        audiences = await self.audiences()
         return [(self.agent_intent_url(a.id), self.document(a.id), self.offers_endpoint(a.id))
                 for a in sorted(audiences, key=lambda a: a.id) if a.sees(webid)]
 
@@ -246,6 +273,7 @@ class IntentService:
         except RecordExists:
             raise IntentError(f"an intent {intent.id} exists; choose another --id") from None
         await self.ledger.save(audience)  # who may see it is on record before anyone can
+        self._listed = None
         grants: list[str] = []
         if public:
             await self.access.publish_intent(url)
@@ -274,6 +302,7 @@ class IntentService:
             winner = offer_url(self.layout, intent_id, accepted.id) + "#it" if accepted else None
             audience = replace(audience, closed=now, accepted_offer=winner)
             await self.ledger.save(audience)
+            self._listed = None
         url = self.document(intent_id)
         if audience.public:
             await self.access.unpublish_intent(url)
