@@ -15,7 +15,7 @@ from rdflib import Graph, URIRef
 from vrm_agent.access import acp, wac
 from vrm_agent.access.errors import AccessError
 from vrm_agent.access.service import AccessControl
-from vrm_agent.daemon.intents import comparison, seller_tag
+from vrm_agent.daemon.intents import comparison, has_ended, seller_tag
 from vrm_agent.ledger.intents import (
     Intent,
     IntentAudience,
@@ -215,3 +215,11 @@ def test_public_read_is_taken_back_and_nothing_else(module: Any) -> None:
     closed = module.without_public_read(opened, doc, resource)
     assert set(before) <= set(closed)  # (an ACR keeps the node that names its resource)
     assert not [t for t in closed if any("vrm-public-read" in str(term) for term in t)]
+
+
+def test_an_intent_ends_after_its_last_wanted_day() -> None:
+    until = Intent("bike", "bicycle", Decimal(900), "EUR", TERMS, ends=date(2030, 7, 31))
+    open_ended = Intent("bike", "bicycle", Decimal(900), "EUR", TERMS)
+    assert not has_ended(until, date(2030, 7, 31))
+    assert has_ended(until, date(2030, 8, 1))
+    assert not has_ended(open_ended, date(2999, 1, 1))

@@ -10,6 +10,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +207,13 @@ async def test_three_vendors_answer_a_public_intent_and_one_is_accepted(
         assert relationship.initiated_by == market.person.webid
         record = (await pod.get_graph(accepted["agreement"])).graph
         assert URIRef(terms) in set(record.objects(None, URIRef(VRM + "basedOnTerms")))
+
+        day = (await pod.get_graph(f"{market.person.pod}vrm/audit/"
+                                   f"{datetime.now(UTC).date().isoformat()}")).graph
+        logged = {str(o).rsplit("#", 1)[-1]
+                  for o in day.objects(None, URIRef(VRM + "eventType"))}
+        assert {"IntentSent", "OfferReceived", "RelationshipChanged", "AgreementReached"} <= \
+            logged
 
     # Closed: nobody reads it any more, nobody lists it, nobody offers to it.
     for shop in shops.values():

@@ -5,9 +5,11 @@ problem document."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -84,8 +86,16 @@ def install(negotiations: Any) -> Callable[[web.Application], None]:
     """Routes for the intent service that shares the negotiation service's pod and key."""
     service = IntentService.beside(negotiations)
 
+    async def close_ended(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(service.keep_closing_ended())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     def add_routes(app: web.Application) -> None:
         app[INTENTS_KEY] = service
+        app.cleanup_ctx.append(close_ended)
         app.middlewares.append(routing_problems)
         app.router.add_get("/intents", guarded(list_intents))
         app.router.add_post("/intents/{id}/offers", guarded(make_offer, reads_body=True))

@@ -25,7 +25,7 @@ from typing import Any
 from vrm_agent.access.model import AccessMode
 from vrm_agent.access.service import AccessControl, GrantNotFound
 from vrm_agent.daemon.negotiations import NegotiationError, StepNotAllowed
-from vrm_agent.errors import NotFound, PreconditionFailed
+from vrm_agent.errors import NotFound, PodError, PreconditionFailed, VrmAgentError
 from vrm_agent.integrity import SigningKey, add_proof
 from vrm_agent.ledger.audit import AuditEvent, AuditLog, AuditWriter
 from vrm_agent.ledger.intents import (
@@ -65,6 +65,7 @@ AGREEMENT_RUNS = timedelta(days=365)
 # command shows in the listing within this time; reads from the pod and offers are checked
 # afresh every time, so this decides nothing.
 LISTING_FRESH_SECONDS = 2.0
+ENDED_CHECK_SECONDS = 600.0  # intents end on whole days: a look every ten minutes is enough
 SERVICE_PROVISION = "https://w3id.org/dpv#ServiceProvision"
 
 
@@ -113,6 +114,11 @@ def seller_tag(webid: str) -> str:
     """The first part of an offer's id: the same for all offers of one vendor, so the offers it
     has made are counted from the container listing alone."""
     return hashlib.sha256(webid.encode()).hexdigest()[:10]
+
+
+def has_ended(intent: Intent, today: date) -> bool:
+    """Whether the intent's last wanted day (``--until``) is behind us."""
+    return intent.ends is not None and intent.ends < today
 
 
 def comparison(offers: Sequence[IntentOffer]) -> list[IntentOffer]:
@@ -399,6 +405,9 @@ class IntentService:
                             ) -> tuple[IntentOffer, dict[str, Any]]:
         """Check and keep a vendor's offer; nothing is written unless all of it is acceptable."""
         intent, _ = await self._visible(intent_id, webid)
+        if has_ended(intent, self.clock().date()):
+            raise IntentClosed(f"intent {intent_id} ended on {intent.ends}; it takes no more "
+                               "offers")
         document = self.document(intent_id)
         try:
             offered = read_offer(body, intent=document, terms=intent.terms, prefixes=PREFIXES)
@@ -455,6 +464,28 @@ class IntentService:
         if offer.seller != webid:
             raise UnknownOffer(f"no offer {offer_id[:40]!r} of yours")
         return self.view(offer, audience)
+
+    async def close_ended(self) -> list[str]:
+        """Close every open intent whose last wanted day has passed (its public read goes,
+        and the vendors that offered are told); the ids closed."""
+        today = self.clock().date()
+        closed = []
+        for intent, audience in await self.all():
+            if audience.is_open and has_ended(intent, today):
+                with contextlib.suppress(IntentClosed):  # closed meanwhile by a command
+                    await self.close(intent.id, reason=f"the intent ended on {intent.ends}")
+                    closed.append(intent.id)
+        return closed
+
+    async def keep_closing_ended(self, every: float = ENDED_CHECK_SECONDS) -> None:
+        """The daemon's watch over intents' ends, until cancelled."""
+        while True:
+            try:
+                for intent_id in await self.close_ended():
+                    log.info("intent ended and closed", extra={"intent": intent_id})
+            except (PodError, VrmAgentError) as exc:
+                log.warning("ended intents not closed", extra={"problem": str(exc)[:200]})
+            await asyncio.sleep(every)
 
     async def flush(self) -> None:
         await self.audit.flush()
