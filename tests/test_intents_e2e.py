@@ -322,11 +322,16 @@ def test_intent_commands_refuse_bad_input_in_one_line(market: Market, tmp_path: 
               "--until", "2001-01-01"], "in the past"),
             (["intent", "add", "x", "--budget", "10", "--currency", "EUR",
               "--vendor", "https://shop.example/card#me", "--public"], "not allowed with"),
-            (["intent", "show", "../vendors/bikes"], "no intent")):
+            (["intent", "show", "../vendors/bikes"], "no intent"),
+            # The pod's access layer refuses a class of agents as a vendor: nothing stays.
+            (["intent", "add", "half visible", "--budget", "10", "--currency", "EUR",
+              "--vendor", "http://xmlns.com/foaf/0.1/Agent"], "not a class")):
         result = run_cli(*argv, "--config", config)
         assert result.returncode != 0 and "Traceback" not in result.stderr, result
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and fragment in lines[0], result.stderr
+    listed = run_cli("intent", "list", "--all", "--json", "--config", config)
+    assert not [i for i in json.loads(listed.stdout) if i["what"] in ("x", "half visible")]
 
 
 async def test_the_example_vendor_answers_an_intent_and_hears_it_won(

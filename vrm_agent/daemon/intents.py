@@ -281,15 +281,28 @@ class IntentService:
         await self.ledger.save(audience)  # who may see it is on record before anyone can
         self._listed = None
         grants: list[str] = []
-        if public:
-            await self.access.publish_intent(url)
-        else:
-            for webid in audience.vendors:
-                view = await self.access.grant(webid, [url], [AccessMode.READ], until=until,
-                                               now=now)
-                grants.append(view.id)
-                audience = replace(audience, grants=tuple(grants))
-                await self.ledger.save(audience)
+        try:
+            if public:
+                await self.access.publish_intent(url)
+            else:
+                for webid in audience.vendors:
+                    view = await self.access.grant(webid, [url], [AccessMode.READ],
+                                                   until=until, now=now)
+                    grants.append(view.id)
+                    audience = replace(audience, grants=tuple(grants))
+                    await self.ledger.save(audience)
+        except (PodError, VrmAgentError):
+            # Whole or not at all: an intent half visible is taken back, then the failure told.
+            with contextlib.suppress(PodError, VrmAgentError):
+                if public:
+                    await self.access.unpublish_intent(url)
+                for grant in grants:
+                    with contextlib.suppress(GrantNotFound):
+                        await self.access.revoke(grant)
+                await self.ledger.delete(IntentAudience, intent.id)
+                await self.ledger.delete(Intent, intent.id)
+            self._listed = None
+            raise
         self.audit.add(AuditEvent("IntentSent", at=now, actor=self.owner, resources=[url],
                                   description=f"intent {intent.id}: {intent.what} "
                                   f"({'public' if public else ', '.join(audience.vendors)})"))
