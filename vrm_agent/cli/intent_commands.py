@@ -175,8 +175,12 @@ async def cmd_intent_close(args: argparse.Namespace, config: Config) -> int:
     async with open_intents(config) as (service, _):
         await service.close(args.id)
         intent, audience = await service.get(args.id)
-    done(f"Closed intent {args.id}: no vendor reads it or offers to it any more; those that "
-         "offered are told.", _intent_json(intent, audience, service), as_json=args.json)
+    failed = service.notifier.failed  # after the deliveries were made or given up
+    told = ("the vendors that offered have been told" if not failed else
+            f"{failed} vendor(s) could not be told (their callback did not take the message)")
+    done(f"Closed intent {args.id}: no vendor reads it or offers to it any more; {told}.",
+         {**_intent_json(intent, audience, service), "vendors_not_told": failed},
+         as_json=args.json)
     return 0
 
 
