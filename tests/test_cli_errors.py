@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PodEnv, run_cli
-from vrm_agent.cli import arguments, ledger_commands
+from vrm_agent.cli import arguments, intent_commands, ledger_commands
 from vrm_agent.cli.errors import EXIT_BROKEN_PIPE, Situation, explain
 from vrm_agent.cli.main import build_parser, main
 from vrm_agent.config import Config
@@ -48,7 +48,9 @@ ALL = sorted(leaves(build_parser()), key=lambda leaf: leaf[0])
 IDS = [" ".join(path) for path, _ in ALL]
 BAD_VALUES = {arguments.iso_date: "31.12.2025", arguments.http_iri: "shop.example.com",
               arguments.duration: "a fortnight", arguments.moment: "tomorrow noon",
-              arguments.port_number: "99999"}
+              arguments.port_number: "99999", intent_commands.budget: "1e3",
+              intent_commands.currency_code: "euro"}
+GOOD_VALUES = {intent_commands.budget: "100", intent_commands.currency_code: "EUR"}
 
 
 def assert_one_line(result: subprocess.CompletedProcess[str] | tuple[int, str],
@@ -88,6 +90,8 @@ class Fill:
             return str(free_port())
         if action.dest == "file":
             return str(self.junk)
+        if action.type in GOOD_VALUES:
+            return GOOD_VALUES[action.type]  # type: ignore[index]
         return "no-such-id"
 
     def required(self, parser: argparse.ArgumentParser) -> list[str]:
@@ -99,6 +103,11 @@ class Fill:
                 argv.append(self.value(action))
             elif action.option_strings and action.required:
                 argv += [action.option_strings[0], self.value(action)]
+        for group in parser._mutually_exclusive_groups:  # one of them is required: the first
+            if group.required:
+                first = group._group_actions[0]
+                argv += [first.option_strings[0]] + ([] if first.nargs == 0
+                                                     else [self.value(first)])
         return argv
 
 
@@ -308,6 +317,12 @@ UNKNOWN_IDS = [
     (["requests", "approve", "nosuchnegotiation"], "nosuchnegotiation"),
     (["requests", "deny", "nosuchnegotiation"], "nosuchnegotiation"),
     (["grants", "revoke", "no-such-grant"], "no-such-grant"),
+    (["intent", "show", "no-such-intent"], "no intent 'no-such-intent'"),
+    (["intent", "close", "no-such-intent"], "no intent 'no-such-intent'"),
+    (["intent", "offers", "no-such-intent"], "no intent 'no-such-intent'"),
+    (["intent", "accept", "no-such-intent", "no-such-offer"], "no intent 'no-such-intent'"),
+    (["intent", "add", "a bike", "--budget", "900", "--currency", "EUR", "--vendor",
+      "no-such-vendor"], "no vendor 'no-such-vendor'"),
 ]
 
 

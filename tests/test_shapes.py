@@ -190,6 +190,28 @@ VALID: dict[str, tuple[str, str]] = {
     vrm:terms <../terms/service-delivery-only#it> ;
     schema:validThrough "2024-07-15T00:00:00Z"^^xsd:dateTime .
 """),
+    "intent-audience": ("intent-audience/touring-bike", """
+<#it> a vrm:IntentAudience ;
+    vrm:intent <../intents/touring-bike#it> ;
+    vrm:visibleTo <https://bikes.example/profile/card#me> ;
+    vrm:visibleToAll false ;
+    vrm:visibilityGrant "4f0c2a9e1b7d4c3a" ;
+    vrm:acceptedOffer <../offers/touring-bike/3a9c01#it> ;
+    prov:invalidatedAtTime "2024-07-10T12:00:00Z"^^xsd:dateTime .
+"""),
+    "intent-offer": ("offers/touring-bike/3a9c01", """
+<#it> a vrm:IntentOffer, schema:Offer ;
+    vrm:intent <../../intents/touring-bike#it> ;
+    schema:seller <https://bikes.example/profile/card#me> ;
+    schema:price 950.00 ;
+    schema:priceCurrency "EUR" ;
+    schema:availability schema:InStock ;
+    schema:availabilityStarts "2024-07-05"^^xsd:date ;
+    schema:description "A steel touring bicycle, fitted to you" ;
+    vrm:acceptsTerms <../../terms/service-delivery-only#it> ;
+    vrm:callbackAddress <https://bikes.example/inbox> ;
+    dct:created "2024-07-02T08:00:00Z"^^xsd:dateTime .
+"""),
     "payment": ("payments/2024-05-20-blog", """
 <#it> a vrm:VoluntaryPayment ;
     schema:recipient <https://blog.example/#author> ;

@@ -495,3 +495,14 @@ def with_public_read(graph: Graph, acr_url: str, resource_url: str) -> Graph:
     out.add((matcher, RDF.type, ACP.Matcher))
     out.add((matcher, ACP.agent, ACP.PublicAgent))
     return out
+
+
+def without_public_read(graph: Graph, acr_url: str, resource_url: str) -> Graph:
+    """The document without the access control :func:`with_public_read` adds (its policy and
+    matcher too); every other control stays."""
+    out = copy_graph(graph)
+    control = URIRef(f"{acr_url}#vrm-public-read")
+    out.remove((None, ACP.accessControl, control))
+    for node in (control, _policy_node(control), _matcher_node(control)):
+        out.remove((node, None, None))
+    return out

@@ -84,6 +84,8 @@ class AccessDocumentFormat(Protocol):
 
     def with_public_read(self, graph: Graph, doc_url: str, resource_url: str) -> Graph: ...
 
+    def without_public_read(self, graph: Graph, doc_url: str, resource_url: str) -> Graph: ...
+
     def serialize(self, graph: Graph, base: str) -> str: ...
 
     def parse(self, text: str | bytes, base: str) -> Graph: ...
@@ -151,6 +153,9 @@ class _ModuleFormat:
 
     def with_public_read(self, graph: Graph, doc_url: str, resource_url: str) -> Graph:
         return self.module.with_public_read(graph, doc_url, resource_url)
+
+    def without_public_read(self, graph: Graph, doc_url: str, resource_url: str) -> Graph:
+        return self.module.without_public_read(graph, doc_url, resource_url)
 
     def serialize(self, graph: Graph, base: str) -> str:
         """Turtle with absolute IRIs (no ``@base``), refusing a graph whose managed nodes belong to

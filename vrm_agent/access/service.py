@@ -423,6 +423,41 @@ class AccessControl:
 
         await with_retry_on_conflict(write)
 
+    def _intent_document(self, resource_url: str) -> str:
+        """``resource_url`` when it is one intent document of the layout (vrm/intents/ID);
+        public read is given to nothing else, so no mistake opens the rest of the pod."""
+        from vrm_agent.ledger.intents import intent_id_of
+
+        if "#" in resource_url or "?" in resource_url or \
+                intent_id_of(PodLayout(self.storage), resource_url) is None:
+            raise AccessError(f"only an intent document may be made public, not {resource_url}")
+        return resource_url
+
+    async def publish_intent(self, resource_url: str) -> None:
+        """Let anyone read one intent (the person chose to make it public); nothing else."""
+        await self.publish(self._intent_document(resource_url))
+
+    async def unpublish_intent(self, resource_url: str) -> None:
+        """Take back :meth:`publish_intent`: the public rule goes, every other rule stays."""
+        doc_url, fmt = await self.locate(self._intent_document(resource_url))
+
+        async def write() -> None:
+            response = await self.pod.request("GET", doc_url, headers={"Accept": TURTLE},
+                                              expect_ok=False)
+            if response.status == 404:
+                return
+            self.pod.raise_for_status(response)
+            graph = fmt.parse(response.body, doc_url)
+            new = fmt.without_public_read(graph, doc_url, resource_url)
+            if isomorphic(new, graph):
+                return
+            fmt.check_owner_keeps_control(new, resource_url, self.owner)
+            await self.pod.put(doc_url, fmt.serialize(new, doc_url),
+                               content_type=fmt.content_type, if_match=response.etag)
+            self._written(doc_url, resource_url, remember=False)
+
+        await with_retry_on_conflict(write)
+
     async def run_expiry(self, *, max_sleep: float = INDEX_POLL_SECONDS) -> None:
         """Remove grants when they end, until cancelled. The loop wakes at the next end it
         knows, and every ``max_sleep`` seconds to see whether another process changed the index

@@ -423,3 +423,10 @@ def with_public_read(graph: Graph, acl_url: str, resource_url: str) -> Graph:
     out.add((node, ACL.accessTo, URIRef(resource_url)))
     out.add((node, ACL.mode, ACL.Read))
     return out
+
+
+def without_public_read(graph: Graph, acl_url: str, resource_url: str) -> Graph:
+    """The document without the rule :func:`with_public_read` adds; every other rule stays."""
+    out = copy_graph(graph)
+    out.remove((URIRef(f"{acl_url}#vrm-public-read"), None, None))
+    return out

@@ -17,6 +17,7 @@ from vrm_agent.cli import (
     access_commands,
     conformance_commands,
     daemon_commands,
+    intent_commands,
     ledger_commands,
     negotiation_commands,
     paychoice_commands,
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     vendor_commands.register(commands, common)
     conformance_commands.register(commands, common)
     paychoice_commands.register(commands, common)
+    intent_commands.register(commands, common)
     return parser
 
 

@@ -25,6 +25,7 @@ from vrm_agent.config import Config
 from vrm_agent.daemon.change_routes import install as install_change_routes
 from vrm_agent.daemon.context import CONTEXT_KEY, AgentContext, context_of
 from vrm_agent.daemon.expiry import expiry_lock
+from vrm_agent.daemon.intent_routes import install as install_intent_routes
 from vrm_agent.daemon.lws_routes import install as install_lws_routes
 from vrm_agent.daemon.negotiation_routes import install as install_negotiation_routes
 from vrm_agent.daemon.negotiations import NegotiationService
@@ -74,6 +75,7 @@ async def discovery(request: web.Request) -> web.Response:
         "@type": "vrm:Agent",
         "vrm:actsFor": {"@id": ctx.owner},
         "vrm:negotiationEndpoint": {"@id": ctx.url("/negotiations")},
+        "vrm:intentsEndpoint": {"@id": ctx.url("/intents")},
         "vrm:protocol": PROTOCOL_CONTEXT,
         "vrm:protocolContext": [{"@id": ctx.url(CONTEXT_PATH)},
                                 {"@id": ctx.url(INTEGRITY_CONTEXT_PATH)}],
@@ -352,7 +354,8 @@ async def assembled(
 
     app = build_app(ctx, routes=[install_negotiation_routes(service),
                                  install_lws_routes(service), install_change_routes(service),
-                                 install_relationship_routes(service), *(routes or [])],
+                                 install_relationship_routes(service),
+                                 install_intent_routes(service), *(routes or [])],
                     jobs=[negotiation_upkeep, keep_advertised, reconcile, *(jobs or [])])
     try:
         yield app, service

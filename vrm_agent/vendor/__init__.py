@@ -12,6 +12,7 @@ from vrm_agent.vendor.client import (
     request_policy,
 )
 from vrm_agent.vendor.inbox import Inbox, Notification
+from vrm_agent.vendor.intents import IntentClient, IntentEntry
 from vrm_agent.vendor.loyalty import (
     LOYALTY_STATEMENT,
     MEMBERSHIP,
@@ -22,8 +23,8 @@ from vrm_agent.vendor.loyalty import (
     tell_state,
 )
 
-__all__ = ["AgentInfo", "AgentRefused", "Inbox", "NegotiationView", "Notification",
-           "VendorAgent", "VendorError", "request_policy"]
+__all__ = ["AgentInfo", "AgentRefused", "Inbox", "IntentClient", "IntentEntry",
+           "NegotiationView", "Notification", "VendorAgent", "VendorError", "request_policy"]
 __all__ += ["LOYALTY_STATEMENT", "MEMBERSHIP", "MembershipProof", "read_loyalty_statement",
             "read_membership", "read_relationship", "tell_state"]
 __all__ += ["ChangeFollower", "Observed", "subscribe"]  # change of address (protocol.md §16)

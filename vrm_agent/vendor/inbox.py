@@ -1,15 +1,14 @@
 """The vendor's inbox: where a person's agent tells it what happened (an agreement the person
-approved, a counter-offer, a revocation, an expiry, the person's relationship state, an
-intention to pay).
+approved, a counter-offer, a revocation, an expiry, a change of what was granted, the person's
+relationship state, an intention to pay, an offer to an intent accepted, or the intent closed).
 
 Each notification must be signed (HTTP Message Signatures, docs/protocol.md §9) with the key of
 an agent this inbox trusts (:meth:`Inbox.trust`, which :meth:`VendorAgent.discover
 <vrm_agent.vendor.client.VendorAgent.discover>` calls with the key the agent's discovery
 document publishes), recently, with a nonce never seen before, over exactly this inbox's URL
-and the body that came; and the negotiation it speaks of must be one of that agent's (a
-relationship state or payment intention, which speaks of none, must name that agent as
-``agent``). Anything
-else is refused with 401 and not kept.
+and the body that came; and the negotiation (or the offer) it speaks of must be one of that
+agent's (a relationship state or payment intention, which speaks of none, must name that agent
+as ``agent``). Anything else is refused with 401 and not kept.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from aiohttp import web
 
 from vrm_agent.integrity.http_signatures import NonceCache, SignatureRejected, verify_request
 from vrm_agent.negotiation.callbacks import CallbackRejected, normalise
+from vrm_agent.negotiation.intent_wire import parse_notice
 from vrm_agent.negotiation.signals import SIGNAL_TYPES, read_signal, signal_agent
 from vrm_agent.negotiation.wire import MAX_MESSAGE_BYTES, MalformedMessage, parse_message
 
@@ -121,7 +121,8 @@ class Inbox:
         if _is_signal(body):
             return await self._receive_signal(body, agents)
         try:
-            message = parse_message(body)
+            # An intent's message names the offer at the agent where others name a negotiation.
+            message = parse_notice(body) or parse_message(body)
         except MalformedMessage as exc:
             return self._refuse(400, "Malformed message", str(exc))
         agent = next((a for a in agents if (message.negotiation or "").startswith(a)), None)
