@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -256,6 +257,13 @@ async def test_an_acknowledgement_of_another_vendors_change_is_refused(move: Mov
         await two.follower.acknowledge(two.view.url if two.view else "", move.address,
                                        '"forged"', change=move.first["change"])
     assert refused.value.status == 404
+    # A change the agent never announced is refused, named as the vendor named it.
+    unknown = f"urn:uuid:{uuid.uuid4()}"
+    with pytest.raises(AgentRefused) as refused:
+        await two.follower.acknowledge(two.view.url if two.view else "", move.address,
+                                       '"forged"', change=unknown)
+    assert refused.value.status == 404
+    assert unknown in str(refused.value.problem.get("detail"))
     # Nor a resource its agreement does not cover, nor a change that is not a urn:uuid.
     assert await two.post("/reads", read_message(two, move.phone)) == 409
     assert await two.post("/reads", read_message(

@@ -138,6 +138,8 @@ def test_an_offer_in_full_iris_reads_the_same() -> None:
     (offer(price="1e3"), "malformed-offer"),
     (offer(price=["1", "2"]), "malformed-offer"),
     (offer(price=True), "malformed-offer"),
+    (offer(price=40), "malformed-offer"),  # a JSON number, whole or not, is not an amount
+    (offer(price=39.5), "malformed-offer"),
     (offer(priceCurrency="eur"), "malformed-offer"),
     (offer(availability="schema:Teleported"), "malformed-offer"),
     (offer(availability="https://evil.example/InStock"), "malformed-offer"),

@@ -181,11 +181,19 @@ class Changes:
             raise StepNotAllowed(f"no agreement in force here covers {ack.resource[:200]}; "
                                  "nothing was recorded")
         for _ in range(WRITE_ATTEMPTS):
-            change, graph = await (self._load(change_id) if change_id else
-                                   self._latest_told(ack.resource, record.url))
+            try:
+                change, graph = await (self._load(change_id) if change_id else
+                                       self._latest_told(ack.resource, record.url))
+            except UnknownChange:
+                if not ack.change:
+                    raise
+                # Named as the vendor named it, so that it can match the refusal to its message.
+                raise UnknownChange(f"no change {ack.change[:200]} was announced under this "
+                                    "agreement") from None
             if change.notice_for(record.url) is None or change.resource != ack.resource:
                 # Another vendor's change, or another resource's: nothing is said of it.
-                raise UnknownChange(f"no change {ack.change} of {ack.resource[:200]} was "
+                raise UnknownChange(f"no change {ack.change[:200] + ' ' if ack.change else ''}"
+                                    f"of {ack.resource[:200]} was "
                                     "announced under this agreement")
             updated = change.acknowledged(record.url, ack.etag, now)
             url = self.record_url(change.id)

@@ -84,9 +84,10 @@ def _text(value: Any, what: str) -> str:
     value = _one(value)
     if isinstance(value, dict) and "@value" in value:
         value = value["@value"]
-    if not isinstance(value, str | int) or isinstance(value, bool):
-        raise OfferRefused("malformed-offer", f"{what} must be text")
-    return str(value)
+    if not isinstance(value, str):
+        # A JSON number too: 40 and 39.5 are refused alike, so no amount is read as another.
+        raise OfferRefused("malformed-offer", f"{what} must be a JSON string, such as \"180.00\"")
+    return value
 
 
 def _expand(value: str, prefixes: Mapping[str, str]) -> str:
