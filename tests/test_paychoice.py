@@ -74,6 +74,10 @@ def test_a_membership_written_before_tiers_still_reads() -> None:
     lambda: LoyaltyStatement("acme", "   "),
     lambda: LoyaltyStatement("../other", "words"),
     lambda: parse_amount("five"),
+    # Written by another app: too large to be a payment, or finer than any currency divides.
+    lambda: parse_amount("1E+999999"),
+    lambda: parse_amount("1000000000000"),
+    lambda: parse_amount("0.000000001"),
 ])
 def test_bad_values_are_refused_in_words(make: object) -> None:
     with pytest.raises(RecordError):
