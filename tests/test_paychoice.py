@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from rdflib import Graph
 
 from vrm_agent.ledger.categories import belongs_elsewhere, targets_for
 from vrm_agent.ledger.layout import PodLayout
@@ -145,3 +146,20 @@ def test_a_vendor_tells_only_its_own_known_state() -> None:
             vendor_state_from(json.dumps(bad), VENDOR)
     with pytest.raises(MalformedMessage):
         vendor_state_from(json.dumps({**good, "reason": ["x" * MAX_SIGNAL_BYTES]}), VENDOR)
+
+
+@pytest.mark.parametrize("written", ['"false"', '"true"', "1", '"yes"'])
+def test_a_signal_another_app_wrote_as_anything_but_a_boolean_is_not_consent(
+        written: str) -> None:
+    url = LAYOUT.resource("relationships", "acme")
+    turtle = Relationship("acme", person_signal=False).to_graph(LAYOUT).serialize(
+        format="turtle").replace("personSignal false", f"personSignal {written}")
+    back = Relationship.from_graph(Graph().parse(data=turtle, format="turtle"), url, LAYOUT)
+    assert back.person_signal is False
+
+
+def test_the_signal_the_agent_writes_reads_back() -> None:
+    url = LAYOUT.resource("relationships", "acme")
+    for signal in (True, False, None):
+        graph = Relationship("acme", person_signal=signal).to_graph(LAYOUT)
+        assert Relationship.from_graph(graph, url, LAYOUT).person_signal is signal

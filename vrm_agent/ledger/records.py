@@ -108,6 +108,14 @@ class Vendor:
                    _text(graph, it, VRM.webId))
 
 
+def _flag(value: object) -> bool | None:
+    """An ``xsd:boolean`` as written; anything else another app wrote there ("false" as a
+    string, 1) is not a yes: the signal is consent, so it fails closed."""
+    if value is None:
+        return None
+    return isinstance(value, Literal) and value.toPython() is True
+
+
 @dataclass(frozen=True)
 class Relationship:
     """The person's relationship with one vendor; its id is the vendor's id."""
@@ -173,8 +181,7 @@ class Relationship:
             layout.vendor_id_of(str(vendor)), names[state],  # type: ignore[index]
             since if isinstance(since, date) and not isinstance(since, datetime) else None,
             _text(graph, it, VRM.initiatedBy),
-            None if person is None else bool(person.toPython()),  # type: ignore[union-attr]
-            None if vendor_signal is None else bool(vendor_signal.toPython()),  # type: ignore[union-attr]
+            _flag(person), _flag(vendor_signal),
             _text(graph, it, VRM.loyaltyStatement),
             names.get(graph.value(it, VRM.vendorState)),  # type: ignore[arg-type]
             vendor_state_at if isinstance(vendor_state_at, datetime) else None,
