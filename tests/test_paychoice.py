@@ -121,6 +121,13 @@ def test_memberships_and_statements_go_only_to_their_own_vendor() -> None:
     assert urls("https://w3id.org/dpv/pd#GroupMembership", "") == []
     assert urls("https://w3id.org/dpv/pd#Opinion", "globex") == [general]
     assert urls("https://w3id.org/dpv/pd#Opinion", "acme") == [for_acme, general]
+    # A card or statement the map holds but the owners do not (made between the two reads, or
+    # read with no owners at all) is nobody's, not everybody's.
+    for owned in ({card_a: "acme"}, {}, None):
+        assert [t.url for t in targets_for(mapping, "https://w3id.org/dpv/pd#GroupMembership",
+                                           "globex", ledger, owned)] == []
+        assert [t.url for t in targets_for(mapping, "https://w3id.org/dpv/pd#Opinion",
+                                           "globex", ledger, owned)] == [general]
     # Asked for by address: the same rule, and a card the map has not seen is nobody's.
     assert belongs_elsewhere(card_b, "acme", owners, ledger)
     assert not belongs_elsewhere(card_a, "acme", owners, ledger)
