@@ -170,3 +170,13 @@ def test_the_signal_the_agent_writes_reads_back() -> None:
     for signal in (True, False, None):
         graph = Relationship("acme", person_signal=signal).to_graph(LAYOUT)
         assert Relationship.from_graph(graph, url, LAYOUT).person_signal is signal
+
+
+def test_a_card_hosted_outside_the_ledgers_vendors_is_not_a_membership() -> None:
+    url = LAYOUT.resource("memberships", "m1")
+    graph = Membership("m1", "acme", "1001").to_graph(LAYOUT)
+    turtle = graph.serialize(format="turtle").replace(
+        LAYOUT.vendor_iri("acme"), "https://cards.example/vendors/acme#it")
+    with pytest.raises(RecordError, match="outside the ledger"):
+        Membership.from_graph(Graph().parse(data=turtle, format="turtle"), url, LAYOUT)
+    assert Membership.from_graph(graph, url, LAYOUT).vendor_id == "acme"

@@ -234,8 +234,13 @@ class Membership:
         if number is None or host is None:
             raise RecordError(f"{url} holds no membership")
         points = graph.value(it, SCHEMA.membershipPointsEarned)
+        vendor_id = layout.vendor_id_of(str(host))
+        # Only a vendor of this ledger hosts a card: the card is shared with that vendor alone,
+        # so an address elsewhere that merely ends in its id must not make it that vendor's.
+        if str(host) not in (layout.vendor_iri(vendor_id), layout.vendor(vendor_id)):
+            raise RecordError(f"{url} names a programme host outside the ledger's vendors")
         return cls(
-            url.rsplit("/", 1)[-1], layout.vendor_id_of(str(host)), number,
+            url.rsplit("/", 1)[-1], vendor_id, number,
             _text(graph, it, SCHEMA.programName),
             None if points is None else Decimal(str(points)),
             _date(_text(graph, it, SCHEMA.validFrom)),  # type: ignore[arg-type]
