@@ -2,10 +2,11 @@
 
 ``GET`` answers the person's relationship state with the calling vendor, only when the person has
 switched the signal on for that vendor (``vrm-agent vendors set V --signal on``); otherwise, and
-for a vendor the ledger does not know, the same 403, so a vendor learns nothing without consent,
-not even whether a relationship exists. ``POST`` takes the vendor's own state: only its own
-relationship, only a known state, a few kilobytes at most. Both go through the negotiation
-endpoints' door (size, credentials, a turn), so they authenticate as negotiations do.
+for a vendor the ledger does not know or a relationship record that cannot be read, the same
+403, so a vendor learns nothing without consent, not even whether a relationship exists.
+``POST`` takes the vendor's own state: only its own relationship, only a known state, a few
+kilobytes at most, and never over a record that cannot be read (409). Both go through the
+negotiation endpoints' door (size, credentials, a turn), so they authenticate as negotiations do.
 """
 
 from __future__ import annotations
