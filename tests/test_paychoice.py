@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from rdflib import Graph
 
 from vrm_agent.ledger.categories import belongs_elsewhere, targets_for
 from vrm_agent.ledger.layout import PodLayout
@@ -74,6 +75,10 @@ def test_a_membership_written_before_tiers_still_reads() -> None:
     lambda: LoyaltyStatement("acme", "   "),
     lambda: LoyaltyStatement("../other", "words"),
     lambda: parse_amount("five"),
+    # Written by another app: too large to be a payment, or finer than any currency divides.
+    lambda: parse_amount("1E+999999"),
+    lambda: parse_amount("1000000000000"),
+    lambda: parse_amount("0.000000001"),
 ])
 def test_bad_values_are_refused_in_words(make: object) -> None:
     with pytest.raises(RecordError):
@@ -116,6 +121,13 @@ def test_memberships_and_statements_go_only_to_their_own_vendor() -> None:
     assert urls("https://w3id.org/dpv/pd#GroupMembership", "") == []
     assert urls("https://w3id.org/dpv/pd#Opinion", "globex") == [general]
     assert urls("https://w3id.org/dpv/pd#Opinion", "acme") == [for_acme, general]
+    # A card or statement the map holds but the owners do not (made between the two reads, or
+    # read with no owners at all) is nobody's, not everybody's.
+    for owned in ({card_a: "acme"}, {}, None):
+        assert [t.url for t in targets_for(mapping, "https://w3id.org/dpv/pd#GroupMembership",
+                                           "globex", ledger, owned)] == []
+        assert [t.url for t in targets_for(mapping, "https://w3id.org/dpv/pd#Opinion",
+                                           "globex", ledger, owned)] == [general]
     # Asked for by address: the same rule, and a card the map has not seen is nobody's.
     assert belongs_elsewhere(card_b, "acme", owners, ledger)
     assert not belongs_elsewhere(card_a, "acme", owners, ledger)
@@ -141,3 +153,30 @@ def test_a_vendor_tells_only_its_own_known_state() -> None:
             vendor_state_from(json.dumps(bad), VENDOR)
     with pytest.raises(MalformedMessage):
         vendor_state_from(json.dumps({**good, "reason": ["x" * MAX_SIGNAL_BYTES]}), VENDOR)
+
+
+@pytest.mark.parametrize("written", ['"false"', '"true"', "1", '"yes"'])
+def test_a_signal_another_app_wrote_as_anything_but_a_boolean_is_not_consent(
+        written: str) -> None:
+    url = LAYOUT.resource("relationships", "acme")
+    turtle = Relationship("acme", person_signal=False).to_graph(LAYOUT).serialize(
+        format="turtle").replace("personSignal false", f"personSignal {written}")
+    back = Relationship.from_graph(Graph().parse(data=turtle, format="turtle"), url, LAYOUT)
+    assert back.person_signal is False
+
+
+def test_the_signal_the_agent_writes_reads_back() -> None:
+    url = LAYOUT.resource("relationships", "acme")
+    for signal in (True, False, None):
+        graph = Relationship("acme", person_signal=signal).to_graph(LAYOUT)
+        assert Relationship.from_graph(graph, url, LAYOUT).person_signal is signal
+
+
+def test_a_card_hosted_outside_the_ledgers_vendors_is_not_a_membership() -> None:
+    url = LAYOUT.resource("memberships", "m1")
+    graph = Membership("m1", "acme", "1001").to_graph(LAYOUT)
+    turtle = graph.serialize(format="turtle").replace(
+        LAYOUT.vendor_iri("acme"), "https://cards.example/vendors/acme#it")
+    with pytest.raises(RecordError, match="outside the ledger"):
+        Membership.from_graph(Graph().parse(data=turtle, format="turtle"), url, LAYOUT)
+    assert Membership.from_graph(graph, url, LAYOUT).vendor_id == "acme"

@@ -2,10 +2,11 @@
 
 ``GET`` answers the person's relationship state with the calling vendor, only when the person has
 switched the signal on for that vendor (``vrm-agent vendors set V --signal on``); otherwise, and
-for a vendor the ledger does not know, the same 403, so a vendor learns nothing without consent,
-not even whether a relationship exists. ``POST`` takes the vendor's own state: only its own
-relationship, only a known state, a few kilobytes at most. Both go through the negotiation
-endpoints' door (size, credentials, a turn), so they authenticate as negotiations do.
+for a vendor the ledger does not know or a relationship record that cannot be read, the same
+403, so a vendor learns nothing without consent, not even whether a relationship exists.
+``POST`` takes the vendor's own state: only its own relationship, only a known state, a few
+kilobytes at most, and never over a record that cannot be read (409). Both go through the
+negotiation endpoints' door (size, credentials, a turn), so they authenticate as negotiations do.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from vrm_agent.daemon.negotiations import NegotiationService
 from vrm_agent.daemon.signals import person_state
 from vrm_agent.ledger.audit import AuditEvent
 from vrm_agent.ledger.records import Relationship, Vendor
-from vrm_agent.ledger.store import RecordNotFound
+from vrm_agent.ledger.store import RecordNotFound, broken_member
 from vrm_agent.negotiation.signals import (
     MAX_SIGNAL_BYTES,
     NotYours,
@@ -47,16 +48,36 @@ def _no_consent() -> Refused:
         "give (there is nothing to retry)"))
 
 
+class Unreadable(Exception):
+    """The person's record of this relationship is not one (another app wrote it)."""
+
+
+async def _relationship(service: NegotiationService, vendor_id: str) -> Relationship | None:
+    try:
+        return await service.ledger.get(Relationship, vendor_id)
+    except RecordNotFound:
+        return None
+    except Exception as exc:
+        if not broken_member(exc):
+            raise
+        log.warning("relationship record unreadable", extra={"vendor": vendor_id,
+                                                             "problem": str(exc)[:200]})
+        raise Unreadable from None
+
+
 async def _vendor_and_relationship(
         service: NegotiationService, webid: str) -> tuple[Vendor, Relationship | None]:
     vendor_id = await service.vendor_id(webid)
     if vendor_id is None:
         raise _no_consent()
-    vendor = await service.ledger.get(Vendor, vendor_id)
     try:
-        relationship: Relationship | None = await service.ledger.get(Relationship, vendor_id)
-    except RecordNotFound:
-        relationship = None
+        vendor = await service.ledger.get(Vendor, vendor_id)
+        relationship = await _relationship(service, vendor_id)
+    except Exception as exc:
+        # Consent that cannot be read (a record gone, or not one) is not given.
+        if isinstance(exc, Unreadable | RecordNotFound) or broken_member(exc):
+            raise _no_consent() from None
+        raise
     return vendor, relationship
 
 
@@ -91,10 +112,16 @@ async def take_state(request: web.Request, service: NegotiationService,
             "(docs/protocol.md §5)"))
     now = datetime.now(UTC)
     try:
-        relationship = await service.ledger.get(Relationship, vendor_id)
-    except RecordNotFound:
-        relationship = Relationship(vendor_id, "prospect", since=now.date(),
-                                    initiated_by=caller.webid)
+        found = await _relationship(service, vendor_id)
+    except Unreadable:
+        # Writing over it would lose what the person's record says; the person mends it first.
+        raise Refused(problem(
+            409, "relationship-unreadable",
+            "The person's record of your relationship is unreadable",
+            "nothing was changed; the person's agent has logged it for them to mend (try again "
+            "later)")) from None
+    relationship = found or Relationship(vendor_id, "prospect", since=now.date(),
+                                         initiated_by=caller.webid)
     relationship = replace(relationship, vendor_state=state, vendor_state_at=now,
                            vendor_signal=state in _SIGNALLING)
     await service.ledger.save(relationship)

@@ -131,7 +131,9 @@ def targets_for(
     ``owners`` (:func:`held_by`) keeps out what belongs to another vendor's side."""
     out = []
     for resource in mapping.get(category, []):
-        if owners and resource in owners and owners[resource] != vendor_id:
+        # Every resource, not only those ``owners`` names: the map and the owners are read
+        # apart, and a card made between the two reads is nobody's until both know it.
+        if belongs_elsewhere(resource, vendor_id, owners or {}, ledger):
             continue
         if resource == ledger.layout.transactions():
             out.append(Target(ledger.layout.transactions(vendor_id), members=True))

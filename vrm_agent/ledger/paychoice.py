@@ -30,6 +30,8 @@ FREQUENCIES = {"once": None, "weekly": "P7D", "monthly": "P1M", "quarterly": "P3
                "yearly": "P1Y"}
 _FREQUENCY_NAMES = {v: k for k, v in FREQUENCIES.items() if v}
 _CURRENCY_LENGTH = 3
+MAX_WHOLE_DIGITS = 12  # a trillion in any currency is more than anyone pays by choice
+MAX_DECIMALS = 8  # the finest subdivision in use (a satoshi)
 
 
 def _it(url: str) -> URIRef:
@@ -54,8 +56,14 @@ def check_text(value: str | None, what: str) -> str | None:
 
 def check_amount(amount: Decimal) -> Decimal:
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
-        raise RecordError(f"{amount} is not an amount to pay; give a number above zero, "
-                          "like 5 or 4.50")
+        raise RecordError(f"{str(amount)[:40]} is not an amount to pay; give a number above "
+                          "zero, like 5 or 4.50")
+    # Bounded so that a record another app wrote (1E+999999, a thousand digits) can neither
+    # swell the totals nor print a megabyte.
+    exponent = int(amount.as_tuple().exponent)  # finite, so a number
+    if amount.adjusted() >= MAX_WHOLE_DIGITS or exponent < -MAX_DECIMALS:
+        raise RecordError(f"{str(amount)[:40]} is not an amount to pay; give at most "
+                          f"{MAX_WHOLE_DIGITS} digits before the point and {MAX_DECIMALS} after")
     return amount
 
 

@@ -108,6 +108,14 @@ class Vendor:
                    _text(graph, it, VRM.webId))
 
 
+def _flag(value: object) -> bool | None:
+    """An ``xsd:boolean`` as written; anything else another app wrote there ("false" as a
+    string, 1) is not a yes: the signal is consent, so it fails closed."""
+    if value is None:
+        return None
+    return isinstance(value, Literal) and value.toPython() is True
+
+
 @dataclass(frozen=True)
 class Relationship:
     """The person's relationship with one vendor; its id is the vendor's id."""
@@ -173,8 +181,7 @@ class Relationship:
             layout.vendor_id_of(str(vendor)), names[state],  # type: ignore[index]
             since if isinstance(since, date) and not isinstance(since, datetime) else None,
             _text(graph, it, VRM.initiatedBy),
-            None if person is None else bool(person.toPython()),  # type: ignore[union-attr]
-            None if vendor_signal is None else bool(vendor_signal.toPython()),  # type: ignore[union-attr]
+            _flag(person), _flag(vendor_signal),
             _text(graph, it, VRM.loyaltyStatement),
             names.get(graph.value(it, VRM.vendorState)),  # type: ignore[arg-type]
             vendor_state_at if isinstance(vendor_state_at, datetime) else None,
@@ -227,8 +234,13 @@ class Membership:
         if number is None or host is None:
             raise RecordError(f"{url} holds no membership")
         points = graph.value(it, SCHEMA.membershipPointsEarned)
+        vendor_id = layout.vendor_id_of(str(host))
+        # Only a vendor of this ledger hosts a card: the card is shared with that vendor alone,
+        # so an address elsewhere that merely ends in its id must not make it that vendor's.
+        if str(host) not in (layout.vendor_iri(vendor_id), layout.vendor(vendor_id)):
+            raise RecordError(f"{url} names a programme host outside the ledger's vendors")
         return cls(
-            url.rsplit("/", 1)[-1], layout.vendor_id_of(str(host)), number,
+            url.rsplit("/", 1)[-1], vendor_id, number,
             _text(graph, it, SCHEMA.programName),
             None if points is None else Decimal(str(points)),
             _date(_text(graph, it, SCHEMA.validFrom)),  # type: ignore[arg-type]

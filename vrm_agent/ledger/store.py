@@ -63,8 +63,9 @@ def broken_member(exc: BaseException, *, listed: bool = False) -> bool:
         return True
     if isinstance(exc, PodError):
         return exc.status is not None and (400 <= exc.status < 500 or exc.status == 501)
+    # ArithmeticError: decimal.InvalidOperation, a number that is not one ("lots" as a price).
     return isinstance(exc, VrmAgentError | ValueError | TypeError | KeyError | AttributeError
-                      | IndexError | RecursionError)
+                      | IndexError | RecursionError | ArithmeticError)
 
 
 async def read_members(
