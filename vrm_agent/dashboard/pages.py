@@ -308,7 +308,7 @@ async def approve(request: web.Request) -> web.StreamResponse:
         try:
             record = await service_of(context_of(request)).approve(negotiation_id, chosen)
         except VrmAgentError as exc:
-            session.flash("error", f"Not approved: {shown(exc)}.")
+            session.flash("error", f"Not approved: {shown(exc)}. The list shows what waits.")
         else:
             name = (await vendor_names(context_of(request))).get(record.vendor, record.vendor)
             if record.access:
@@ -335,7 +335,7 @@ async def deny(request: web.Request) -> web.StreamResponse:
             record = await service_of(context_of(request)).deny(negotiation_id,
                                                                  reason or None)
         except VrmAgentError as exc:
-            session.flash("error", f"Not denied: {shown(exc)}.")
+            session.flash("error", f"Not denied: {shown(exc)}. The list shows what waits.")
         else:
             name = (await vendor_names(context_of(request))).get(record.vendor, record.vendor)
             session.flash("ok", f"Declined the request from {name}. It has been told.")
