@@ -182,9 +182,10 @@ async def callback(request: web.Request) -> web.StreamResponse:
             issuer_keys(ctx.anonymous, config))
         webid = verify_id_token(token, keys, issuer=config.issuer, client_id=client_id(ctx),
                                 nonce=login.nonce, now=time.time())
-    except (LoginRefused, PodError) as exc:
+    except VrmAgentError as exc:  # LoginRefused, or the pod and issuer not answering
+        why = shown(exc)
         response = render("refused.html", status=400, title="The login did not work",
-                          message=f"{shown(exc)}. Nothing was shown or changed; "
+                          message=f"{why[:1].upper()}{why[1:]}. Nothing was shown or changed; "
                                   "start again from the login page.", login_again=True)
         response.del_cookie(LOGIN_COOKIE, path=PREFIX)
         return response
