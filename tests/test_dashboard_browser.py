@@ -9,6 +9,7 @@ each page at desktop and phone widths go to build/screenshots/ (not committed)."
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -84,6 +85,8 @@ def driver(browser_binaries: tuple[str, str], tmp_path_factory: pytest.TempPathF
                      "--disable-sync", "--no-first-run", "--disable-quic",
                      f"--user-data-dir={profile}", "--window-size=1280,900"):
         options.add_argument(argument)
+    # The network log gives the status of each page, which a browser does not show.
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     browser = webdriver.Chrome(options=options, service=Service(browser_binaries[1]))
     browser.set_page_load_timeout(WAIT)
     yield browser
@@ -157,6 +160,19 @@ def log_in(browser: Any, scene: Scene, account: PodAccount, email: str) -> None:
     wait_for(browser, shows.element_to_be_clickable((By.ID, "authorize"))).click()
     wait_for(browser, shows.url_contains(scene.agent.url + "dashboard"))
     wait_for(browser, shows.presence_of_element_located((By.TAG_NAME, "h1")))
+
+
+def statuses(browser: Any, path: str) -> list[int]:
+    """The status of each document the browser loaded from ``path`` since the last call."""
+    found = []
+    for entry in browser.get_log("performance"):
+        event = json.loads(entry["message"])["message"]
+        if event.get("method") != "Network.responseReceived":
+            continue
+        response = event["params"]["response"]
+        if event["params"].get("type") == "Document" and path in response["url"]:
+            found.append(int(response["status"]))
+    return found
 
 
 def click_button(browser: Any, text: str) -> None:
@@ -295,8 +311,10 @@ async def test_another_account_is_refused_and_sees_no_data(scene: Scene, driver:
     driver.get(scene.dashboard + "/grants")
     assert heading(driver) == "Log in to your dashboard"  # logged out: no page without a login
     driver.delete_all_cookies()  # the pod would remember the owner's login
+    statuses(driver, "/dashboard/callback")  # forget what came before
     log_in(driver, scene, scene.other, "dashother@example.org")
     assert heading(driver) == "This dashboard is not yours"
+    assert statuses(driver, "/dashboard/callback") == [403]
     assert scene.other.webid in driver.page_source
     for secret in ("Dash", scene.email, scene.vendor.webid):
         assert secret not in driver.page_source
