@@ -16,7 +16,7 @@ from aiohttp import web
 
 from vrm_agent.daemon import negotiation_routes
 from vrm_agent.daemon.intents import IntentService
-from vrm_agent.daemon.negotiation_routes import PROBLEM_TYPES, Refused, problem
+from vrm_agent.daemon.negotiation_routes import Refused, problem
 from vrm_agent.negotiation.intent_wire import MAX_OFFER_BYTES, listing
 from vrm_agent.pod.resource_server import AuthenticatedAgent
 
@@ -63,25 +63,6 @@ def guarded(handler: IntentHandler, *, reads_body: bool = False) -> Callable[
         doing="answering about an intent")
 
 
-@web.middleware
-async def routing_problems(request: web.Request, handler: Callable[
-        [web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    """A wrong method or path under /intents is a problem document, as under /negotiations."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400 or not request.path.startswith("/intents"):
-            raise
-        allowed = exc.headers.get("Allow")
-        detail = (f"{request.method} is not allowed here (allowed: {allowed})" if allowed
-                  else f"there is nothing at {request.path}")
-        body = {"type": PROBLEM_TYPES + "no-such-endpoint", "title": exc.reason,
-                "status": exc.status, "detail": detail}
-        return web.Response(status=exc.status, text=json.dumps(body),
-                            headers={"Allow": allowed} if allowed else None,
-                            content_type="application/problem+json")
-
-
 def install(negotiations: Any) -> Callable[[web.Application], None]:
     """Routes for the intent service that shares the negotiation service's pod and key."""
     service = IntentService.beside(negotiations)
@@ -96,7 +77,7 @@ def install(negotiations: Any) -> Callable[[web.Application], None]:
     def add_routes(app: web.Application) -> None:
         app[INTENTS_KEY] = service
         app.cleanup_ctx.append(close_ended)
-        app.middlewares.append(routing_problems)
+        app.middlewares.append(negotiation_routes.routing_problems_under("/intents"))
         app.router.add_get("/intents", guarded(list_intents))
         app.router.add_post("/intents/{id}/offers", guarded(make_offer, reads_body=True))
         app.router.add_get("/intents/{id}/offers/{offer}", guarded(own_offer))

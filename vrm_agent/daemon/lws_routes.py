@@ -19,7 +19,7 @@ from aiohttp import web
 
 from vrm_agent.daemon import negotiation_routes
 from vrm_agent.daemon.context import context_of
-from vrm_agent.daemon.negotiation_routes import PROBLEM_TYPES, Handler, Refused, problem
+from vrm_agent.daemon.negotiation_routes import Handler, Refused, problem
 from vrm_agent.daemon.negotiations import (
     IN_FORCE,
     NegotiationService,
@@ -234,29 +234,10 @@ async def description(request: web.Request) -> web.Response:
     return _json(lws.description_document(ctx.public_url, ctx.storage))
 
 
-@web.middleware
-async def routing_problems(request: web.Request, handler: Callable[
-        [web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    """A wrong method or path under /lws is a problem document, as under /negotiations."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400 or not request.path.startswith("/lws/"):
-            raise
-        allowed = exc.headers.get("Allow")
-        detail = (f"{request.method} is not allowed here (allowed: {allowed})" if allowed
-                  else f"there is nothing at {request.path}")
-        body = {"type": PROBLEM_TYPES + "no-such-endpoint", "title": exc.reason,
-                "status": exc.status, "detail": detail}
-        return web.Response(status=exc.status, text=json.dumps(body),
-                            headers={"Allow": allowed} if allowed else None,
-                            content_type="application/problem+json")
-
-
 def install(service: NegotiationService) -> Callable[[web.Application], None]:
     def add_routes(app: web.Application) -> None:
         app[LWS_SERVICE_KEY] = service
-        app.middlewares.append(routing_problems)
+        app.middlewares.append(negotiation_routes.routing_problems_under("/lws/"))
         app.router.add_get("/" + lws.CONTEXT_PATH, context)
         app.router.add_get("/" + lws.DESCRIPTION_PATH, description)
         app.router.add_post(_REQUESTS, guarded(create_request, reads_body=True))

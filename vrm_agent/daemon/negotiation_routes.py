@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from vrm_agent.daemon.context import AgentContext, context_of
 from vrm_agent.daemon.negotiations import NegotiationError, NegotiationService
@@ -209,28 +210,32 @@ async def termination(request: web.Request, service: NegotiationService,
     return answer(record)
 
 
-@web.middleware
-async def routing_problems(request: web.Request, handler: Callable[
-        [web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    """A wrong method or path under /negotiations is a problem document too, like every other
-    refusal vendors get."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400 or not request.path.startswith("/negotiations"):
-            raise
-        allowed = exc.headers.get("Allow")
-        detail = (f"{request.method} is not allowed here (allowed: {allowed})" if allowed
-                  else f"there is nothing at {request.path}")
-        return problem(exc.status, "no-such-endpoint", exc.reason, detail,
-                       headers={"Allow": allowed} if allowed else None)
+def routing_problems_under(prefix: str) -> Middleware:
+    """A middleware that makes a wrong method or path under ``prefix`` a problem document too,
+    like every other refusal vendors get (each face of the agent installs one for its paths)."""
+
+    @web.middleware
+    async def routing_problems(request: web.Request, handler: Callable[
+            [web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400 or not request.path.startswith(prefix):
+                raise
+            allowed = exc.headers.get("Allow")
+            detail = (f"{request.method} is not allowed here (allowed: {allowed})" if allowed
+                      else f"there is nothing at {request.path}")
+            return problem(exc.status, "no-such-endpoint", exc.reason, detail,
+                           headers={"Allow": allowed} if allowed else None)
+
+    return routing_problems
 
 
 def install(service: NegotiationService) -> Callable[[web.Application], None]:
     def add_routes(app: web.Application) -> None:
         app[SERVICE_KEY] = service
         app[TURNS_KEY] = asyncio.Semaphore(MESSAGES_AT_ONCE)
-        app.middlewares.append(routing_problems)
+        app.middlewares.append(routing_problems_under("/negotiations"))
         app.router.add_post("/negotiations", guarded(start))
         app.router.add_get("/negotiations/{id}", guarded(status, reads_body=False))
         app.router.add_post("/negotiations/{id}/request", guarded(counter))
