@@ -17,7 +17,7 @@ from vrm_agent.ledger import stats
 from vrm_agent.negotiation import terms
 
 HEAVY = ("pyld", "pyshacl", "rdflib.plugins.sparql", "requests", "lxml",
-         "http_message_signatures", "tqdm")
+         "http_message_signatures", "tqdm", "jinja2")
 
 
 def loaded_after(code: str) -> set[str]:

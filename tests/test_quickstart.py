@@ -45,7 +45,13 @@ def test_up_then_the_vendor_demo(tmp_path: Path) -> None:
     try:
         url = f"http://localhost:{agent_port}/"
         wait_for_health(url, process, log)
-        assert "vrm-agent is running at" in log.read_text()
+        said = log.read_text()
+        assert "vrm-agent is running at" in said
+        assert f"Your dashboard: {url}dashboard" in said
+        # The embedded pod's login, which the dashboard's login goes through: where it is kept.
+        state = tmp_path / "pod" / "embedded-pod.json"
+        assert f"e-mail me@vrm-agent.localhost, password in {state}" in said
+        assert json.loads(state.read_text())["owner"]["password"] not in said
         added = run_cli("contact", "add", "email", "me@example.org", "--label", "home", *common)
         assert added.returncode == 0, added.stderr
         demo = run_cli("vendor-demo", "--json", "--wait", "20", *common)

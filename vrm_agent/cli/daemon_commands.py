@@ -43,6 +43,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     def ready(url: str) -> None:
         info(f"vrm-agent is running at {url} (discovery: {url}.well-known/vrm-agent); "
              "Ctrl-C stops it")
+        info(f"Your dashboard: {url}dashboard (log in with your pod's account)")
 
     await serve(config, host=host, port=port, public_url=args.public_url, ready=ready)
     return 0

@@ -113,6 +113,9 @@ async def cmd_pod_up(args: argparse.Namespace, config: Config) -> int:
         info(f"Ended {len(ended)} expired grant(s).")
     if remaining is not None and start_keeper(config.path):
         info("Started the expiry keeper for the grants in force.")
+    if pod.owner is not None:  # the pod's login page (and so the dashboard's) asks for these
+        info(f"Your pod's login: e-mail {pod.owner.email}, password in {pod.state_path} "
+             "(\"owner\" > \"password\")")
     show({**who, "vocabulary": vocabulary[0], "pod_server": pod.base_url, "pid": pod.pid,
           "flavour": pod.flavour.value, "data": str(data_dir)}, as_json=args.json)
     return 0

@@ -31,6 +31,7 @@ from vrm_agent.daemon.negotiation_routes import install as install_negotiation_r
 from vrm_agent.daemon.negotiations import NegotiationService
 from vrm_agent.daemon.notify import Notifier
 from vrm_agent.daemon.relationship_routes import install as install_relationship_routes
+from vrm_agent.dashboard import install as install_dashboard
 from vrm_agent.errors import PodError, VrmAgentError
 from vrm_agent.integrity import SigningKey
 from vrm_agent.linkeddata.contexts import data_integrity_bytes
@@ -355,7 +356,8 @@ async def assembled(
     app = build_app(ctx, routes=[install_negotiation_routes(service),
                                  install_lws_routes(service), install_change_routes(service),
                                  install_relationship_routes(service),
-                                 install_intent_routes(service), *(routes or [])],
+                                 install_intent_routes(service), install_dashboard,
+                                 *(routes or [])],
                     jobs=[negotiation_upkeep, keep_advertised, reconcile, *(jobs or [])])
     try:
         yield app, service

@@ -1,0 +1,325 @@
+"""The dashboard in a real headless Chromium against a real pod and a real agent process: the
+owner logs in through the pod's own login and consent pages, approves a vendor's request (the
+vendor then reads with its own token) and revokes it (the vendor is refused); a form without its
+CSRF token changes nothing; another account that logs in is refused and sees no data.
+
+Run on the WAC pod only: the pages call the same service as the CLI, whose access-control
+flavours are tested elsewhere, and one flavour keeps the module well under 90 s. Screenshots of
+each page at desktop and phone widths go to build/screenshots/ (not committed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from tests.conftest import PodEnv, RunningAgent, start_agent, stop_agent
+from vrm_agent.ledger.records import ContactUnit, Relationship, Vendor
+from vrm_agent.ledger.store import Ledger
+from vrm_agent.negotiation.protocol import State
+from vrm_agent.pod.client import PodClient
+from vrm_agent.podserver import AccountApi, Flavour, PodAccount
+from vrm_agent.vendor import VendorAgent, request_policy
+
+pytestmark = [pytest.mark.pod,
+              pytest.mark.parametrize("css_server", [Flavour.WAC], indirect=True, ids=["wac"])]
+
+CHROMIUM, CHROMEDRIVER = "chromium", "chromedriver"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
+SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
+VENDOR_NAME = "Dash <b>Vendor</b> & Co"  # markup in a vendor's name must show as text
+WAIT = 30
+
+
+def browser_paths() -> tuple[str, str] | None:
+    chromium, driver = shutil.which(CHROMIUM), shutil.which(CHROMEDRIVER)
+    return (chromium, driver) if chromium and driver else None
+
+
+@pytest.fixture(scope="session")
+def browser_binaries() -> tuple[str, str]:
+    """Chromium and its driver, from the Debian packages: installed once when missing and the
+    test process may (root, apt-get); otherwise the tests skip, saying why."""
+    pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[test]')")
+    found = browser_paths()
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium",
+                   "chromium-driver"]
+        if subprocess.run(install, env=env, capture_output=True, check=False,
+                          timeout=900).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True,
+                           check=False, timeout=600)
+            subprocess.run(install, env=env, capture_output=True, check=False, timeout=900)
+        found = browser_paths()
+    if found is None:
+        pytest.skip("no Chromium with chromedriver here, and it cannot be installed (needs "
+                    "root and apt-get: apt-get install chromium chromium-driver)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def driver(browser_binaries: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager fetches nothing
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser_binaries[0]
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    for argument in ("--headless", "--no-sandbox", "--disable-gpu",
+                     "--disable-background-networking", "--disable-component-update",
+                     "--disable-sync", "--no-first-run", "--disable-quic",
+                     f"--user-data-dir={profile}", "--window-size=1280,900"):
+        options.add_argument(argument)
+    # The network log gives the status of each page, which a browser does not show.
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    browser = webdriver.Chrome(options=options, service=Service(browser_binaries[1]))
+    browser.set_page_load_timeout(WAIT)
+    yield browser
+    browser.quit()
+
+
+@dataclass
+class Scene:
+    owner: PodAccount
+    vendor: PodAccount
+    other: PodAccount
+    agent: RunningAgent
+    email: str
+
+    @property
+    def dashboard(self) -> str:
+        return self.agent.url + "dashboard"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def scene(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
+                ) -> AsyncIterator[Scene]:
+    async with AccountApi(pod_env.server.base_url) as api:
+        owner, vendor, other = [
+            await api.create_pod_account(name, f"{name}@example.org", f"secret-{name}-0123")
+            for name in ("dashowner", "dashvendor", "dashother")]
+    async with PodClient(owner.credentials) as pod:
+        ledger = Ledger(pod, owner.pod)
+        email = await ledger.create(ContactUnit("email-home", "email", "owner@example.org"))
+        await ledger.create(Vendor("dashvendor", VENDOR_NAME, webid=vendor.webid))
+        await ledger.create(Relationship("dashvendor", "customer", person_signal=True))
+    agent = start_agent(pod_env, tmp_path_factory.mktemp("dash-agent"), account=owner)
+    yield Scene(owner, vendor, other, agent, email)
+    stop_agent(agent)
+
+
+def wait_for(browser: Any, condition: Any) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, WAIT).until(condition)
+
+
+def heading(browser: Any) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(browser.find_element(By.TAG_NAME, "h1").text)
+
+
+def snap(browser: Any, name: str) -> None:
+    """The page as it is now, at both widths."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for label, (width, height) in SIZES.items():
+        browser.set_window_size(width, height)
+        browser.save_screenshot(str(SCREENSHOTS / f"{name}-{label}.png"))
+    browser.set_window_size(*SIZES["desktop"])
+
+
+def log_in(browser: Any, scene: Scene, account: PodAccount, email: str) -> None:
+    """Through the dashboard's login button and the pod's own login and consent pages."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as shows
+
+    browser.get(scene.dashboard)
+    wait_for(browser, shows.url_contains("/dashboard/login"))
+    snap(browser, "login")
+    browser.find_element(By.LINK_TEXT, "Log in with your pod").click()
+    wait_for(browser, shows.element_to_be_clickable((By.ID, "email")))
+    browser.find_element(By.ID, "email").send_keys(email)
+    browser.find_element(By.ID, "password").send_keys(f"secret-{email.split('@')[0]}-0123")
+    wait_for(browser, shows.element_to_be_clickable((By.NAME, "submit"))).click()
+    wait_for(browser, shows.element_to_be_clickable((By.ID, "authorize"))).click()
+    wait_for(browser, shows.url_contains(scene.agent.url + "dashboard"))
+    wait_for(browser, shows.presence_of_element_located((By.TAG_NAME, "h1")))
+
+
+def statuses(browser: Any, path: str) -> list[int]:
+    """The status of each document the browser loaded from ``path`` since the last call."""
+    found = []
+    for entry in browser.get_log("performance"):
+        event = json.loads(entry["message"])["message"]
+        if event.get("method") != "Network.responseReceived":
+            continue
+        response = event["params"]["response"]
+        if event["params"].get("type") == "Document" and path in response["url"]:
+            found.append(int(response["status"]))
+    return found
+
+
+def click_button(browser: Any, text: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.XPATH, f"//button[normalize-space()='{text}']").click()
+
+
+def flash(browser: Any) -> str:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as shows
+
+    return str(wait_for(browser, shows.presence_of_element_located(
+        (By.CSS_SELECTOR, "[role=status]"))).text)
+
+
+def post_without_csrf(browser: Any, url: str, form: dict[str, str]) -> int:
+    """A form sent with the browser's session cookie and no CSRF token, as another site's
+    page could try."""
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in browser.get_cookies())
+    sent = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(),
+                                  headers={"Cookie": cookie}, method="POST")
+    try:
+        with urllib.request.urlopen(sent, timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as refused:
+        return int(refused.code)
+
+
+async def test_the_owner_logs_in_through_the_pod_and_sees_the_relationships(
+        scene: Scene, driver: Any) -> None:
+    log_in(driver, scene, scene.owner, "dashowner@example.org")
+    assert heading(driver) == "Your relationships"
+    assert "You are logged in." in flash(driver)
+    page = driver.page_source
+    assert VENDOR_NAME.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in page
+    assert "<b>Vendor</b>" not in page  # the vendor's markup is text, not markup
+    row = driver.find_element("xpath", "//tbody/tr[1]").text
+    assert "customer" in row and "yes" in row
+    cookie = next(c for c in driver.get_cookies() if c["name"] == "vrm_dashboard")
+    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Lax"
+    snap(driver, "overview")
+
+
+async def test_approving_a_request_lets_the_vendor_read_and_revoking_ends_it(
+        scene: Scene, driver: Any) -> None:
+    async with PodClient(scene.vendor.credentials) as pod:
+        vendor = VendorAgent(pod)
+        agent = await vendor.discover(scene.owner.webid)
+        view = await vendor.request(agent, request_policy(
+            ["pd:EmailAddress"], purpose="dpv:ResearchAndDevelopment",
+            duration=timedelta(days=3)))
+        assert view.state is State.REQUESTED and view.awaiting_person
+        assert (await vendor.read(scene.email)).status == 403
+        driver.get(scene.dashboard + "/requests")
+        assert heading(driver) == "Requests waiting for you"
+        box = driver.find_element("css selector", f"input[name=only][value='{scene.email}']")
+        assert box.is_selected()
+        snap(driver, "requests")
+        click_button(driver, "Approve")
+        assert "Agreed with Dash <b>Vendor</b> & Co" in flash(driver)
+        assert (await vendor.status(view)).state is State.AGREED
+        assert (await vendor.read(scene.email)).status == 200
+        driver.get(scene.dashboard + "/grants")
+        assert scene.email in driver.page_source
+        snap(driver, "grants")
+        click_button(driver, "Revoke")
+        assert "Revoked" in flash(driver)
+        assert (await vendor.read(scene.email)).status == 403
+        assert (await vendor.status(view)).state is State.TERMINATED
+
+
+async def test_a_form_without_its_csrf_token_changes_nothing(scene: Scene, driver: Any) -> None:
+    async with PodClient(scene.vendor.credentials) as pod:
+        vendor = VendorAgent(pod)
+        view = await vendor.request(await vendor.discover(scene.owner.webid), request_policy(
+            ["pd:EmailAddress"], purpose="dpv:ResearchAndDevelopment"))
+        negotiation_id = view.url.rsplit("/", 1)[-1]
+        deny = f"{scene.dashboard}/requests/{negotiation_id}/deny"
+        assert post_without_csrf(driver, deny, {"reason": "forged"}) == 403
+        assert post_without_csrf(driver, deny, {"reason": "forged", "csrf": "guess"}) == 403
+        assert (await vendor.status(view)).state is State.REQUESTED
+        driver.get(scene.dashboard + "/requests")  # the session survived, the request waits
+        assert negotiation_id in driver.page_source
+        driver.find_element("id", f"reason-{negotiation_id}").send_keys("not for research")
+        click_button(driver, "Deny")
+        assert "Declined the request" in flash(driver)
+        assert (await vendor.status(view)).state is State.TERMINATED
+
+
+def post_with_session(browser: Any, url: str, form: dict[str, str]) -> tuple[int, str]:
+    """A form sent as the dashboard's own would be (session cookie and CSRF token), with
+    values the page never offers; the redirect back is followed."""
+    from selenium.webdriver.common.by import By
+
+    csrf = browser.find_element(By.NAME, "csrf").get_attribute("value")
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in browser.get_cookies())
+    sent = urllib.request.Request(url, data=urllib.parse.urlencode(
+        {**form, "csrf": csrf}).encode(), headers={"Cookie": cookie}, method="POST")
+    try:
+        with urllib.request.urlopen(sent, timeout=10) as answer:
+            return int(answer.status), answer.read().decode()
+    except urllib.error.HTTPError as refused:
+        return int(refused.code), refused.read().decode()
+
+
+async def test_bad_input_gets_a_message_and_never_an_error_page(scene: Scene,
+                                                                 driver: Any) -> None:
+    driver.get(scene.dashboard + "/requests")
+    unknown = f"{scene.dashboard}/requests/0123456789abcdef/approve"
+    status, page = post_with_session(driver, unknown, {"only": scene.email})
+    assert status == 200 and "Not approved: no negotiation 0123456789abcdef" in page
+    status, page = post_with_session(driver, unknown, {})
+    assert status == 200 and "Choose at least one thing to share" in page
+    status, page = post_with_session(driver, f"{scene.dashboard}/requests/..%2F..%2F/deny",
+                                     {"reason": "x"})
+    assert status in (200, 404) and "Traceback" not in page
+    status, page = post_with_session(driver, f"{scene.dashboard}/grants/no-such-grant/revoke",
+                                     {})
+    assert status == 200 and "no longer in force" in page
+    status, page = post_with_session(driver, f"{scene.dashboard}/requests/0123456789abcdef/deny",
+                                     {"reason": "\u202e" * 600})
+    assert status == 200 and "shorten it" in page
+    driver.get(scene.dashboard + "/callback?state=forged&code=stolen")
+    assert heading(driver) == "The login did not work"
+    driver.get(scene.dashboard + "/callback")
+    assert heading(driver) == "The login did not work"
+    driver.get(scene.dashboard + "/requests")  # a forged callback does not end the session
+    assert heading(driver) == "Requests waiting for you"
+
+
+async def test_another_account_is_refused_and_sees_no_data(scene: Scene, driver: Any) -> None:
+    driver.get(scene.dashboard)
+    click_button(driver, "Log out")
+    assert heading(driver) == "Log in to your dashboard"
+    driver.get(scene.dashboard + "/grants")
+    assert heading(driver) == "Log in to your dashboard"  # logged out: no page without a login
+    driver.delete_all_cookies()  # the pod would remember the owner's login
+    statuses(driver, "/dashboard/callback")  # forget what came before
+    log_in(driver, scene, scene.other, "dashother@example.org")
+    assert heading(driver) == "This dashboard is not yours"
+    assert statuses(driver, "/dashboard/callback") == [403]
+    assert scene.other.webid in driver.page_source
+    for secret in ("Dash", scene.email, scene.vendor.webid):
+        assert secret not in driver.page_source
+    assert not [c for c in driver.get_cookies() if c["name"] == "vrm_dashboard"]
+    snap(driver, "refused")
+    for page in ("", "/requests", "/grants"):
+        driver.get(scene.dashboard + page)
+        assert heading(driver) == "Log in to your dashboard"

@@ -1,0 +1,169 @@
+"""The dashboard login's pure parts, without a browser or a pod: PKCE, state and nonce used once
+and briefly, the ID token's checks with keys made here, and the sessions' bounds."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import ECKey, KeySet, OctKey
+
+from vrm_agent.dashboard.oidc import (
+    IssuerConfig,
+    LoginRefused,
+    PendingLogins,
+    authorization_url,
+    code_challenge,
+    code_verifier,
+    parse_discovery,
+    verify_id_token,
+)
+from vrm_agent.dashboard.sessions import Sessions
+
+ISSUER = "http://localhost:3000/"
+CLIENT = "http://localhost:8750/dashboard/client-id"
+WEBID = "http://localhost:3000/me/profile/card#me"
+
+
+def test_the_code_challenge_is_s256_of_the_verifier() -> None:
+    verifier = code_verifier()
+    assert 43 <= len(verifier) <= 128 and verifier != code_verifier()
+    digest = hashlib.sha256(verifier.encode()).digest()
+    assert base64.urlsafe_b64decode(code_challenge(verifier) + "=") == digest
+
+
+def test_a_state_is_taken_once_by_the_browser_that_started_it() -> None:
+    logins = PendingLogins()
+    login = logins.start(now=0)
+    with pytest.raises(LoginRefused, match="another browser"):
+        logins.take(login.state, "someone-else", now=1)
+    with pytest.raises(LoginRefused, match="already used"):  # a failed try used it up
+        logins.take(login.state, login.browser, now=1)
+    again = logins.start(now=2)
+    assert logins.take(again.state, again.browser, now=3) == again
+    with pytest.raises(LoginRefused, match="already used"):
+        logins.take(again.state, again.browser, now=4)
+
+
+def test_a_state_lasts_ten_minutes_and_few_wait_at_once() -> None:
+    logins = PendingLogins(capacity=3, seconds=600)
+    late = logins.start(now=0)
+    with pytest.raises(LoginRefused, match="too long"):
+        logins.take(late.state, late.browser, now=601)
+    first, *_ = [logins.start(now=700) for _ in range(4)]
+    assert len(logins) == 3
+    with pytest.raises(LoginRefused):
+        logins.take(first.state, first.browser, now=701)
+
+
+def test_the_authorization_request_carries_pkce_state_and_nonce() -> None:
+    config = IssuerConfig(ISSUER, ISSUER + ".oidc/auth", ISSUER + ".oidc/token",
+                          ISSUER + ".oidc/jwks")
+    login = PendingLogins().start(now=0)
+    url = authorization_url(config, login, client_id=CLIENT,
+                            redirect_uri="http://localhost:8750/dashboard/callback")
+    assert url.startswith(ISSUER + ".oidc/auth?")
+    for part in ("code_challenge_method=S256", f"code_challenge={code_challenge(login.verifier)}",
+                 f"state={login.state}", f"nonce={login.nonce}", "scope=openid+webid"):
+        assert part in url
+    assert login.verifier not in url
+
+
+def test_discovery_must_speak_for_the_issuer_the_profile_names() -> None:
+    document = {"issuer": ISSUER.rstrip("/"), "authorization_endpoint": ISSUER + "auth",
+                "token_endpoint": ISSUER + "token", "jwks_uri": ISSUER + "jwks",
+                "code_challenge_methods_supported": ["S256"]}
+    assert parse_discovery(document, ISSUER).token_endpoint == ISSUER + "token"
+    with pytest.raises(LoginRefused, match="another issuer"):
+        parse_discovery({**document, "issuer": "http://evil.example/"}, ISSUER)
+    with pytest.raises(LoginRefused, match="S256"):
+        parse_discovery({**document, "code_challenge_methods_supported": ["plain"]}, ISSUER)
+    with pytest.raises(LoginRefused, match="token endpoint"):
+        parse_discovery({**document, "token_endpoint": "javascript:alert(1)"}, ISSUER)
+    with pytest.raises(LoginRefused):
+        parse_discovery(["not", "an", "object"], ISSUER)
+
+
+KEY = ECKey.generate_key("P-256", parameters={"kid": "k1"})
+KEYS = KeySet([ECKey.import_key(KEY.as_dict(private=False))])
+
+
+def id_token(key: ECKey = KEY, **changes: object) -> str:
+    now = int(time.time())
+    claims: dict[str, object] = {"iss": ISSUER, "aud": CLIENT, "sub": "account-1",
+                                 "webid": WEBID, "nonce": "n-1", "iat": now, "exp": now + 300}
+    claims.update(changes)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return jwt.encode({"alg": "ES256", "kid": "k1"}, claims, key)
+
+
+def check(token: str, nonce: str = "n-1") -> str:
+    return verify_id_token(token, KEYS, issuer=ISSUER, client_id=CLIENT, nonce=nonce,
+                           now=time.time())
+
+
+def test_a_good_id_token_gives_its_webid() -> None:
+    assert check(id_token()) == WEBID
+    assert check(id_token(iss=ISSUER.rstrip("/"))) == WEBID
+    assert check(id_token(webid=None, sub=WEBID)) == WEBID  # sub is the WebID itself
+    assert check(id_token(aud=[CLIENT, "other"], azp=CLIENT)) == WEBID
+
+
+@pytest.mark.parametrize(("changes", "why"), [
+    ({"iss": "http://evil.example/"}, "another issuer"),
+    ({"aud": "http://evil.example/client"}, "another client"),
+    ({"aud": [CLIENT, "other"]}, "another client"),  # several audiences and no azp
+    ({"exp": int(time.time()) - 3600}, "expired"),
+    ({"iat": int(time.time()) + 3600}, "future"),
+    ({"nonce": "n-2"}, "another login"),
+    ({"nonce": None}, "another login"),
+    ({"webid": None}, "no WebID"),  # sub is an account id, not a WebID
+])
+def test_an_id_token_with_a_wrong_claim_is_refused(changes: dict[str, object],
+                                                    why: str) -> None:
+    with pytest.raises(LoginRefused, match=why):
+        check(id_token(**changes))
+
+
+def test_an_id_token_signed_by_another_key_or_none_is_refused() -> None:
+    with pytest.raises(LoginRefused, match="signature"):
+        check(id_token(key=ECKey.generate_key("P-256", parameters={"kid": "k1"})))
+    header = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
+    payload = id_token().split(".")[1]
+    with pytest.raises(LoginRefused, match="signature"):
+        check(f"{header}.{payload}.")
+    secret = OctKey.generate_key(256)
+    with pytest.raises(LoginRefused, match="signature"):
+        check(jwt.encode({"alg": "HS256", "kid": "k1"}, {"iss": ISSUER}, secret))
+    with pytest.raises(LoginRefused):
+        check("not a token")
+
+
+def test_sessions_are_bounded_in_number_and_time() -> None:
+    sessions = Sessions(capacity=2, lifetime=100, idle=10)
+    first = sessions.create(WEBID, now=0)
+    assert sessions.get(first.id, now=5) is first
+    second = sessions.create(WEBID, now=6)
+    sessions.get(first.id, now=7)  # first is used again: second is the least recent
+    sessions.create(WEBID, now=8)
+    assert len(sessions) == 2 and sessions.get(second.id, now=8) is None
+    assert sessions.get(first.id, now=18) is None  # idle for 11 s
+    kept = sessions.create(WEBID, now=20)
+    for moment in range(25, 130, 5):
+        found = sessions.get(kept.id, now=moment)
+    assert found is None  # past its lifetime, however active
+    assert sessions.get("guessed", now=0) is None and sessions.get(None, now=0) is None
+
+
+def test_a_session_checks_its_csrf_token_and_keeps_few_messages() -> None:
+    session = Sessions().create(WEBID, now=0)
+    assert session.csrf_ok(session.csrf)
+    assert not session.csrf_ok("") and not session.csrf_ok(None)
+    assert not session.csrf_ok(session.csrf[:-1])
+    for n in range(9):
+        session.flash("ok", f"message {n}")
+    assert [t for _, t in session.take_flashes()] == [f"message {n}" for n in range(4, 9)]
+    assert session.take_flashes() == []

@@ -1,0 +1,59 @@
+"""The person's dashboard, served by the daemon under ``/dashboard``: only the owner gets in,
+logged in with their own Solid identity.
+
+This module only names the routes; the pages' code and Jinja2 load on the first request to
+one of them, so a daemon nobody opens the dashboard of never loads either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from vrm_agent.dashboard.oidc import PendingLogins
+from vrm_agent.dashboard.sessions import Sessions
+
+PREFIX = "/dashboard"
+STATE_KEY = web.AppKey("dashboard_state", object)
+
+# (method, path under PREFIX, handler name in vrm_agent.dashboard.pages)
+ROUTES = (
+    ("GET", "", "overview"),
+    ("GET", "/", "overview"),
+    ("GET", "/login", "login_page"),
+    ("GET", "/login/start", "login_start"),
+    ("GET", "/callback", "callback"),
+    ("POST", "/logout", "logout"),
+    ("GET", "/requests", "requests_page"),
+    ("POST", "/requests/{id}/approve", "approve"),
+    ("POST", "/requests/{id}/deny", "deny"),
+    ("GET", "/grants", "grants_page"),
+    ("POST", "/grants/{id}/revoke", "revoke"),
+    ("GET", "/client-id", "client_id_document"),
+    ("GET", "/static/{name}", "static_file"),
+)
+
+
+class DashboardState:
+    """What lives as long as the daemon: logins under way and sessions, in memory only (a
+    restart logs the person out)."""
+
+    def __init__(self) -> None:
+        self.logins = PendingLogins()
+        self.sessions = Sessions()
+
+
+def _lazy(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        from vrm_agent.dashboard import pages
+
+        return await getattr(pages, name)(request)  # type: ignore[no-any-return]
+
+    return handler
+
+
+def install(app: web.Application) -> None:
+    app[STATE_KEY] = DashboardState()
+    for method, path, name in ROUTES:
+        app.router.add_route(method, PREFIX + path, _lazy(name))
