@@ -145,3 +145,30 @@ def test_absent_values_and_lists_for_people(capsys: pytest.CaptureFixture[str]) 
          as_json=False)
     assert capsys.readouterr().out.splitlines() == [
         "webid:     -", "resources: https://a.example/", "           https://b.example/"]
+
+
+def test_a_command_shows_no_delivery_retries_unless_debugging(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command prints one line on whether each vendor was told; the notifier's attempts
+    belong in the daemon's log (and on stderr only with VRM_AGENT_DEBUG=1)."""
+    import logging
+
+    from vrm_agent.cli import main as cli_main
+
+    notify = logging.getLogger("vrm_agent.daemon.notify")
+    saved = notify.handlers[:], notify.propagate
+    try:
+        notify.handlers.clear()
+        monkeypatch.delenv("VRM_AGENT_DEBUG", raising=False)
+        cli_main._quiet_retries()
+        notify.warning("notification not delivered")
+        assert capsys.readouterr().err == ""
+    finally:
+        notify.handlers[:], notify.propagate = saved
+    try:
+        notify.handlers.clear()
+        monkeypatch.setenv("VRM_AGENT_DEBUG", "1")
+        cli_main._quiet_retries()
+        assert notify.propagate and not notify.handlers  # the attempts reach stderr
+    finally:
+        notify.handlers[:], notify.propagate = saved

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import inspect
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -86,6 +87,8 @@ def _run(args: argparse.Namespace) -> int:
     config = Config.load(Path(config_path).expanduser() if config_path else None)
     args.situation = Situation(command=_command_of(args),
                                embedded_pod=bool(config.settings.get("embedded_pod")))
+    if args.command not in DAEMON_COMMANDS:
+        _quiet_retries()
     result = args.handler(args, config)
     if inspect.isawaitable(result):
         import asyncio  # not before: --help and --version need no event loop
@@ -106,6 +109,20 @@ def _quiet_stdout() -> None:
     with contextlib.suppress(OSError, ValueError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+
+
+DAEMON_COMMANDS = ("run", "up")  # their log keeps every delivery attempt
+
+
+def _quiet_retries() -> None:
+    """A command says in one line whether each vendor was told; the notifier's per-attempt
+    warnings are for the daemon's log, and shown here only with VRM_AGENT_DEBUG=1."""
+    notify = logging.getLogger("vrm_agent.daemon.notify")
+    if debugging():
+        logging.basicConfig(level=logging.INFO)
+    elif not notify.handlers:
+        notify.addHandler(logging.NullHandler())
+        notify.propagate = False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
