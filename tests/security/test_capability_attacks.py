@@ -13,6 +13,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -21,11 +22,22 @@ import pytest_asyncio
 
 from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
 from vrm_agent.ledger.intents import IntentAudience
-from vrm_agent.ledger.records import Relationship, Vendor
+from vrm_agent.ledger.records import ContactUnit, Relationship, Vendor
 from vrm_agent.ledger.store import Ledger, RecordNotFound
+from vrm_agent.negotiation.protocol import State
+from vrm_agent.negotiation.wire import PROTOCOL_CONTEXT
 from vrm_agent.pod.client import PodClient
 from vrm_agent.podserver import AccountApi, PodAccount
-from vrm_agent.vendor import AgentInfo, AgentRefused, Inbox, IntentClient, VendorAgent
+from vrm_agent.vendor import (
+    AgentInfo,
+    AgentRefused,
+    ChangeFollower,
+    Inbox,
+    IntentClient,
+    NegotiationView,
+    VendorAgent,
+    request_policy,
+)
 
 pytestmark = pytest.mark.pod
 VENDORS = ("capx-v1", "capx-v2")
@@ -85,6 +97,12 @@ async def scene(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
         accounts = {name: await api.create_pod_account(name, f"{name}@example.org",
                                                        f"secret-{name}-0123")
                     for name in VENDORS}
+    async with PodClient(person.credentials) as pod:
+        ledger = Ledger(pod, person.pod)
+        await ledger.create(ContactUnit("address-home", "address", "1 Old Street",
+                                        locality="Oldtown", postal_code="11111", country="DE"))
+        for name, account in accounts.items():
+            await ledger.create(Vendor(name, name.title(), webid=account.webid))
     agent = start_agent(pod_env, tmp_path_factory.mktemp(f"capx-{pod_env.flavour.value}"),
                         account=person)
     shops: dict[str, Shop] = {}
@@ -137,7 +155,7 @@ async def test_an_intent_id_never_names_an_access_control_or_description_resourc
     sibling = await scene.cli("intent", "add", "a sibling", "--budget", "10", "--currency", "EUR",
                         "--public", "--id", "capx-sibling")
     assert await anonymous_status(sibling["resource"]) == 200
-    for odd in ("capx-sibling.acl", "capx-sibling.acr", "capx-x.Meta"):
+    for odd in ("capx-sibling.acl", "capx-sibling.acr"):  # .meta: tests/test_intents.py
         line = await scene.cli_fails("intent", "add", "odd", "--budget", "10", "--currency", "EUR",
                                "--public", "--id", odd)
         assert f"id {odd!r} cannot name a resource" in line, line
@@ -271,3 +289,74 @@ async def test_a_vendor_sees_neither_a_private_intent_nor_who_else_was_asked(
                           "--public")
     compared = await scene.cli("intent", "offers", "capx-room")
     assert [o["price"] for o in compared] == ["800.00", "999999999999.9999"]
+
+
+# -- change of address ---------------------------------------------------------------------------
+
+
+async def agree_on_address(shop: Shop) -> NegotiationView:
+    view = await shop.vendor.request(shop.agent, request_policy(
+        ["pd:PhysicalAddress"], purpose="dpv:DeliveryOfGoods", duration=timedelta(days=7)))
+    assert view.state is State.AGREED, view.document
+    return await shop.vendor.verify(view)
+
+
+def registration(view: NegotiationView, channel: str, resource: str) -> dict[str, Any]:
+    return {"@context": PROTOCOL_CONTEXT, "type": "ChannelRegistrationMessage",
+            "negotiation": view.url, "channel": [channel], "resource": [resource]}
+
+
+async def test_a_vendor_gets_nothing_but_its_own_channel_deleted_and_its_own_reads_kept(
+        scene: Scene) -> None:
+    one, two = scene.shops["capx-v1"], scene.shops["capx-v2"]
+    address = f"{scene.pod}vrm/contact/address-home"
+    views = [await agree_on_address(shop) for shop in (one, two)]
+    follower = ChangeFollower(one.vendor)
+    await follower.start()
+    try:
+        channel = await follower.follow(views[0], address)
+    finally:
+        await follower.stop()
+    service = channel.id.rsplit("/", 1)[0] + "/"
+    origin = service.split("/.notifications/", 1)[0]
+    # The storage description and the service itself, spelled otherwise: never channels.
+    for url in (f"{origin}/.well-known/solid", service, service.rstrip("/"),
+                service + "%2E%2E", service + "./", service + "x?y=1",
+                service.replace("localhost", "LOCALHOST", 1) + "..",
+                f"{scene.pod}vrm/negotiations/"):
+        status, problem = await post(one, views[0].url + "/channels",
+                                     registration(views[0], url, address))
+        assert status == 400, (url, problem)
+    # One plain segment below the service that is the pod's own (the WebID its webhooks are
+    # signed as) is taken, and deleting it when the agreement ends does nothing to the pod.
+    webhook_sender = service + "webId"
+    for url in (channel.id, webhook_sender):
+        status, problem = await post(one, views[0].url + "/channels",
+                                     registration(views[0], url, address))
+        assert status == 201, problem
+    # Another vendor's negotiation: unknown to the caller, whatever it says.
+    status, _ = await post(one, views[1].url + "/channels",
+                           registration(views[1], service + "abc", address))
+    assert status == 404
+    read = {"@context": PROTOCOL_CONTEXT, "type": "DataReadMessage", "negotiation": views[1].url,
+            "resource": [address], "etag": '"forged"'}
+    status, _ = await post(one, views[1].url + "/reads", read)
+    assert status == 404
+    # A change record another app wrote, newer than any the agent wrote and unreadable, does
+    # not stop the vendor's acknowledgement of the real one, nor the person's view of it.
+    await scene.cli("contact", "set", "address-home", "2 New Street")
+    await scene.put("vrm/changes/ffffffffffffffffffffffffffffffff", f"""
+<#it> a vrm:ChangeRecord ; vrm:changedResource <{address}> ;
+    prov:generatedAtTime "yesterday"^^xsd:dateTime .
+""")
+    read.update(negotiation=views[0].url, etag='"read"')
+    status, problem = await post(one, views[0].url + "/reads", read)
+    assert status == 204, problem
+    told = {r["vendor_webid"]: r for r in
+            (await scene.cli("contact", "told", "address-home"))["told"]}
+    assert told[scene.accounts["capx-v1"].webid]["read_etag"] == '"read"'
+    assert told[scene.accounts["capx-v2"].webid]["read"] == "no"
+    # Revoked: its channel is gone at the pod; the pod's own webhook identity is not.
+    await scene.cli("grants", "revoke", views[0].url.rsplit("/", 1)[-1])
+    assert (await scene.owner.request("DELETE", channel.id, expect_ok=False)).status == 404
+    assert await anonymous_status(webhook_sender) == 200
