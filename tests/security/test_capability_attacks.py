@@ -149,19 +149,18 @@ def offer_body(intent: dict[str, Any], price: str = "10") -> dict[str, Any]:
 
 async def test_an_intent_id_never_names_an_access_control_or_description_resource(
         scene: Scene) -> None:
-    """`.acl`, `.acr` and `.meta` name the access control and the description of a sibling
-    resource on the pod: an intent of that name would overwrite who may read `capx-sibling`,
-    and its public read would be asked of the access control document itself."""
-    sibling = await scene.cli("intent", "add", "a sibling", "--budget", "10", "--currency", "EUR",
-                        "--public", "--id", "capx-sibling")
-    assert await anonymous_status(sibling["resource"]) == 200
+    """`.acl` and `.acr` name the access control of the resource named without them: an intent
+    `capx-sibling.acl` would be written as the access control of `capx-sibling`, granting
+    nobody anything, and lock the person out of that intent before it exists."""
     for odd in ("capx-sibling.acl", "capx-sibling.acr"):  # .meta: tests/test_intents.py
-        line = await scene.cli_fails("intent", "add", "odd", "--budget", "10", "--currency", "EUR",
-                               "--public", "--id", odd)
+        line = await scene.cli_fails("intent", "add", "odd", "--budget", "10", "--currency",
+                                     "EUR", "--public", "--id", odd)
         assert f"id {odd!r} cannot name a resource" in line, line
+    sibling = await scene.cli("intent", "add", "a sibling", "--budget", "10", "--currency",
+                              "EUR", "--public", "--id", "capx-sibling")
+    assert await anonymous_status(sibling["resource"]) == 200
     members = await scene.owner.list_container(f"{scene.pod}vrm/intents/")
     assert [m.rsplit("/", 1)[-1] for m in members] == ["capx-sibling"]
-    assert await anonymous_status(sibling["resource"]) == 200  # its access control untouched
     for private in ("vrm/intents/", "vrm/intent-audience/capx-sibling", "vrm/offers/",
                     "vrm/"):
         assert await anonymous_status(scene.pod + private) in (401, 403), private
