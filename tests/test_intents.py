@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from rdflib import Graph, URIRef
+from rdflib import Graph, Literal, URIRef
 
 from vrm_agent.access import acp, wac
 from vrm_agent.access.errors import AccessError
@@ -35,6 +35,7 @@ from vrm_agent.negotiation.intent_wire import (
 )
 from vrm_agent.negotiation.wire import PREFIXES, MalformedMessage
 from vrm_agent.pod.client import PodClient
+from vrm_agent.vocabulary import SCHEMA
 from vrm_agent.vocabulary.compiled import validate_graph
 
 STORAGE = "https://pod.example/rfp/"
@@ -42,6 +43,7 @@ LAYOUT = PodLayout(STORAGE)
 TERMS = STORAGE + "vrm/terms/sd-base#it"
 INTENT = STORAGE + "vrm/intents/bike"
 SHOP = "https://shop.example/profile/card#me"
+XSD_DECIMAL = "http://www.w3.org/2001/XMLSchema#decimal"
 
 
 def test_an_intent_reads_back_as_written_and_conforms() -> None:
@@ -192,10 +194,23 @@ def test_an_intent_notice_names_the_offer_it_is_about() -> None:
                                  "intent": INTENT, "intentOffer": "o1"}).encode())
 
 
+@pytest.mark.parametrize("price", ["lots", "NaN", "sNaN", "Infinity", "1E+999999", "-5", ""])
+def test_an_amount_another_app_stored_is_no_amount(price: str) -> None:
+    """Read back as strictly as the person types it: NaN would break every comparison."""
+    graph = Intent("bike", "a bike", Decimal("10"), "EUR", TERMS).to_graph(LAYOUT)
+    budget = URIRef(INTENT + "#budget")
+    graph.set((budget, SCHEMA.maxPrice, Literal(price, datatype=URIRef(XSD_DECIMAL))))
+    with pytest.raises(RecordError, match="no usable budget"):
+        Intent.from_graph(graph, INTENT, LAYOUT)
+
+
 @pytest.mark.parametrize("url", [
     STORAGE + "vrm/contact/email-home", STORAGE + "vrm/intents/", STORAGE + "vrm/intents/a/b",
     STORAGE + "vrm/intents/bike#it", STORAGE + "vrm/intents/.acl", STORAGE,
     "https://elsewhere.example/rfp/vrm/intents/bike", STORAGE + "vrm/intents/bike?x=1",
+    # The access control or description of an intent, never the intent itself.
+    INTENT + ".acl", INTENT + ".acr", INTENT + ".meta", INTENT + ".ACL",
+    STORAGE + "vrm/intents/..", STORAGE + "vrm/intents/%2e%2e", STORAGE + "vrm/intents/a%2Fb",
 ])
 async def test_only_an_intent_document_is_ever_made_public(url: str) -> None:
     async with PodClient() as pod:

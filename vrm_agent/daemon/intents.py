@@ -352,13 +352,6 @@ class IntentService:
         offer = await self._offer(intent_id, offer_id)
         now = self.clock().replace(microsecond=0)
         vendor_id = await vendor_for_agent(self.ledger, offer.seller, since=now.date())
-        try:
-            relationship = await self.ledger.get(Relationship, vendor_id)
-        except RecordNotFound:
-            relationship = Relationship(vendor_id)
-        relationship = replace(relationship, state="customer", initiated_by=self.owner,
-                               since=relationship.since or date.today())
-        await self.ledger.save(relationship)
         agreement_id = f"intent-{intent_id}"
         record_url = self.layout.resource("agreements", agreement_id)
         where = self.agent_offer_url(intent_id, offer.id)
@@ -374,13 +367,27 @@ class IntentService:
             record_url, policy, signed, vendor=offer.seller, state="Agreed", valid_from=now,
             valid_through=now + AGREEMENT_RUNS, terms=[intent.terms],
             relationship=self.ledger.url_of(Relationship, vendor_id) + "#it")
+        # The agreement record is the claim: of two accepts at once (two commands), only the
+        # one that creates it goes on, so only its vendor becomes a customer.
         try:
             await self.ledger.write_graph(record_url, graph, if_none_match="*")
         except PreconditionFailed:
             raise IntentClosed(f"intent {intent_id} has an agreement already") from None
         before = self.notifier.delivered
-        await self.close(intent_id, reason="the person accepted another offer",
-                         accepted=offer, agreement=signed)
+        try:
+            await self.close(intent_id, reason="the person accepted another offer",
+                             accepted=offer, agreement=signed)
+        except IntentClosed:
+            # Closed meanwhile by `intent close`: no offer was accepted, so no agreement stays.
+            with contextlib.suppress(NotFound):
+                await self.pod.delete(record_url)
+            raise
+        try:
+            relationship = await self.ledger.get(Relationship, vendor_id)
+        except RecordNotFound:
+            relationship = Relationship(vendor_id)
+        await self.ledger.save(replace(relationship, state="customer", initiated_by=self.owner,
+                                       since=relationship.since or date.today()))
         self.audit.add(AuditEvent("RelationshipChanged", at=now, actor=self.owner,
                                   vendor=offer.seller, agreement=record_url,
                                   description=f"customer of {vendor_id} by intent {intent_id}"))

@@ -77,6 +77,15 @@ def amount(text: str, what: str) -> Decimal:
         raise RecordError(f"{what} {text!r} is not an amount") from None
 
 
+def stored_amount(value: object, what: str, url: str) -> Decimal:
+    """An amount read from the pod, as strict as one the person types: another app may have
+    written a word, NaN or an exponent there, which would break every comparison later."""
+    try:
+        return amount(str(value) if value is not None else "", what)
+    except RecordError:
+        raise RecordError(f"{url} holds no usable {what}") from None
+
+
 def currency(text: str) -> str:
     if not isinstance(text, str) or not _CURRENCY.fullmatch(text.strip().upper()):
         raise RecordError(f"currency {text!r} is not an ISO 4217 code like EUR or USD")
@@ -172,7 +181,7 @@ class Intent:
         created = _when(graph.value(it, DCTERMS.created))
         return cls(
             url.rsplit("/", 1)[-1], str(graph.value(item, SCHEMA.name) or ""),
-            Decimal(str(graph.value(budget, SCHEMA.maxPrice))),
+            stored_amount(graph.value(budget, SCHEMA.maxPrice), "budget", url),
             str(graph.value(budget, SCHEMA.priceCurrency) or ""), str(terms),
             _opt(graph.value(it, SCHEMA.areaServed)),
             _day(_when(graph.value(it, SCHEMA.availabilityStarts))),
@@ -289,7 +298,7 @@ class IntentOffer:
                 or terms is None or not isinstance(created, datetime):
             raise RecordError(f"{url} holds no offer")
         intent_id, offer_id = url.rstrip("/").rsplit("/", 2)[-2:]
-        return cls(offer_id, intent_id, str(seller), Decimal(str(price)),
+        return cls(offer_id, intent_id, str(seller), stored_amount(price, "price", url),
                    str(graph.value(it, SCHEMA.priceCurrency) or ""), str(terms), created,
                    _opt(graph.value(it, SCHEMA.availability)),
                    _when(graph.value(it, SCHEMA.availabilityStarts)),

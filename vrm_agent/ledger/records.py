@@ -28,15 +28,20 @@ class RecordError(VrmAgentError):
 # container (a slash, a dot segment), start a query or fragment, or need escaping in Turtle.
 _RECORD_ID = re.compile(r"[^\s/?#%\\<>\"{}|^`.][^\s/?#%\\<>\"{}|^`]{0,127}")
 _WEB_IRI = re.compile(r"https?://[^\s/?#<>\"{}|\\^`]+[^\s<>\"{}|\\^`]*")
+# The pod reads these endings as the access control or the description of the resource named
+# without them: a record so named would rewrite who may read its sibling.
+AUXILIARY_SUFFIXES = (".acl", ".acr", ".meta")
 
 
 def check_record_id(record_id: str, what: str = "record") -> str:
     """``record_id`` when it is usable as a resource name in the record's container."""
     if not isinstance(record_id, str) or not _RECORD_ID.fullmatch(record_id) or any(
-            ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in record_id):
+            ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in record_id) or \
+            record_id.lower().endswith(AUXILIARY_SUFFIXES):
         raise RecordError(
             f"{what} id {record_id!r} cannot name a resource: use up to 128 letters, digits, "
-            "'-' or '_' (no '/', '?', '#', '%', spaces, and not starting with '.')")
+            "'-' or '_' (no '/', '?', '#', '%', spaces, not starting with '.' and not ending "
+            "in .acl, .acr or .meta)")
     return record_id
 
 
