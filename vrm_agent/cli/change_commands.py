@@ -39,11 +39,7 @@ def _print_told(told: dict[str, Any]) -> None:
 
 
 async def cmd_contact_set(args: argparse.Namespace, config: Config) -> int:
-    from dataclasses import replace
-
     from vrm_agent.daemon.changes import Changes
-    from vrm_agent.ledger.records import ContactUnit
-    from vrm_agent.ledger.store import Ledger
 
     fields = {k: v for k, v in (("value", args.value), ("label", args.label),
                                 ("locality", args.locality), ("postal_code", args.postal_code),
@@ -52,21 +48,7 @@ async def cmd_contact_set(args: argparse.Namespace, config: Config) -> int:
     if not fields:
         raise VrmAgentError("nothing to change: give the new value or --label, --locality, ...")
     async with open_negotiations(config) as service:
-        ledger = Ledger(service.pod, service.layout.storage)
-        unit = await ledger.get(ContactUnit, args.id)
-        changed = replace(unit, **{k: (v or None) if k != "value" else v
-                                   for k, v in fields.items()})
-        # The same resource, changed in place: agreements that share it keep sharing it.
-        url = await ledger.update(changed)
-        try:
-            # The ETag a vendor reading Turtle gets for the new value: its acknowledgement
-            # names the one it read.
-            head = await service.pod.request("HEAD", url, headers={"Accept": "text/turtle"})
-            change = await Changes(service).announce(url, etag=head.etag)
-        except VrmAgentError as exc:
-            raise VrmAgentError(
-                f"{unit.type} {args.id} is changed, but the vendors that share it could not "
-                f"be told ({exc}); run the same command again to tell them") from exc
+        changed, url, change = await Changes(service).change_contact(args.id, fields)
         names = await vendor_names(service.pod, service.layout.storage)
     fields_out = ("id", "type", "value", "label", "locality", "postal_code", "region",
                   "country")
@@ -82,14 +64,9 @@ async def cmd_contact_set(args: argparse.Namespace, config: Config) -> int:
 
 async def cmd_contact_told(args: argparse.Namespace, config: Config) -> int:
     from vrm_agent.daemon.changes import Changes
-    from vrm_agent.ledger.records import ContactUnit
-    from vrm_agent.ledger.store import Ledger
 
     async with open_negotiations(config) as service:
-        ledger = Ledger(service.pod, service.layout.storage)
-        url = ledger.url_of(ContactUnit, args.id)
-        await ledger.get(ContactUnit, args.id)  # an unknown id is said as such
-        change = await Changes(service).latest_of(url)
+        url, change = await Changes(service).contact_told(args.id)
         names = await vendor_names(service.pod, service.layout.storage)
     result = {"id": args.id, "resource": url, **_told(change, names)}
     if args.json:

@@ -47,9 +47,9 @@ async def cmd_terms(args: argparse.Namespace, config: Config) -> int:
     async with open_pod(config) as session:
         store = _terms_of(session)
         terms = await store.all()
-    rows = [{"name": slug, "title": p.title, "valid": slug not in store.invalid,
-             "rules": _summary(p), "problems": store.invalid.get(slug, [])}
-            for slug, p in terms.items()]
+    from vrm_agent.ledger.terms import terms_rows
+
+    rows = terms_rows(terms, store.invalid)
     if args.json:
         show_table(rows, (), as_json=True)
         return 0

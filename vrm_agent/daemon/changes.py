@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rdflib import Graph
 
@@ -26,7 +27,7 @@ from vrm_agent.daemon.negotiations import (
     StepNotAllowed,
     UnknownNegotiation,
 )
-from vrm_agent.errors import Conflict, NotFound, PodError
+from vrm_agent.errors import Conflict, NotFound, PodError, VrmAgentError
 from vrm_agent.ledger.audit import AuditEvent
 from vrm_agent.negotiation.changes import (
     CHANGE_ID,
@@ -49,6 +50,9 @@ from vrm_agent.negotiation.changes import (
 from vrm_agent.negotiation.records import NegotiationRecord
 from vrm_agent.negotiation.wire import Message
 from vrm_agent.vocabulary.compiled import validate_graph
+
+if TYPE_CHECKING:
+    from vrm_agent.ledger.records import ContactUnit
 
 log = logging.getLogger("vrm_agent.daemon.changes")
 WRITE_ATTEMPTS = 4  # one vendor's acknowledgements of one change may race each other
@@ -283,6 +287,46 @@ class Changes:
             "DataChanged", at=now, actor=service.owner, resources=[resource],
             description=f"changed; {len(holders)} vendor(s) with an agreement told"))
         return change
+
+    async def change_contact(self, unit_id: str, fields: dict[str, str]
+                             ) -> tuple[ContactUnit, str, ChangeRecord]:
+        """Change contact unit ``unit_id`` in place (an empty field is cleared, except the
+        value) and tell the vendors whose agreements share it: the unit, its resource and the
+        change record (``contact set`` and the dashboard)."""
+        from dataclasses import replace
+
+        from vrm_agent.ledger.records import ContactUnit
+        from vrm_agent.ledger.store import Ledger
+
+        if not fields:
+            raise VrmAgentError("nothing to change: give the new value or a label, locality, "
+                                "...")
+        ledger = Ledger(self.pod, self.layout.storage)
+        unit = await ledger.get(ContactUnit, unit_id)
+        changed = replace(unit, **{k: (v or None) if k != "value" else v
+                                   for k, v in fields.items()})
+        # The same resource, changed in place: agreements that share it keep sharing it.
+        url = await ledger.update(changed)
+        try:
+            # The ETag a vendor reading Turtle gets for the new value: its acknowledgement
+            # names the one it read.
+            head = await self.pod.request("HEAD", url, headers={"Accept": "text/turtle"})
+            change = await self.announce(url, etag=head.etag)
+        except VrmAgentError as exc:
+            raise VrmAgentError(
+                f"{unit.type} {unit_id} is changed, but the vendors that share it could not "
+                f"be told ({exc}); change it again to tell them") from exc
+        return changed, url, change
+
+    async def contact_told(self, unit_id: str) -> tuple[str, ChangeRecord | None]:
+        """A contact unit's resource and its last change, if any (``contact told``)."""
+        from vrm_agent.ledger.records import ContactUnit
+        from vrm_agent.ledger.store import Ledger
+
+        ledger = Ledger(self.pod, self.layout.storage)
+        url = ledger.url_of(ContactUnit, unit_id)
+        await ledger.get(ContactUnit, unit_id)  # an unknown id is said as such
+        return url, await self.latest_of(url)
 
     async def latest_of(self, resource: str) -> ChangeRecord | None:
         """The newest change record of ``resource``, if any (``contact told``)."""

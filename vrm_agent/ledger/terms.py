@@ -32,6 +32,37 @@ ODRL_NS = Namespace("http://www.w3.org/ns/odrl/2/")
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
+def terms_rows(terms: dict[str, Policy], invalid: dict[str, list[str]]
+               ) -> list[dict[str, object]]:
+    """Each stored term in short: its name, title, rules in plain words and whether it
+    validates (``vrm-agent terms`` and the dashboard)."""
+    from vrm_agent.policy.explain import policy_text
+
+    return [{"name": slug, "title": p.title, "valid": slug not in invalid,
+             "rules": policy_text(p), "problems": invalid.get(slug, [])}
+            for slug, p in terms.items()]
+
+
+def roster_rows(terms: dict[str, Policy], invalid: dict[str, list[str]]
+                ) -> list[dict[str, object]]:
+    """The starter roster, each term switched on (stored) or off, with what it means for
+    vendors; the rules are the stored ones when on, the roster's own when off."""
+    from vrm_agent.negotiation.terms import FOR_VENDORS
+    from vrm_agent.policy.explain import policy_text
+
+    stored = {r["name"]: r for r in terms_rows(terms, invalid)}
+    rows: list[dict[str, object]] = []
+    for name, make in ROSTER.items():
+        if name in stored:
+            rows.append({**stored[name], "on": True, "for_vendors": FOR_VENDORS[name]})
+            continue
+        policy = read_policy(policy_graph(make("urn:x-person")), URIRef(TERMS_BASE + name))
+        rows.append({"name": name, "title": policy.title, "valid": True,
+                     "rules": policy_text(policy), "problems": [], "on": False,
+                     "for_vendors": FOR_VENDORS[name]})
+    return rows
+
+
 class TermsError(VrmAgentError):
     """Terms that cannot be stored or found."""
 

@@ -59,6 +59,18 @@ ROSTER = {
     "no-marketing": no_marketing,
 }
 
+# What each roster term means for a vendor that asks for the person's data, in plain words.
+FOR_VENDORS = {
+    "sd-base": "Vendors may use your contact and purchase data only to deliver what you "
+               "asked for, for at most 90 days, and must delete it afterwards.",
+    "no-stalking": "Vendors may not use your data for advertising or to track you for "
+                   "personalised ads; a request for that is refused.",
+    "no-third-parties": "Vendors may not pass your data on: no distributing, transferring "
+                        "or selling it to others.",
+    "no-marketing": "Vendors may not use your data for marketing; a request for that is "
+                    "refused.",
+}
+
 
 def default_terms(person: str) -> list[Policy]:
     return [make(person) for make in ROSTER.values()]
