@@ -9,6 +9,7 @@ each page at desktop and phone widths go to build/screenshots/ (not committed)."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -31,7 +32,7 @@ from vrm_agent.ledger.store import Ledger
 from vrm_agent.negotiation.protocol import State
 from vrm_agent.pod.client import PodClient
 from vrm_agent.podserver import AccountApi, Flavour, PodAccount
-from vrm_agent.vendor import VendorAgent, request_policy
+from vrm_agent.vendor import Inbox, VendorAgent, request_policy
 
 pytestmark = [pytest.mark.pod,
               pytest.mark.parametrize("css_server", [Flavour.WAC], indirect=True, ids=["wac"])]
@@ -40,6 +41,7 @@ CHROMIUM, CHROMEDRIVER = "chromium", "chromedriver"
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
 SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
 VENDOR_NAME = "Dash <b>Vendor</b> & Co"  # markup in a vendor's name must show as text
+SHOP_NAME = "Dashp <i>Shop</i>"
 WAIT = 30
 
 
@@ -98,6 +100,7 @@ class Scene:
     owner: PodAccount
     vendor: PodAccount
     other: PodAccount
+    shop: PodAccount
     agent: RunningAgent
     email: str
 
@@ -110,16 +113,17 @@ class Scene:
 async def scene(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                 ) -> AsyncIterator[Scene]:
     async with AccountApi(pod_env.server.base_url) as api:
-        owner, vendor, other = [
+        owner, vendor, other, shop = [
             await api.create_pod_account(name, f"{name}@example.org", f"secret-{name}-0123")
-            for name in ("dashowner", "dashvendor", "dashother")]
+            for name in ("dashowner", "dashvendor", "dashother", "dashpshop")]
     async with PodClient(owner.credentials) as pod:
         ledger = Ledger(pod, owner.pod)
         email = await ledger.create(ContactUnit("email-home", "email", "owner@example.org"))
         await ledger.create(Vendor("dashvendor", VENDOR_NAME, webid=vendor.webid))
         await ledger.create(Relationship("dashvendor", "customer", person_signal=True))
+        await ledger.create(Vendor("dashpshop", SHOP_NAME, webid=shop.webid))
     agent = start_agent(pod_env, tmp_path_factory.mktemp("dash-agent"), account=owner)
-    yield Scene(owner, vendor, other, agent, email)
+    yield Scene(owner, vendor, other, shop, agent, email)
     stop_agent(agent)
 
 
@@ -187,6 +191,17 @@ def flash(browser: Any) -> str:
 
     return str(wait_for(browser, shows.presence_of_element_located(
         (By.CSS_SELECTOR, "[role=status]"))).text)
+
+
+def submit(browser: Any, text: str, within: str = "") -> str:
+    """Press a form's button and wait for the message of the page that answers (not the one
+    of the page the button was on)."""
+    from selenium.webdriver.support import expected_conditions as shows
+
+    page = browser.find_element("tag name", "html")
+    browser.find_element("xpath", f"{within}//button[normalize-space()='{text}']").click()
+    wait_for(browser, shows.staleness_of(page))
+    return flash(browser)
 
 
 def post_without_csrf(browser: Any, url: str, form: dict[str, str]) -> int:
@@ -304,6 +319,96 @@ async def test_bad_input_gets_a_message_and_never_an_error_page(scene: Scene,
     assert heading(driver) == "Requests waiting for you"
 
 
+async def test_changing_the_address_on_its_page_tells_the_vendor_that_shares_it(
+        scene: Scene, driver: Any) -> None:
+    inbox = Inbox()
+    await inbox.start()
+    try:
+        async with PodClient(scene.shop.credentials) as pod:
+            vendor = VendorAgent(pod, inbox=inbox)
+            view = await vendor.request(await vendor.discover(scene.owner.webid), request_policy(
+                ["pd:EmailAddress"], purpose="dpv:DeliveryOfGoods", duration=timedelta(days=7)))
+            assert view.state is State.AGREED, view.document  # the starter terms agree
+            await vendor.verify(view)
+            driver.get(scene.dashboard + "/contact")
+            assert heading(driver) == "Your contact data"
+            field = driver.find_element("id", "value-1-email-home")
+            assert field.get_attribute("value") == "owner@example.org"
+            field.clear()
+            field.send_keys("moved@example.org")
+            # In a thread, up to the page that answers: the vendor's inbox answers the agent
+            # on this test's event loop meanwhile.
+            said = await asyncio.to_thread(submit, driver, "Save and tell vendors")
+            assert "1 vendor(s) with an agreement sharing it were told" in said
+            told = await inbox.wait_for(lambda n: n.type == "DataChangedMessage")
+            assert told.document["resource"] == [scene.email]
+            assert told.negotiation == view.url
+            read = await vendor.read(scene.email)
+            assert read.status == 200 and "moved@example.org" in read.text()
+            row = driver.find_element("xpath", "//caption/ancestor::table//tbody/tr[1]").text
+            assert "delivered" in row
+            page = driver.page_source
+            assert "Dashp &lt;i&gt;Shop&lt;/i&gt;" in page and "<i>Shop</i>" not in page
+            snap(driver, "contact")
+            contact = f"{scene.dashboard}/contact/email-home/change"
+            for form, said in (({"value": " "}, "the new value is empty"),
+                               ({"value": "x" * 400}, "shorten it"),
+                               ({"value": "moved@example.org"}, "nothing was changed")):
+                status, answer = post_with_session(driver, contact, form)
+                assert status == 200 and said in answer, answer
+            status, answer = post_with_session(
+                driver, f"{scene.dashboard}/contact/no-such-unit/change", {"value": "a"})
+            assert status == 200 and "Not changed" in answer and "Traceback" not in answer
+    finally:
+        await inbox.stop()
+
+
+async def roster_names(scene: Scene) -> list[str]:
+    from vrm_agent.ledger.terms import TermsStore
+
+    async with PodClient(scene.owner.credentials) as pod:
+        return await TermsStore(Ledger(pod, scene.owner.pod), scene.owner.webid).slugs() or []
+
+
+async def test_a_roster_term_is_switched_off_and_on_again(scene: Scene, driver: Any) -> None:
+    driver.get(scene.dashboard + "/terms")
+    assert heading(driver) == "Your terms"
+    assert "Vendors may not use your data for marketing" in driver.page_source
+    snap(driver, "terms")
+    section = "//section[@aria-labelledby='term-no-marketing']"
+    assert "On." in driver.find_element("xpath", section).text
+    assert "Switched off: no-marketing" in submit(driver, "Switch off", section)
+    assert "no-marketing" not in await roster_names(scene)
+    assert "Off." in driver.find_element("xpath", section).text
+    assert "Switched on: No marketing" in submit(driver, "Switch on", section)
+    assert "no-marketing" in await roster_names(scene)
+    status, answer = post_with_session(driver, f"{scene.dashboard}/terms/nonsense/switch",
+                                       {"switch": "off"})
+    assert status == 200 and "not one of the starter terms" in answer
+
+
+async def test_the_audit_log_is_a_timeline_newest_first_with_filters(scene: Scene,
+                                                                     driver: Any) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    driver.get(scene.dashboard + "/audit")
+    assert heading(driver) == "What happened"
+    times = [t.get_attribute("datetime") for t in driver.find_elements("css selector",
+                                                                       ".timeline time")]
+    assert len(times) >= 3 and times == sorted(times, reverse=True)
+    Select(driver.find_element("id", "audit-vendor")).select_by_value(scene.shop.webid)
+    click_button(driver, "Show")
+    events = driver.find_elements("css selector", ".timeline li.card")
+    assert events and all("Dashp <i>Shop</i>" in e.text for e in events)  # shown as text
+    assert "<i>Shop</i>" not in driver.page_source
+    snap(driver, "audit")
+    driver.get(scene.dashboard + "/audit?type=DataChanged")
+    assert [e.text.split(" ")[0] for e in driver.find_elements(
+        "css selector", ".timeline li.card")] == ["DataChanged"]
+    driver.get(scene.dashboard + "/audit?from=2001-01-01&type=%3Cscript%3E")
+    assert "choose a shorter range" in driver.find_element("css selector", "[role=alert]").text
+
+
 async def test_another_account_is_refused_and_sees_no_data(scene: Scene, driver: Any) -> None:
     driver.get(scene.dashboard)
     click_button(driver, "Log out")
@@ -320,6 +425,6 @@ async def test_another_account_is_refused_and_sees_no_data(scene: Scene, driver:
         assert secret not in driver.page_source
     assert not [c for c in driver.get_cookies() if c["name"] == "vrm_dashboard"]
     snap(driver, "refused")
-    for page in ("", "/requests", "/grants"):
+    for page in ("", "/requests", "/grants", "/contact", "/terms", "/audit"):
         driver.get(scene.dashboard + page)
         assert heading(driver) == "Log in to your dashboard"

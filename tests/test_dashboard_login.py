@@ -167,3 +167,78 @@ def test_a_session_checks_its_csrf_token_and_keeps_few_messages() -> None:
         session.flash("ok", f"message {n}")
     assert [t for _, t in session.take_flashes()] == [f"message {n}" for n in range(4, 9)]
     assert session.take_flashes() == []
+
+
+# -- what the pages compute ------------------------------------------------------------------------
+
+
+def test_a_contact_form_sends_only_what_changed_and_refuses_what_cannot_be_stored() -> None:
+    from vrm_agent.dashboard.forms import FormProblem, contact_changes
+    from vrm_agent.ledger.records import ContactUnit
+
+    home = ContactUnit("address-home", "address", "1 Old Street", locality="Oldtown")
+    form = {"value": " 2 New Road ", "label": "", "locality": "Oldtown", "country": "DE"}
+    assert contact_changes(home, form) == {"value": "2 New Road", "country": "DE"}
+    assert contact_changes(home, {"locality": ""}) == {"locality": ""}  # emptied: cleared
+    for bad, said in (({"value": ""}, "empty"), ({"value": "1 Old Street"}, "nothing"),
+                      ({"label": "x" * 301}, "shorten"), ({}, "nothing")):
+        with pytest.raises(FormProblem, match=said):
+            contact_changes(home, bad)
+
+
+def test_the_roster_shows_each_term_on_or_off_with_what_it_means_for_vendors() -> None:
+    from vrm_agent.ledger.terms import roster_rows, terms_rows
+    from vrm_agent.negotiation.terms import ROSTER, no_marketing
+    from vrm_agent.policy.model import Policy
+
+    stored = {"no-marketing": Policy("x", "Offer", title="Mine")}
+    rows = {r["name"]: r for r in roster_rows(stored, {"no-marketing": ["no rules"]})}
+    assert list(rows) == list(ROSTER)
+    assert rows["no-marketing"]["on"] and not rows["no-marketing"]["valid"]
+    assert rows["no-marketing"]["title"] == "Mine"  # what is stored, not the roster's copy
+    off = rows["no-stalking"]
+    assert not off["on"] and off["title"] == "No stalking (#NoStalking)"
+    assert "dpv:PersonalisedAdvertising" in str(off["rules"])
+    assert all(r["for_vendors"] for r in rows.values())
+    assert terms_rows(stored, {})[0]["valid"] and no_marketing("p").title == "No marketing"
+
+
+def test_the_audit_filters_are_checked_and_bounded() -> None:
+    from datetime import date
+
+    from vrm_agent.dashboard.forms import AUDIT_DAYS, FormProblem, audit_query
+
+    today, types, vendors = date(2026, 3, 10), ("AgreementReached", "DataChanged"), ("v1",)
+    week = audit_query({}, today, types, vendors)
+    assert (week.first, week.last, week.type, week.vendor) == (date(2026, 3, 4), today, None, None)
+    assert week.days()[0] == today and len(week.days()) == 7  # newest first
+    later = audit_query({"to": "2027-01-01", "type": "DataChanged", "vendor": "v1"}, today,
+                        types, vendors)
+    assert later.last == today and later.type == "DataChanged"  # never past today
+    for bad, said in (({"from": "2026-03-09", "to": "2026-03-01"}, "swap"),
+                      ({"from": "2025-01-01"}, f"more than {AUDIT_DAYS}"),
+                      ({"from": "yesterday"}, "not a date"), ({"from": "2026-02-30"}, "not a date"),
+                      ({"type": "<script>"}, "event type"), ({"vendor": "v2"}, "not one of yours"),
+                      ({"page": "0"}, "page"), ({"page": "x"}, "page"),
+                      ({"page": "9" * 5000}, "page"), ({"page": "\u00b2"}, "page"),
+                      ({"to": "\u0662\u0660\u0662\u0666-03-01"}, "not a date")):
+        with pytest.raises(FormProblem, match=said):
+            audit_query(bad, today, types, vendors)
+
+
+def test_the_timeline_is_filtered_newest_first_in_pages() -> None:
+    from datetime import date
+
+    from vrm_agent.dashboard.forms import AUDIT_PAGE, AuditQuery, audit_page
+
+    events = [{"type": "DataChanged" if n % 2 else "AgreementReached", "vendor": "v1",
+               "at": f"2026-03-01T00:{n // 60:02d}:{n % 60:02d}+00:00"}
+              for n in range(3 * AUDIT_PAGE)]
+    first = AuditQuery(date(2026, 3, 1), date(2026, 3, 1), type="DataChanged")
+    shown, more = audit_page(events, first)
+    assert len(shown) == AUDIT_PAGE and more
+    assert {e["type"] for e in shown} == {"DataChanged"}
+    assert [e["at"] for e in shown] == sorted((e["at"] for e in shown), reverse=True)
+    rest, more = audit_page(events, AuditQuery(first.first, first.last, "DataChanged", page=2))
+    assert len(rest) == AUDIT_PAGE // 2 and not more and rest[0]["at"] < shown[-1]["at"]
+    assert audit_page(events, AuditQuery(first.first, first.last, vendor="v2")) == ([], False)

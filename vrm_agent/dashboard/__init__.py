@@ -30,6 +30,11 @@ ROUTES = (
     ("POST", "/requests/{id}/deny", "deny"),
     ("GET", "/grants", "grants_page"),
     ("POST", "/grants/{id}/revoke", "revoke"),
+    ("GET", "/contact", "contact_page"),
+    ("POST", "/contact/{id}/change", "change_contact"),
+    ("GET", "/audit", "audit_timeline"),
+    ("GET", "/terms", "terms_page"),
+    ("POST", "/terms/{name}/switch", "switch_term"),
     ("GET", "/client-id", "client_id_document"),
     ("GET", "/static/{name}", "static_file"),
 )

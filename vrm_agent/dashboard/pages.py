@@ -8,9 +8,10 @@ import asyncio
 import functools
 import re
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
+from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import web
@@ -397,3 +398,150 @@ async def revoke(request: web.Request) -> web.StreamResponse:
         session.flash("ok", f"Revoked: {names.get(grant.agent, grant.agent)} can no longer "
                             f"read what this grant covered.{told}")
     raise back("/grants")
+
+
+# -- contact data and change of address ---------------------------------------------------------
+
+
+async def contact_page(request: web.Request) -> web.Response:
+    from vrm_agent.daemon.changes import Changes
+    from vrm_agent.ledger.records import ContactUnit
+    from vrm_agent.ledger.store import Ledger
+    from vrm_agent.negotiation.changes import told_rows
+
+    session = page_session(request)
+    ctx = context_of(request)
+    problem, items = None, []
+    try:
+        units = await Ledger(ctx.pod, ctx.storage).list(ContactUnit)
+        changes = Changes(service_of(ctx))
+        told = await asyncio.gather(*(changes.contact_told(u.id) for u in units))
+        names = await vendor_names(ctx) if units else {}
+    except VrmAgentError as exc:
+        problem, units, told, names = shown(exc), [], [], {}
+    for unit, (url, change) in zip(units, told, strict=True):
+        items.append({"unit": unit, "resource": url,
+                      "changed_at": change.at if change else None,
+                      "told": told_rows(change, names) if change else []})
+    return render("contact.html", session=session, items=items, problem=problem,
+                  page="contact")
+
+
+async def change_contact(request: web.Request) -> web.StreamResponse:
+    from vrm_agent.daemon.changes import Changes
+    from vrm_agent.dashboard.forms import FormProblem, contact_changes
+    from vrm_agent.ledger.records import ContactUnit
+    from vrm_agent.ledger.store import Ledger
+
+    session, form = await form_session(request)
+    unit_id = request.match_info["id"]
+    ctx = context_of(request)
+    if not GRANT_ID.fullmatch(unit_id):
+        session.flash("error", "That contact is not one of yours; choose one from the list.")
+        raise back("/contact")
+    try:
+        unit = await Ledger(ctx.pod, ctx.storage).get(ContactUnit, unit_id)
+        fields = contact_changes(unit, form)
+        _, _, change = await Changes(service_of(ctx)).change_contact(unit_id, fields)
+    except FormProblem as exc:
+        session.flash("error", f"Not changed: {exc}.")
+    except VrmAgentError as exc:
+        session.flash("error", f"Not changed: {shown(exc)}. The list shows what is stored.")
+    else:
+        count = len(change.notices)
+        session.flash("ok", f"Changed {unit.type} {unit_id}. "
+                            + (f"{count} vendor(s) with an agreement sharing it were told; "
+                               "below is who has read it since." if count else
+                               "No agreement in force shares it, so no vendor was told."))
+    raise back("/contact")
+
+
+# -- terms ----------------------------------------------------------------------------------------
+
+
+async def terms_page(request: web.Request) -> web.Response:
+    from vrm_agent.ledger.store import Ledger
+    from vrm_agent.ledger.terms import TermsStore, roster_rows, terms_rows
+    from vrm_agent.negotiation.terms import ROSTER
+
+    session = page_session(request)
+    ctx = context_of(request)
+    problem, roster, own = None, [], []
+    try:
+        store = TermsStore(Ledger(ctx.pod, ctx.storage), ctx.owner)
+        terms = await store.all()
+        roster = roster_rows(terms, store.invalid)
+        own = [r for r in terms_rows(terms, store.invalid) if r["name"] not in ROSTER]
+    except VrmAgentError as exc:
+        problem = shown(exc)
+    return render("terms.html", session=session, roster=roster, own=own, problem=problem,
+                  page="terms")
+
+
+async def switch_term(request: web.Request) -> web.StreamResponse:
+    from vrm_agent.ledger.store import Ledger
+    from vrm_agent.ledger.terms import TermsStore
+    from vrm_agent.negotiation.terms import ROSTER
+
+    session, form = await form_session(request)
+    name, switch = request.match_info["name"], form.get("switch")
+    ctx = context_of(request)
+    if name not in ROSTER or switch not in ("on", "off"):
+        session.flash("error", "That is not one of the starter terms; choose one from the list.")
+        raise back("/terms")
+    store = TermsStore(Ledger(ctx.pod, ctx.storage), ctx.owner)
+    try:
+        if switch == "on":
+            policy = await store.add_roster(name)
+            session.flash("ok", f"Switched on: {policy.title or name}. The agent answers "
+                                "vendors with it within 10 seconds.")
+        else:
+            await store.remove(name)
+            session.flash("ok", f"Switched off: {name}. Within 10 seconds the agent no "
+                                "longer answers vendors with it.")
+    except VrmAgentError as exc:
+        session.flash("error", f"Not switched {switch}: {shown(exc)}.")
+    raise back("/terms")
+
+
+# -- the audit log ---------------------------------------------------------------------------------
+
+
+async def audit_timeline(request: web.Request) -> web.Response:
+    from vrm_agent.dashboard.forms import FormProblem, audit_page, audit_query
+    from vrm_agent.ledger.audit import EVENT_NAMES, AuditLog
+
+    session = page_session(request)
+    ctx = context_of(request)
+    today = datetime.now(UTC).date()
+    problem, refused, events, more = None, None, [], False
+    names = await vendor_names(ctx)
+    try:
+        query = audit_query(request.query, today, EVENT_NAMES, names)
+    except FormProblem as exc:
+        refused, query = f"{exc}.", audit_query({}, today, (), ())
+    if refused is None:
+        try:
+            log = AuditLog(ctx.pod, service_of(ctx).layout)
+            days = await asyncio.gather(*(log.events(datetime.combine(day, datetime.min.time(),
+                                                                       UTC))
+                                          for day in query.days()))
+            events, more = audit_page([e for day in days for e in day], query)
+        except VrmAgentError as exc:
+            problem = shown(exc)
+    rows = [{**e, "at": parse_time(e.get("at")),
+             "vendor_name": names.get(str(e.get("vendor")), e.get("vendor"))} for e in events]
+    later = {k: v for k, v in (("from", query.first.isoformat()), ("to", query.last.isoformat()),
+                               ("type", query.type), ("vendor", query.vendor),
+                               ("page", str(query.page + 1))) if v}
+    return render("audit.html", session=session, rows=rows, query=query, refused=refused,
+                  problem=problem, types=sorted(EVENT_NAMES), vendors=sorted(
+                      names.items(), key=lambda n: n[1].casefold()),
+                  next_page=urlencode(later) if more else None, page="audit")
+
+
+def parse_time(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
