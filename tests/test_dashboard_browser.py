@@ -363,6 +363,31 @@ async def test_changing_the_address_on_its_page_tells_the_vendor_that_shares_it(
         await inbox.stop()
 
 
+def fetch(browser: Any, url: str, *, with_session: bool) -> tuple[int, str, str]:
+    """A GET with the browser's cookies or none: status, content type and body."""
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in browser.get_cookies())
+    sent = urllib.request.Request(url, headers={"Cookie": cookie} if with_session else {})
+    with urllib.request.urlopen(sent, timeout=10) as answer:
+        return int(answer.status), answer.headers["Content-Type"], answer.read().decode()
+
+
+async def test_who_holds_what_names_the_vendor_the_data_and_the_signed_agreement(
+        scene: Scene, driver: Any) -> None:
+    driver.get(scene.dashboard + "/holdings")
+    assert heading(driver) == "Who holds what"
+    row = driver.find_element("xpath", "//tbody/tr[contains(., 'Dashp')]").text
+    assert "Dashp <i>Shop</i>" in row and "pd:EmailAddress" in row and scene.email in row
+    assert "<i>Shop</i>" not in driver.page_source
+    snap(driver, "holdings")
+    url = driver.find_element("partial link text", "Signed agreement").get_attribute("href")
+    status, kind, body = fetch(driver, url, with_session=True)
+    assert status == 200 and kind.startswith("text/turtle") and "AgreementRecord" in body
+    status, kind, body = fetch(driver, url, with_session=False)  # sent to log in, no data
+    assert "Log in to your dashboard" in body and "AgreementRecord" not in body
+    driver.get(scene.dashboard + "/agreements/0123456789abcdef")
+    assert heading(driver) == "No such agreement"
+
+
 async def roster_names(scene: Scene) -> list[str]:
     from vrm_agent.ledger.terms import TermsStore
 
@@ -425,6 +450,7 @@ async def test_another_account_is_refused_and_sees_no_data(scene: Scene, driver:
         assert secret not in driver.page_source
     assert not [c for c in driver.get_cookies() if c["name"] == "vrm_dashboard"]
     snap(driver, "refused")
-    for page in ("", "/requests", "/grants", "/contact", "/terms", "/audit"):
+    for page in ("", "/requests", "/grants", "/contact", "/terms", "/audit",
+                 "/holdings", "/agreements/0123456789abcdef"):
         driver.get(scene.dashboard + page)
         assert heading(driver) == "Log in to your dashboard"

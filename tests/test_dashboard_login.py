@@ -242,3 +242,35 @@ def test_the_timeline_is_filtered_newest_first_in_pages() -> None:
     rest, more = audit_page(events, AuditQuery(first.first, first.last, "DataChanged", page=2))
     assert len(rest) == AUDIT_PAGE // 2 and not more and rest[0]["at"] < shown[-1]["at"]
     assert audit_page(events, AuditQuery(first.first, first.last, vendor="v2")) == ([], False)
+
+
+def test_who_holds_what_comes_from_the_grants_and_their_agreements() -> None:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from vrm_agent.access.index import GrantView
+    from vrm_agent.access.model import AccessMode
+    from vrm_agent.dashboard.pages import negotiation_of
+    from vrm_agent.dashboard.views import agreement_categories, holdings
+    from vrm_agent.negotiation.odrl import Policy, Rule
+    from vrm_agent.negotiation.wire import policy_json
+
+    pd = "https://w3id.org/dpv/pd#"
+    signed = {**policy_json(Policy("urn:a", "Agreement", (
+        Rule("permission", "use", (pd + "EmailAddress", pd + "PhysicalAddress")),
+        Rule("prohibition", "use", (pd + "Purchase",))))), "proof": {"x": 1}}
+    assert agreement_categories(signed) == ["pd:EmailAddress", "pd:PhysicalAddress"]
+    assert agreement_categories({"odrl:permission": "garbage"}) == []  # unreadable: none
+
+    def grant(grant_id: str, agent: str, agreement: str | None, day: int) -> GrantView:
+        return GrantView(grant_id, agent, ("https://pod/me/email",), frozenset({AccessMode.READ}),
+                         datetime(2026, 3, day, tzinfo=UTC), False, agreement)
+
+    agreed = "0123456789abcdef"
+    grants = [grant(f"{agreed}-1", "https://shop/#me", f"https://agent/negotiations/{agreed}", 9),
+              grant("shared-by-hand", "https://friend/#me", None, 5)]
+    rows = holdings(grants, {agreed: SimpleNamespace(agreement=signed)},  # type: ignore[dict-item]
+                    {"https://shop/#me": "<b>Shop</b>"}, negotiation_of)
+    assert [(r["vendor"], r["categories"], r["agreement"]) for r in rows] == [
+        ("<b>Shop</b>", ["pd:EmailAddress", "pd:PhysicalAddress"], agreed),
+        ("https://friend/#me", [], None)]

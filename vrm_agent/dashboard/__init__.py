@@ -30,6 +30,8 @@ ROUTES = (
     ("POST", "/requests/{id}/deny", "deny"),
     ("GET", "/grants", "grants_page"),
     ("POST", "/grants/{id}/revoke", "revoke"),
+    ("GET", "/holdings", "holdings_page"),
+    ("GET", "/agreements/{id}", "agreement_download"),
     ("GET", "/contact", "contact_page"),
     ("POST", "/contact/{id}/change", "change_contact"),
     ("GET", "/audit", "audit_timeline"),

@@ -545,3 +545,59 @@ def parse_time(value: object) -> datetime | None:
         return datetime.fromisoformat(str(value)) if value else None
     except ValueError:
         return None
+
+
+# -- who holds what --------------------------------------------------------------------------------
+
+
+async def holdings_page(request: web.Request) -> web.Response:
+    from vrm_agent.dashboard.views import holdings
+    from vrm_agent.negotiation.records import NegotiationRecord
+
+    session = page_session(request)
+    ctx = context_of(request)
+    problem, rows = None, []
+    try:
+        grants = await ctx.access.grants()
+        ids = sorted({n for g in grants if (n := negotiation_of(g.id, g.agreement))})
+        # A record that cannot be read leaves its grant shown with its resources only.
+        found = await asyncio.gather(*(service_of(ctx).load(i) for i in ids),
+                                     return_exceptions=True)
+        records = {r.id: r for r in found if isinstance(r, NegotiationRecord)}
+        names = await vendor_names(ctx) if grants else {}
+        rows = holdings(grants, records, names, negotiation_of)
+    except VrmAgentError as exc:
+        problem = shown(exc)
+    return render("holdings.html", session=session, rows=rows, problem=problem,
+                  page="holdings")
+
+
+async def agreement_download(request: web.Request) -> web.StreamResponse:
+    """The signed agreement's record as stored in the pod, for the owner only."""
+    from vrm_agent.errors import NotFound
+
+    session = page_session(request)
+    ctx = context_of(request)
+    negotiation_id = request.match_info["id"]
+    missing = render("refused.html", status=404, session=session, page="holdings",
+                     title="No such agreement",
+                     message="There is no agreement record by that name; choose one from "
+                             "Who holds what.", login_again=False)
+    if not NEGOTIATION_ID.fullmatch(negotiation_id):
+        return missing
+    try:
+        stored = await ctx.pod.get(service_of(ctx).agreement_url(negotiation_id),
+                                   accept="text/turtle")
+    except NotFound:
+        return missing
+    except VrmAgentError as exc:
+        return render("refused.html", status=502, session=session, page="holdings",
+                      title="Your pod could not be read",
+                      message=f"The agreement could not be read ({shown(exc)}). Check that "
+                              "your pod runs, then try again.", login_again=False)
+    kind = "application/ld+json" if stored.content_type == "application/ld+json" \
+        else "text/turtle"
+    suffix = "jsonld" if kind == "application/ld+json" else "ttl"
+    return web.Response(body=stored.body, content_type=kind, headers={
+        **HEADERS, "Content-Disposition":
+            f'attachment; filename="agreement-{negotiation_id}.{suffix}"'})

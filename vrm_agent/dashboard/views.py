@@ -1,0 +1,44 @@
+"""What the dashboard's pages compute from what the agent keeps, without I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from vrm_agent.access.index import GrantView
+from vrm_agent.negotiation.records import NegotiationRecord
+
+
+def agreement_categories(agreement: Mapping[str, Any] | None) -> list[str]:
+    """The data an agreement permits, in short (``pd:EmailAddress``); none when it cannot be
+    read, so a damaged record shows its resources only."""
+    from vrm_agent.errors import VrmAgentError
+    from vrm_agent.negotiation.decide import short
+    from vrm_agent.negotiation.wire import policy_from_json
+
+    if not agreement:
+        return []
+    try:
+        policy = policy_from_json({k: v for k, v in agreement.items()
+                                   if k not in ("@context", "proof", "grant")})
+    except (VrmAgentError, ValueError, TypeError, KeyError):
+        return []
+    return sorted({short(t) for r in policy.rules if r.kind == "permission"
+                   for t in r.targets})
+
+
+def holdings(grants: Iterable[GrantView], records: Mapping[str, NegotiationRecord],
+             names: Mapping[str, str],
+             negotiation_of: Callable[[str, str | None], str | None]) -> list[dict[str, Any]]:
+    """Who holds what: per grant in force, the vendor, the data categories its agreement
+    names, until when, the resources, and the agreement to download (when there is one)."""
+    rows = []
+    for grant in grants:
+        negotiation_id = negotiation_of(grant.id, grant.agreement)
+        record = records.get(negotiation_id) if negotiation_id else None
+        rows.append({
+            "vendor": names.get(grant.agent, grant.agent), "webid": grant.agent,
+            "categories": agreement_categories(record.agreement if record else None),
+            "until": grant.expires, "resources": list(grant.resources),
+            "agreement": negotiation_id if record and record.agreement else None})
+    return sorted(rows, key=lambda r: (str(r["vendor"]).casefold(), r["until"]))
