@@ -260,6 +260,26 @@ async def test_approving_a_request_lets_the_vendor_read_and_revoking_ends_it(
         assert (await vendor.status(view)).state is State.TERMINATED
 
 
+async def test_a_request_made_elsewhere_appears_on_the_open_page_without_a_reload(
+        scene: Scene, driver: Any) -> None:
+    driver.get(scene.dashboard + "/requests")
+    driver.execute_script("window.notReloaded = true;")
+    async with PodClient(scene.vendor.credentials) as pod:
+        vendor = VendorAgent(pod)
+        view = await vendor.request(await vendor.discover(scene.owner.webid), request_policy(
+            ["pd:EmailAddress"], purpose="dpv:ResearchAndDevelopment"))
+        negotiation_id = view.url.rsplit("/", 1)[-1]
+        wait_for(driver, lambda d: negotiation_id in d.find_element("id", "live").text)
+        assert driver.execute_script("return window.notReloaded === true")
+        driver.find_element("id", f"reason-{negotiation_id}").send_keys("not now")
+        assert "Declined the request" in submit(driver, "Deny")
+        assert (await vendor.status(view)).state is State.TERMINATED
+    version = f"{scene.dashboard}/version/requests"
+    assert len(fetch(driver, version, with_session=True)[2]) == 16
+    with pytest.raises(urllib.error.HTTPError, match="403"):
+        fetch(driver, version, with_session=False)
+
+
 async def test_a_form_without_its_csrf_token_changes_nothing(scene: Scene, driver: Any) -> None:
     async with PodClient(scene.vendor.credentials) as pod:
         vendor = VendorAgent(pod)

@@ -274,3 +274,12 @@ def test_who_holds_what_comes_from_the_grants_and_their_agreements() -> None:
     assert [(r["vendor"], r["categories"], r["agreement"]) for r in rows] == [
         ("<b>Shop</b>", ["pd:EmailAddress", "pd:PhysicalAddress"], agreed),
         ("https://friend/#me", [], None)]
+
+
+def test_a_list_version_changes_with_what_the_list_shows_only() -> None:
+    from vrm_agent.dashboard.views import version_tag
+
+    tag = version_tag(["a", "b"])
+    assert len(tag) == 16 and tag == version_tag(["b", "a"])  # order is not a change
+    assert tag != version_tag(["a"]) and tag != version_tag(["a", "b", "c"])
+    assert version_tag([]) == version_tag(())

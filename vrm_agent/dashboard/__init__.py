@@ -30,6 +30,7 @@ ROUTES = (
     ("POST", "/requests/{id}/deny", "deny"),
     ("GET", "/grants", "grants_page"),
     ("POST", "/grants/{id}/revoke", "revoke"),
+    ("GET", "/version/{list}", "list_version"),
     ("GET", "/holdings", "holdings_page"),
     ("GET", "/agreements/{id}", "agreement_download"),
     ("GET", "/contact", "contact_page"),

@@ -29,10 +29,14 @@ LOGIN_COOKIE = "vrm_dashboard_login"
 NEGOTIATION_ID = re.compile(r"[0-9a-f]{16}")
 GRANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 REASON_CHARACTERS = 500
-STATIC = {"dashboard.css": "text/css"}
+STATIC = {"dashboard.css": "text/css", "refresh.js": "text/javascript"}
+REFRESH_MILLISECONDS = 5000  # how often a list asks whether it changed
+LIVE_LISTS = ("requests", "grants")
 HEADERS = {
-    # No script runs on these pages; forms post only to the dashboard itself.
+    # The one script is the dashboard's own file (no inline script); it fetches only from the
+    # dashboard, and forms post only to the dashboard itself.
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+                               "script-src 'self'; connect-src 'self'; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -272,6 +276,7 @@ async def overview(request: web.Request) -> web.Response:
 
 
 async def requests_page(request: web.Request) -> web.Response:
+    from vrm_agent.dashboard.views import version_tag
     from vrm_agent.negotiation.decide import short
     from vrm_agent.negotiation.durations import duration_text
 
@@ -283,6 +288,7 @@ async def requests_page(request: web.Request) -> web.Response:
         names = await vendor_names(ctx) if pending else {}
     except VrmAgentError as exc:
         problem, pending, names = shown(exc), [], {}
+    version = version_tag(p.id for p in pending)
     for waiting in pending:
         items.append({
             "id": waiting.id, "vendor": names.get(waiting.vendor, waiting.vendor),
@@ -295,7 +301,7 @@ async def requests_page(request: web.Request) -> web.Response:
                      for a in waiting.asks],
         })
     return render("requests.html", session=session, items=items, problem=problem,
-                  page="requests")
+                  page="requests", version=version, every=REFRESH_MILLISECONDS)
 
 
 async def approve(request: web.Request) -> web.StreamResponse:
@@ -345,6 +351,8 @@ async def deny(request: web.Request) -> web.StreamResponse:
 
 
 async def grants_page(request: web.Request) -> web.Response:
+    from vrm_agent.dashboard.views import version_tag
+
     session = page_session(request)
     ctx = context_of(request)
     problem = None
@@ -353,12 +361,36 @@ async def grants_page(request: web.Request) -> web.Response:
         names = await vendor_names(ctx) if grants else {}
     except VrmAgentError as exc:
         problem, grants, names = shown(exc), [], {}
+    version = version_tag(f"{g.id} {g.expires.isoformat()}" for g in grants)
     items = [{"id": g.id, "agent": names.get(g.agent, g.agent), "webid": g.agent,
               "resources": list(g.resources), "until": g.expires,
               "modes": sorted(m.label for m in g.modes),
               "agreement": negotiation_of(g.id, g.agreement)}
              for g in sorted(grants, key=lambda g: g.expires)]
-    return render("grants.html", session=session, items=items, problem=problem, page="grants")
+    return render("grants.html", session=session, items=items, problem=problem, page="grants",
+                  version=version, every=REFRESH_MILLISECONDS)
+
+
+async def list_version(request: web.Request) -> web.Response:
+    """A short tag of what a live list shows (requests, grants), for the page's script to
+    notice a change made elsewhere; the owner's session only."""
+    from vrm_agent.dashboard.views import version_tag
+
+    if current_session(request) is None:
+        raise web.HTTPForbidden(text="log in again", headers=HEADERS)
+    ctx = context_of(request)
+    which = request.match_info["list"]
+    try:
+        if which == "requests":
+            tag = version_tag(p.id for p in await service_of(ctx).pending())
+        elif which == "grants":
+            tag = version_tag(f"{g.id} {g.expires.isoformat()}"
+                              for g in await ctx.access.grants())
+        else:
+            raise web.HTTPNotFound(headers=HEADERS)
+    except VrmAgentError:
+        tag = "unreadable"  # the page says why when it is loaded
+    return web.Response(text=tag, content_type="text/plain", headers=HEADERS)
 
 
 def negotiation_of(grant_id: str, agreement: str | None) -> str | None:

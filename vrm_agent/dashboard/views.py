@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from vrm_agent.access.index import GrantView
 from vrm_agent.negotiation.records import NegotiationRecord
+
+
+def version_tag(items: Iterable[str]) -> str:
+    """A short tag that changes when the set of ``items`` a list shows changes."""
+    digest = hashlib.sha256("\n".join(sorted(items)).encode()).hexdigest()
+    return digest[:16]
 
 
 def agreement_categories(agreement: Mapping[str, Any] | None) -> list[str]:
