@@ -221,10 +221,10 @@ async def test_expiry_cost_does_not_grow_with_the_negotiation_records(
             if history:
                 took = await put_records(dora, template, history)
                 print(f"\n{history} negotiation records written in {took:.1f} s")
-            agreed = await service.request(pod_env.acme.webid, ask("dpv:DeliveryOfGoods", 3))
+            agreed = await service.request(pod_env.acme.webid, ask("dpv:DeliveryOfGoods", 5))
             assert agreed.state is State.AGREED
             plain = await service.access.grant(pod_env.acme.webid, [shared], ["Read"],
-                                               until=datetime.now(UTC) + timedelta(seconds=3))
+                                               until=datetime.now(UTC) + timedelta(seconds=5))
             assert await status(acme, dora.email) == 200
             assert await status(acme, shared) == 200
             until = max(plain.expires, agreed.until or plain.expires)
