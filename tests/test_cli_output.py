@@ -166,7 +166,7 @@ def test_a_command_shows_no_delivery_retries_unless_debugging(
     finally:
         notify.handlers[:], notify.propagate = saved
     try:
-        notify.handlers.clear()
+        cli_main._quiet_retries()  # as if a command had run before in this process
         monkeypatch.setenv("VRM_AGENT_DEBUG", "1")
         cli_main._quiet_retries()
         assert notify.propagate and not notify.handlers  # the attempts reach stderr

@@ -118,9 +118,12 @@ def _quiet_retries() -> None:
     """A command says in one line whether each vendor was told; the notifier's per-attempt
     warnings are for the daemon's log, and shown here only with VRM_AGENT_DEBUG=1."""
     notify = logging.getLogger("vrm_agent.daemon.notify")
+    for quiet in [h for h in notify.handlers if isinstance(h, logging.NullHandler)]:
+        notify.removeHandler(quiet)  # a command run before in this process may have added one
     if debugging():
+        notify.propagate = True
         logging.basicConfig(level=logging.INFO)
-    elif not notify.handlers:
+    else:
         notify.addHandler(logging.NullHandler())
         notify.propagate = False
 
