@@ -17,7 +17,8 @@ from vrm_agent.dashboard.sessions import Sessions
 PREFIX = "/dashboard"
 STATE_KEY = web.AppKey("dashboard_state", object)
 
-# (method, path under PREFIX, handler name in vrm_agent.dashboard.pages)
+# (method, path under PREFIX, handler): a handler is a function of vrm_agent.dashboard.pages, or
+# "module:function" for one of another page module of the dashboard.
 ROUTES = (
     ("GET", "", "overview"),
     ("GET", "/", "overview"),
@@ -53,10 +54,13 @@ class DashboardState:
 
 
 def _lazy(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        from vrm_agent.dashboard import pages
+    module, _, function = name.rpartition(":")
 
-        return await getattr(pages, name)(request)  # type: ignore[no-any-return]
+    async def handler(request: web.Request) -> web.StreamResponse:
+        import importlib
+
+        pages = importlib.import_module(f"vrm_agent.dashboard.{module or 'pages'}")
+        return await getattr(pages, function)(request)  # type: ignore[no-any-return]
 
     return handler
 
