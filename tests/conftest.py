@@ -162,3 +162,21 @@ def agent(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     running = start_agent(pod_env, tmp_path_factory.mktemp(f"agent-{pod_env.flavour.value}"))
     yield running
     stop_agent(running)
+
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With xdist, every test of one pod flavour goes to one worker, so each worker starts one
+    server and its accounts once, and the two flavours run side by side. The flavour is read
+    from the test's parameter ids (``[wac]``, ``[acp-...]``); any other test goes anywhere."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByPodFlavour(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            ids = nodeid.rpartition("[")[2].rstrip("]").split("-") if nodeid.endswith("]") \
+                else ()
+            found = [f.value for f in FLAVOURS if f.value in ids]
+            return f"pod-{found[0]}" if found else nodeid
+
+    return ByPodFlavour(config, log)

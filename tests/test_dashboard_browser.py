@@ -3,9 +3,9 @@ owner logs in through the pod's own login and consent pages, approves a vendor's
 vendor then reads with its own token) and revokes it (the vendor is refused); a form without its
 CSRF token changes nothing; another account that logs in is refused and sees no data.
 
-Run on the WAC pod only: the pages call the same service as the CLI, whose access-control
-flavours are tested elsewhere, and one flavour keeps the module well under 90 s. Screenshots of
-each page at desktop and phone widths go to build/screenshots/ (not committed)."""
+Run on both pods, WAC and ACP: what a vendor may read after a click is the pod's answer under
+each flavour's own access-control documents. Screenshots of each page at desktop and phone
+widths go to build/screenshots/ (not committed), one set per flavour."""
 
 from __future__ import annotations
 
@@ -31,11 +31,10 @@ from vrm_agent.ledger.records import ContactUnit, Relationship, Vendor
 from vrm_agent.ledger.store import Ledger
 from vrm_agent.negotiation.protocol import State
 from vrm_agent.pod.client import PodClient
-from vrm_agent.podserver import AccountApi, Flavour, PodAccount
+from vrm_agent.podserver import AccountApi, CssServer, PodAccount
 from vrm_agent.vendor import Inbox, VendorAgent, request_policy
 
-pytestmark = [pytest.mark.pod,
-              pytest.mark.parametrize("css_server", [Flavour.WAC], indirect=True, ids=["wac"])]
+pytestmark = pytest.mark.pod
 
 CHROMIUM, CHROMEDRIVER = "chromium", "chromedriver"
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
@@ -73,8 +72,10 @@ def browser_binaries() -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def driver(browser_binaries: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[Any]:
+def driver(browser_binaries: tuple[str, str], css_server: CssServer,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One browser per pod flavour, with its own profile: cookies name no port, so the two
+    flavours' agents (and pods) on localhost must not see each other's."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -91,6 +92,7 @@ def driver(browser_binaries: tuple[str, str], tmp_path_factory: pytest.TempPathF
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     browser = webdriver.Chrome(options=options, service=Service(browser_binaries[1]))
     browser.set_page_load_timeout(WAIT)
+    browser.screenshots = SCREENSHOTS / css_server.flavour.value
     yield browser
     browser.quit()
 
@@ -141,10 +143,11 @@ def heading(browser: Any) -> str:
 
 def snap(browser: Any, name: str) -> None:
     """The page as it is now, at both widths."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    folder: Path = browser.screenshots
+    folder.mkdir(parents=True, exist_ok=True)
     for label, (width, height) in SIZES.items():
         browser.set_window_size(width, height)
-        browser.save_screenshot(str(SCREENSHOTS / f"{name}-{label}.png"))
+        browser.save_screenshot(str(folder / f"{name}-{label}.png"))
     browser.set_window_size(*SIZES["desktop"])
 
 
@@ -244,6 +247,10 @@ async def test_approving_a_request_lets_the_vendor_read_and_revoking_ends_it(
         assert (await vendor.read(scene.email)).status == 403
         driver.get(scene.dashboard + "/requests")
         assert heading(driver) == "Requests waiting for you"
+        # In plain words, with the exact terms beside them.
+        asked = driver.find_element("css selector", "section.card li").text
+        assert "your email address for research and development, for 3 days" in asked
+        assert "pd:EmailAddress" in asked and "P3D" in asked
         box = driver.find_element("css selector", f"input[name=only][value='{scene.email}']")
         assert box.is_selected()
         snap(driver, "requests")
@@ -396,7 +403,7 @@ async def test_who_holds_what_names_the_vendor_the_data_and_the_signed_agreement
     driver.get(scene.dashboard + "/holdings")
     assert heading(driver) == "Who holds what"
     row = driver.find_element("xpath", "//tbody/tr[contains(., 'Dashp')]").text
-    assert "Dashp <i>Shop</i>" in row and "pd:EmailAddress" in row and scene.email in row
+    assert "Dashp <i>Shop</i>" in row and "email address" in row and scene.email in row
     assert "<i>Shop</i>" not in driver.page_source
     snap(driver, "holdings")
     url = driver.find_element("partial link text", "Signed agreement").get_attribute("href")

@@ -259,7 +259,7 @@ def test_who_holds_what_comes_from_the_grants_and_their_agreements() -> None:
     signed = {**policy_json(Policy("urn:a", "Agreement", (
         Rule("permission", "use", (pd + "EmailAddress", pd + "PhysicalAddress")),
         Rule("prohibition", "use", (pd + "Purchase",))))), "proof": {"x": 1}}
-    assert agreement_categories(signed) == ["pd:EmailAddress", "pd:PhysicalAddress"]
+    assert agreement_categories(signed) == ["email address", "physical address"]
     assert agreement_categories({"odrl:permission": "garbage"}) == []  # unreadable: none
 
     def grant(grant_id: str, agent: str, agreement: str | None, day: int) -> GrantView:
@@ -272,7 +272,7 @@ def test_who_holds_what_comes_from_the_grants_and_their_agreements() -> None:
     rows = holdings(grants, {agreed: SimpleNamespace(agreement=signed)},  # type: ignore[dict-item]
                     {"https://shop/#me": "<b>Shop</b>"}, negotiation_of)
     assert [(r["vendor"], r["categories"], r["agreement"]) for r in rows] == [
-        ("<b>Shop</b>", ["pd:EmailAddress", "pd:PhysicalAddress"], agreed),
+        ("<b>Shop</b>", ["email address", "physical address"], agreed),
         ("https://friend/#me", [], None)]
 
 
@@ -283,3 +283,28 @@ def test_a_list_version_changes_with_what_the_list_shows_only() -> None:
     assert len(tag) == 16 and tag == version_tag(["b", "a"])  # order is not a change
     assert tag != version_tag(["a"]) and tag != version_tag(["a", "b", "c"])
     assert version_tag([]) == version_tag(())
+
+
+def test_terms_are_shown_in_plain_words_and_strangers_iris_as_they_are() -> None:
+    from vrm_agent.dashboard.views import in_words
+
+    pd, dpv = "https://w3id.org/dpv/pd#", "https://w3id.org/dpv#"
+    assert in_words(pd + "EmailAddress") == "email address"
+    assert in_words(dpv + "ServiceProvision") == "service provision"
+    assert in_words("http://www.w3.org/ns/odrl/2/read") == "read"
+    assert in_words(pd + "IPAddress") == "IP address"  # an acronym keeps its capitals
+    assert in_words(pd + "NoSuchTermYet") == "no such term yet"  # not in the pinned DPV
+    hostile = "https://shop.example/<b>Data</b>"
+    assert in_words(hostile) == hostile  # no word is made up for a stranger's IRI
+    assert in_words(None) == "(nothing named)"
+
+
+@pytest.mark.parametrize(("seconds", "words"), [
+    (30 * 86400, "30 days"), (86400, "1 day"), (86400 + 6 * 3600, "1 day and 6 hours"),
+    (3600 + 60 + 1, "1 hour and 1 minute"), (45, "45 seconds"), (0, "no time at all")])
+def test_durations_are_said_in_their_two_largest_units(seconds: int, words: str) -> None:
+    from datetime import timedelta
+
+    from vrm_agent.negotiation.durations import duration_words
+
+    assert duration_words(timedelta(seconds=seconds)) == words

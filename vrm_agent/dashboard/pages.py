@@ -276,9 +276,9 @@ async def overview(request: web.Request) -> web.Response:
 
 
 async def requests_page(request: web.Request) -> web.Response:
-    from vrm_agent.dashboard.views import version_tag
+    from vrm_agent.dashboard.views import in_words, version_tag
     from vrm_agent.negotiation.decide import short
-    from vrm_agent.negotiation.durations import duration_text
+    from vrm_agent.negotiation.durations import duration_text, duration_words
 
     session = page_session(request)
     ctx = context_of(request)
@@ -294,9 +294,12 @@ async def requests_page(request: web.Request) -> web.Response:
             "id": waiting.id, "vendor": names.get(waiting.vendor, waiting.vendor),
             "webid": waiting.vendor, "received": waiting.received,
             "offers": waiting.consideration,
-            "asks": [{"what": short(a.target), "action": short(a.action),
-                      "purpose": short(a.purpose),
-                      "duration": duration_text(a.duration) if a.duration else None,
+            # Plain words first; the exact terms beside them for whoever wants to check.
+            "asks": [{"what": in_words(a.target), "action": in_words(a.action),
+                      "purpose": in_words(a.purpose),
+                      "terms": " ".join(short(t) for t in (a.action, a.target, a.purpose)),
+                      "duration": duration_words(a.duration) if a.duration else None,
+                      "duration_term": duration_text(a.duration) if a.duration else None,
                       "resources": list(waiting.resources.get(a.target, ()))}
                      for a in waiting.asks],
         })

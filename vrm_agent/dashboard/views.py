@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -16,11 +17,33 @@ def version_tag(items: Iterable[str]) -> str:
     return digest[:16]
 
 
-def agreement_categories(agreement: Mapping[str, Any] | None) -> list[str]:
-    """The data an agreement permits, in short (``pd:EmailAddress``); none when it cannot be
-    read, so a damaged record shows its resources only."""
-    from vrm_agent.errors import VrmAgentError
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def in_words(iri: str | None) -> str:
+    """A DPV, DPV-PD or ODRL term as a person reads it ("email address", "service provision",
+    "read"): its English label from the pinned vocabulary, else its name split into words.
+    Any other IRI is shown as it is, since nobody vouches for a word for it."""
     from vrm_agent.negotiation.decide import short
+    from vrm_agent.policy.model import ODRL
+    from vrm_agent.policy.vocabulary import vocabulary
+
+    if not iri:
+        return "(nothing named)"
+    known = short(iri)
+    name = (known.split(":", 1)[1] if known != iri else
+            iri[len(ODRL):] if iri.startswith(ODRL) else None)
+    if not name:
+        return iri
+    label = vocabulary().label(iri) or " ".join(_WORD.findall(name)) or name
+    # "Email Address" reads "email address"; an acronym ("IP Address") keeps its capitals.
+    return " ".join(w.lower() if w[1:].islower() else w for w in label.split())
+
+
+def agreement_categories(agreement: Mapping[str, Any] | None) -> list[str]:
+    """The data an agreement permits, in plain words ("email address"); none when it cannot
+    be read, so a damaged record shows its resources only."""
+    from vrm_agent.errors import VrmAgentError
     from vrm_agent.negotiation.wire import policy_from_json
 
     if not agreement:
@@ -30,7 +53,7 @@ def agreement_categories(agreement: Mapping[str, Any] | None) -> list[str]:
                                    if k not in ("@context", "proof", "grant")})
     except (VrmAgentError, ValueError, TypeError, KeyError):
         return []
-    return sorted({short(t) for r in policy.rules if r.kind == "permission"
+    return sorted({in_words(t) for r in policy.rules if r.kind == "permission"
                    for t in r.targets})
 
 

@@ -41,6 +41,17 @@ def duration_text(value: timedelta) -> str:
     return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "") if seconds else "PT0S"
 
 
+def duration_words(value: timedelta) -> str:
+    """A duration as a person says it, to its two largest units: "30 days", "1 day and
+    6 hours", "45 seconds". Days are not turned into months or years (their length varies)."""
+    seconds = int(value.total_seconds())
+    parts = [f"{n} {unit}{'s' if n != 1 else ''}"
+             for n, unit in ((seconds // 86400, "day"), (seconds % 86400 // 3600, "hour"),
+                             (seconds % 3600 // 60, "minute"), (seconds % 60, "second"))
+             if n][:2]
+    return " and ".join(parts) if parts else "no time at all"
+
+
 def requested_duration(text: str) -> timedelta:
     """A duration a vendor asks for: an xsd:duration of at least MIN_REQUESTED, in whole
     seconds (a fraction is rounded up: PT1.2S is two seconds)."""
