@@ -4,6 +4,7 @@ ports, with real accounts made through the CSS v7 account API: the owner ``alice
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -50,14 +51,25 @@ def css_server(
         stop_pid(server.pid)
 
 
+async def new_accounts(server: CssServer, *names: str) -> dict[str, PodAccount]:
+    """Real accounts on ``server``, each with its own pod and client credentials, made side by
+    side; NAME logs in as NAME@example.org with the password secret-NAME-0123."""
+    async with AccountApi(server.base_url) as api:
+        made = await asyncio.gather(*(
+            api.create_pod_account(name, f"{name}@example.org", f"secret-{name}-0123")
+            for name in names))
+    return dict(zip(names, made, strict=True))
+
+
+async def new_account(env: PodEnv, name: str) -> PodAccount:
+    """One real account of its own on ``env``'s server (see :func:`new_accounts`)."""
+    return (await new_accounts(env.server, name))[name]
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def pod_env(css_server: CssServer) -> PodEnv:
-    async with AccountApi(css_server.base_url) as api:
-        accounts = [
-            await api.create_pod_account(name, f"{name}@example.org", f"secret-{name}-0123")
-            for name in ("alice", "acme", "bolt")
-        ]
-    return PodEnv(css_server, *accounts)
+    made = await new_accounts(css_server, "alice", "acme", "bolt")
+    return PodEnv(css_server, *made.values())
 
 
 @pytest_asyncio.fixture(loop_scope="session")

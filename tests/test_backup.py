@@ -22,7 +22,7 @@ from rdflib.compare import isomorphic
 from rdflib.namespace import PROV, SH
 from rdflib.term import Node
 
-from tests.conftest import PodEnv
+from tests.conftest import PodEnv, new_account, new_accounts
 from vrm_agent.access.index import GrantView, entry_graph, shard_name
 from vrm_agent.access.model import AccessMode
 from vrm_agent.access.service import AccessControl
@@ -45,7 +45,7 @@ from vrm_agent.ledger.transactions import parse_rows
 from vrm_agent.negotiation.protocol import Negotiation, Role, State
 from vrm_agent.negotiation.wire import Message
 from vrm_agent.pod.client import PodClient
-from vrm_agent.podserver import AccountApi, PodAccount
+from vrm_agent.podserver import PodAccount
 from vrm_agent.vendor import NegotiationView, VendorAgent, request_policy
 from vrm_agent.vocabulary import SCHEMA, VRM, shapes_graph
 from vrm_agent.vocabulary.validation import validate
@@ -94,10 +94,8 @@ async def countersigned(service: NegotiationService, vendor: str, negotiation_id
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def backup(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                  ) -> AsyncIterator[Backup]:
-    async with AccountApi(pod_env.server.base_url) as api:
-        person, shop, rival = [await api.create_pod_account(n, f"{n}@example.org",
-                                                            f"secret-{n}-0123")
-                               for n in ("erin", "erin-shop", "erin-rival")]
+    person, shop, rival = (await new_accounts(pod_env.server, "erin", "erin-shop",
+                                              "erin-rival")).values()
     key = SigningKey()
     async with PodClient(person.credentials) as pod:
         ledger = Ledger(pod, person.pod)
@@ -138,11 +136,6 @@ async def backup(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
     yield Backup(person, shop, rival, email, purchases, agreed.id, revoked.id, file, key)
 
 
-async def new_person(pod_env: PodEnv, name: str) -> PodAccount:
-    async with AccountApi(pod_env.server.base_url) as api:
-        return await api.create_pod_account(name, f"{name}@example.org", f"secret-{name}-0123")
-
-
 def neutral_graphs(dataset: Dataset, *storages: str) -> dict[str, Graph]:
     """Each resource's graph with these storages' IRIs set to one neutral storage: a restore
     moves IRIs to its storage, and leaves the old one in what was signed."""
@@ -169,7 +162,7 @@ async def status(client: PodClient, url: str) -> int:
 
 async def test_a_restore_gives_back_everything_and_the_grants_in_force(
         pod_env: PodEnv, backup: Backup) -> None:
-    target = await new_person(pod_env, "erin-moved")
+    target = await new_account(pod_env, "erin-moved")
     source = backup.person.pod
     dataset = read_export(backup.file)
     async with PodClient(target.credentials) as pod:
@@ -214,7 +207,7 @@ async def test_a_restore_gives_back_everything_and_the_grants_in_force(
 
 async def test_a_bad_file_leaves_the_pod_as_it_was(pod_env: PodEnv, backup: Backup,
                                                    tmp_path: Path) -> None:
-    target = await new_person(pod_env, "erin-spared")
+    target = await new_account(pod_env, "erin-spared")
     source = backup.person.pod
     nameless = read_export(backup.file)
     vendor = URIRef(f"{source}vrm/vendors/erin-shop")
@@ -280,7 +273,7 @@ async def test_every_record_the_agent_wrote_meets_its_shape(backup: Backup) -> N
 
 async def test_an_ended_entry_is_left_to_the_expiry_pass_and_a_grant_off_the_file_is_named(
         pod_env: PodEnv, backup: Backup) -> None:
-    target = await new_person(pod_env, "erin-late")
+    target = await new_account(pod_env, "erin-late")
     source = backup.person.pod
     dataset = read_export(backup.file)
     read = frozenset({AccessMode.READ})
@@ -314,7 +307,7 @@ async def test_a_file_opens_nothing_unless_asked_and_then_only_what_it_agreed(
     """A backup may come from anywhere. Without --grant-again nothing is granted; with it, an
     entry no restored agreement in force carries (a forged one, for the whole storage) is not."""
     source = backup.person.pod
-    quiet = await new_person(pod_env, "erin-quiet")
+    quiet = await new_account(pod_env, "erin-quiet")
     async with PodClient(quiet.credentials) as pod:
         report = await restore_ledger(Ledger(pod, quiet.pod), read_export(backup.file),
                                       owner=quiet.webid)
@@ -335,7 +328,7 @@ async def test_a_file_opens_nothing_unless_asked_and_then_only_what_it_agreed(
         named = forged_file.graph(URIRef(shard))
         for triple in entry_graph(shard, view, {}):
             named.add(triple)
-    target = await new_person(pod_env, "erin-forged")
+    target = await new_account(pod_env, "erin-forged")
     async with PodClient(target.credentials) as pod:
         report = await restore_ledger(Ledger(pod, target.pod), forged_file,
                                       owner=target.webid, grant_again=True)

@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
+from tests.conftest import PodEnv, RunningAgent, new_accounts, run_cli, start_agent, stop_agent
 from vrm_agent.ledger.records import ContactUnit, Vendor
 from vrm_agent.ledger.store import Ledger
 from vrm_agent.negotiation.protocol import State
 from vrm_agent.negotiation.wire import PROTOCOL_CONTEXT
 from vrm_agent.pod.client import PodClient
-from vrm_agent.podserver import AccountApi, PodAccount
+from vrm_agent.podserver import PodAccount
 from vrm_agent.vendor import (
     AgentInfo,
     AgentRefused,
@@ -102,11 +102,8 @@ def changed(change: str) -> Any:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def move(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                ) -> AsyncIterator[Move]:
-    async with AccountApi(pod_env.server.base_url) as api:
-        person = await api.create_pod_account("mover", "mover@example.org", "secret-mover-0123")
-        accounts = {name: await api.create_pod_account(name, f"{name}@example.org",
-                                                       f"secret-{name}-0123")
-                    for name in VENDORS}
+    accounts = await new_accounts(pod_env.server, "mover", *VENDORS)
+    person = accounts.pop("mover")
     async with PodClient(person.credentials) as pod:
         ledger = Ledger(pod, person.pod)
         address = await ledger.create(ContactUnit(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PodEnv, run_cli
+from tests.conftest import PodEnv, new_account, run_cli
 from vrm_agent.cli import arguments, intent_commands, ledger_commands
 from vrm_agent.cli.errors import EXIT_BROKEN_PIPE, Situation, explain
 from vrm_agent.cli.main import build_parser, main
@@ -28,7 +28,6 @@ from vrm_agent.config import Config
 from vrm_agent.errors import PodError, PodUnreachable
 from vrm_agent.ledger.store import RecordExists
 from vrm_agent.pod.auth import ClientCredentials
-from vrm_agent.podserver import PodAccount
 from vrm_agent.podserver.process import free_port
 
 Leaf = tuple[tuple[str, ...], argparse.ArgumentParser]
@@ -332,14 +331,9 @@ def test_unknown_ids_on_a_real_pod(pod_env: PodEnv, tmp_path: Path) -> None:
     # purpose, and the warnings about them would be lines of their own.
     import asyncio
 
-    from vrm_agent.podserver import AccountApi
-
-    async def new_account() -> PodAccount:
-        async with AccountApi(pod_env.server.base_url) as api:
-            return await api.create_pod_account("ids", "ids@example.org", "secret-ids-0123")
 
     config = tmp_path / "config.json"
-    alice = asyncio.run(new_account())
+    alice = asyncio.run(new_account(pod_env, "ids"))
     login = run_cli("login", "--webid", alice.webid, "--client-id", alice.client_id,
                     "--client-secret", alice.client_secret, "--config", str(config))
     assert login.returncode == 0, login.stderr

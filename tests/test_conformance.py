@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
+from tests.conftest import PodEnv, RunningAgent, new_account, run_cli, start_agent, stop_agent
 from vrm_agent.conformance.agent import BAD_REQUESTS, bad_request_body, classify, request_message
 from vrm_agent.conformance.agent import CHECKS as AGENT_CHECKS
 from vrm_agent.conformance.expectations import DEFAULTS, load_expectations, parse_expectations
@@ -26,7 +26,7 @@ from vrm_agent.errors import ConfigError
 from vrm_agent.ledger.records import ContactUnit
 from vrm_agent.ledger.store import Ledger
 from vrm_agent.pod.client import PodClient
-from vrm_agent.podserver import AccountApi, PodAccount
+from vrm_agent.podserver import PodAccount
 from vrm_agent.podserver.process import free_port
 from vrm_agent.vendor import AgentInfo, Inbox
 
@@ -236,11 +236,6 @@ def test_bad_arguments_are_one_line_with_what_to_do(tmp_path: Path) -> None:
 # -- agent checks against real agents -----------------------------------------------------------
 
 
-async def _account(env: PodEnv, name: str) -> PodAccount:
-    async with AccountApi(env.server.base_url) as api:
-        return await api.create_pod_account(name, f"{name}@example.org", f"secret-{name}-0123")
-
-
 def _login(account: PodAccount, config: Path) -> Path:
     result = run_cli("login", "--webid", account.webid, "--client-id", account.client_id,
                      "--client-secret", account.client_secret, "--config", str(config))
@@ -252,7 +247,7 @@ def _login(account: PodAccount, config: Path) -> Path:
 async def kit_vendors(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                       ) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp(f"kit-vendors-{pod_env.flavour.value}")
-    vendor, other = await _account(pod_env, "kitshop"), await _account(pod_env, "kitother")
+    vendor, other = await new_account(pod_env, "kitshop"), await new_account(pod_env, "kitother")
     return (await asyncio.to_thread(_login, vendor, folder / "vendor.json"),
             await asyncio.to_thread(_login, other, folder / "other.json"))
 
@@ -261,7 +256,7 @@ async def kit_vendors(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
 async def kit_person(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                      ) -> AsyncIterator[tuple[PodAccount, RunningAgent]]:
     """A person with an e-mail address and the starter terms, and their agent running."""
-    person = await _account(pod_env, "kitperson")
+    person = await new_account(pod_env, "kitperson")
     async with PodClient(person.credentials) as pod:
         await Ledger(pod, person.pod).create(
             ContactUnit("email-home", "email", "kitperson@example.org"))

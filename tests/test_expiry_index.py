@@ -23,7 +23,7 @@ import pytest
 import pytest_asyncio
 from rdflib import Graph, Literal
 
-from tests.conftest import CountingPod, PodEnv, run_cli, start_agent, stop_agent
+from tests.conftest import CountingPod, PodEnv, new_account, run_cli, start_agent, stop_agent
 from vrm_agent.access._rdf import ACL, VRM, grant_node
 from vrm_agent.access.index import (
     GrantView,
@@ -46,7 +46,7 @@ from vrm_agent.ledger.store import Ledger
 from vrm_agent.negotiation.protocol import State
 from vrm_agent.negotiation.wire import Message
 from vrm_agent.pod.client import PodClient
-from vrm_agent.podserver import AccountApi, PodAccount
+from vrm_agent.podserver import PodAccount
 from vrm_agent.vendor import request_policy
 from vrm_agent.vocabulary.compiled import validate_graph
 
@@ -54,6 +54,7 @@ INDEX = "http://pod.example/alice/vrm/grant-index/s00"
 ACME = "http://pod.example/acme/profile/card#me"
 WHEN = datetime(2030, 1, 1, tzinfo=UTC)
 RECORDS = 1000  # negotiation records put in the pod before the second expiry pass
+IN_FORCE = 12  # seconds the expiry-cost test's grants last
 
 
 def view(grant_id: str = "g1", *, resources: tuple[str, ...] = ("http://pod.example/alice/a",),
@@ -144,8 +145,7 @@ class Person:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def dora(pod_env: PodEnv) -> Person:
     """A person of her own, so the records and grants of these tests meet no other test's."""
-    async with AccountApi(pod_env.server.base_url) as api:
-        account = await api.create_pod_account("dora", "dora@example.org", "secret-dora-0123")
+    account = await new_account(pod_env, "dora")
     async with PodClient(account.credentials) as pod:
         email = await Ledger(pod, account.pod).create(
             ContactUnit("email-home", "email", "dora@example.org"))
@@ -221,10 +221,13 @@ async def test_expiry_cost_does_not_grow_with_the_negotiation_records(
             if history:
                 took = await put_records(dora, template, history)
                 print(f"\n{history} negotiation records written in {took:.1f} s")
-            agreed = await service.request(pod_env.acme.webid, ask("dpv:DeliveryOfGoods", 5))
+            # Long enough for the vendor's two reads to fall inside it on a loaded machine.
+            agreed = await service.request(pod_env.acme.webid,
+                                           ask("dpv:DeliveryOfGoods", IN_FORCE))
             assert agreed.state is State.AGREED
-            plain = await service.access.grant(pod_env.acme.webid, [shared], ["Read"],
-                                               until=datetime.now(UTC) + timedelta(seconds=5))
+            plain = await service.access.grant(
+                pod_env.acme.webid, [shared], ["Read"],
+                until=datetime.now(UTC) + timedelta(seconds=IN_FORCE))
             assert await status(acme, dora.email) == 200
             assert await status(acme, shared) == 200
             until = max(plain.expires, agreed.until or plain.expires)

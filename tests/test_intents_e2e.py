@@ -19,13 +19,13 @@ import pytest
 import pytest_asyncio
 from rdflib import URIRef
 
-from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
+from tests.conftest import PodEnv, RunningAgent, new_accounts, run_cli, start_agent, stop_agent
 from vrm_agent.integrity import verify_proofs
 from vrm_agent.ledger.records import Relationship, Vendor
 from vrm_agent.ledger.store import Ledger
 from vrm_agent.linkeddata.contexts import PROTOCOL_CONTEXT
 from vrm_agent.pod.client import PodClient
-from vrm_agent.podserver import AccountApi, PodAccount
+from vrm_agent.podserver import PodAccount
 from vrm_agent.vendor import AgentInfo, AgentRefused, Inbox, IntentClient, IntentEntry, VendorAgent
 
 pytestmark = pytest.mark.pod
@@ -43,10 +43,8 @@ class Market:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def market(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                  ) -> AsyncIterator[Market]:
-    async with AccountApi(pod_env.server.base_url) as api:
-        person = await api.create_pod_account("rfp", "rfp@example.org", "secret-rfp-0123")
-        vendors = {name: await api.create_pod_account(name, f"{name}@example.org",
-                                                      f"secret-{name}-0123") for name in VENDORS}
+    vendors = await new_accounts(pod_env.server, "rfp", *VENDORS)
+    person = vendors.pop("rfp")
     async with PodClient(person.credentials) as pod:
         # One vendor the person knows already; the others are strangers until accepted.
         await Ledger(pod, person.pod).create(Vendor("bikes", "Bikes & Co",

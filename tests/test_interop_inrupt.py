@@ -17,13 +17,13 @@ import pytest_asyncio
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from benchmarks.inrupt_driver import InruptDriver
-from tests.conftest import PodEnv, RunningAgent, start_agent, stop_agent
+from tests.conftest import PodEnv, RunningAgent, new_accounts, start_agent, stop_agent
 from vrm_agent.ledger.records import ContactUnit
 from vrm_agent.ledger.store import Ledger
 from vrm_agent.negotiation.protocol import State
 from vrm_agent.pod.client import PodClient, PodResponse
 from vrm_agent.pod.links import Links
-from vrm_agent.podserver import AccountApi, PodAccount
+from vrm_agent.podserver import PodAccount
 from vrm_agent.vendor import VendorAgent, request_policy
 
 pytestmark = [
@@ -70,10 +70,7 @@ def shop(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     import asyncio
 
     async def set_up() -> tuple[PodAccount, PodAccount, str]:
-        async with AccountApi(pod_env.server.base_url) as api:
-            person = await api.create_pod_account("dana", "dana@example.org", "secret-dana-0123")
-            vendor = await api.create_pod_account("inrupt-shop", "inrupt-shop@example.org",
-                                                  "secret-inrupt-shop-0123")
+        person, vendor = (await new_accounts(pod_env.server, "dana", "inrupt-shop")).values()
         async with PodClient(person.credentials) as pod:
             email = await Ledger(pod, person.pod).create(
                 ContactUnit("email-home", "email", "dana@example.org"))

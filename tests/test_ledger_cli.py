@@ -17,8 +17,7 @@ from rdflib import Dataset, Graph, Literal, URIRef
 from rdflib.compare import isomorphic
 from rdflib.term import Node
 
-from tests.conftest import PodEnv, run_cli
-from vrm_agent.podserver import AccountApi, PodAccount
+from tests.conftest import PodEnv, new_account, run_cli
 from vrm_agent.podserver.process import free_port
 
 pytestmark = pytest.mark.pod
@@ -87,12 +86,7 @@ def test_import_twice_export_and_count(pod_env: PodEnv, tmp_path: Path) -> None:
 def test_restore_into_another_empty_pod(pod_env: PodEnv, tmp_path: Path) -> None:
     # A pod of its own to restore into: bolt is a vendor in alice's records (audit entries name
     # its WebID), and its storage would then be neutralised on one side of the comparison only.
-    async def new_account() -> PodAccount:
-        async with AccountApi(pod_env.server.base_url) as api:
-            return await api.create_pod_account("restored", "restored@example.org",
-                                                "secret-restored-0123")
-
-    target = asyncio.run(new_account())
+    target = asyncio.run(new_account(pod_env, "restored"))
     alice_config, bolt_config = tmp_path / "alice.json", tmp_path / "restored.json"
     login(alice_config, pod_env, "alice")
     result = run_cli("login", "--webid", target.webid, "--client-id", target.client_id,

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PodEnv, run_cli
+from tests.conftest import PodEnv, new_account, run_cli
 from vrm_agent.daemon.expiry import keeper_pid
 from vrm_agent.pod import SyncPodClient
-from vrm_agent.podserver import AccountApi, PodAccount
 
 pytestmark = pytest.mark.pod
 
@@ -24,12 +23,7 @@ pytestmark = pytest.mark.pod
 @pytest.fixture(scope="module")
 def editor(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A person of their own (a ledger no other test writes to), logged in."""
-    async def new_account() -> PodAccount:
-        async with AccountApi(pod_env.server.base_url) as api:
-            return await api.create_pod_account("editor", "editor@example.org",
-                                                "secret-editor-0123")
-
-    account = asyncio.run(new_account())
+    account = asyncio.run(new_account(pod_env, "editor"))
     config = tmp_path_factory.mktemp("editor") / "config.json"
     result = run_cli("login", "--webid", account.webid, "--client-id", account.client_id,
                      "--client-secret", account.client_secret, "--config", str(config))

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from rdflib import Graph, URIRef
 
-from tests.conftest import PodEnv, run_cli, start_agent, stop_agent
+from tests.conftest import PodEnv, new_account, run_cli, start_agent, stop_agent
 from vrm_agent.cli.pod_commands import token_webid
 from vrm_agent.pod import SyncPodClient
-from vrm_agent.podserver import AccountApi, PodAccount
+from vrm_agent.podserver import PodAccount
 from vrm_agent.podserver.process import free_port
 
 pytestmark = pytest.mark.pod
@@ -74,11 +74,6 @@ def prepared(folder: Path, every: float = 1.0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps({"daemon": {"advertise_every": every}}))
     return folder
-
-
-async def new_account(pod_env: PodEnv, name: str) -> PodAccount:
-    async with AccountApi(pod_env.server.base_url) as api:
-        return await api.create_pod_account(name, f"{name}@example.org", f"secret-{name}-0123")
 
 
 def test_only_one_agent_advertises_itself(pod_env: PodEnv, tmp_path: Path) -> None:

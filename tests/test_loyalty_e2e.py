@@ -20,7 +20,7 @@ from decimal import Decimal
 import pytest
 import pytest_asyncio
 
-from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
+from tests.conftest import PodEnv, RunningAgent, new_accounts, run_cli, start_agent, stop_agent
 from vrm_agent.ledger.paychoice import GENERAL_STATEMENT, LoyaltyStatement
 from vrm_agent.ledger.records import Membership, Relationship, Vendor
 from vrm_agent.ledger.store import Ledger
@@ -30,7 +30,7 @@ from vrm_agent.negotiation.protocol import State
 from vrm_agent.negotiation.signals import vendor_state_message
 from vrm_agent.negotiation.wire import policy_graph
 from vrm_agent.pod.client import PodClient
-from vrm_agent.podserver import AccountApi, PodAccount
+from vrm_agent.podserver import PodAccount
 from vrm_agent.vendor import (
     LOYALTY_STATEMENT,
     MEMBERSHIP,
@@ -66,10 +66,8 @@ class Loyal:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def loyal(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                 ) -> AsyncIterator[Loyal]:
-    async with AccountApi(pod_env.server.base_url) as api:
-        person = await api.create_pod_account("loyal", "loyal@example.org", "secret-loyal-0123")
-        vendors = {name: await api.create_pod_account(name, f"{name}@example.org",
-                                                      f"secret-{name}-0123") for name in SHOPS}
+    vendors = await new_accounts(pod_env.server, "loyal", *SHOPS)
+    person = vendors.pop("loyal")
     async with PodClient(person.credentials) as pod:
         ledger = Ledger(pod, person.pod)
         for name in IN_LEDGER:

@@ -22,10 +22,10 @@ import pytest_asyncio
 from aiohttp import web
 from rdflib import RDF, Graph, Literal, URIRef
 
-from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
+from tests.conftest import PodEnv, RunningAgent, new_accounts, run_cli, start_agent, stop_agent
 from vrm_agent.errors import NotFound
 from vrm_agent.pod.client import PodClient, PodResponse
-from vrm_agent.podserver import AccountApi, PodAccount
+from vrm_agent.podserver import PodAccount
 from vrm_agent.podserver.process import free_port
 
 pytestmark = pytest.mark.pod
@@ -90,10 +90,8 @@ TERMS = """{
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def world(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                 ) -> AsyncIterator[World]:
-    async with AccountApi(pod_env.server.base_url) as api:
-        person = await api.create_pod_account("lena", "lena@example.org", "secret-lena-0123")
-        clients = {name: await api.create_pod_account(name, f"{name}@example.org",
-                                                      f"secret-{name}-0123") for name in CLIENTS}
+    clients = await new_accounts(pod_env.server, "lena", *CLIENTS)
+    person = clients.pop("lena")
     notes, diary = f"{person.pod}shared/notes", f"{person.pod}private/diary"
     async with PodClient(person.credentials) as pod:
         for url, text in ((notes, "shopping list"), (diary, "dear diary")):

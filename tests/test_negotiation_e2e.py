@@ -19,14 +19,14 @@ import pytest
 import pytest_asyncio
 from rdflib import Graph, Literal, URIRef
 
-from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
+from tests.conftest import PodEnv, RunningAgent, new_accounts, run_cli, start_agent, stop_agent
 from vrm_agent.errors import NotFound
 from vrm_agent.integrity import verify_proofs
 from vrm_agent.ledger.records import ContactUnit, Relationship, Vendor
 from vrm_agent.ledger.store import Ledger
 from vrm_agent.negotiation.protocol import Negotiation, Role, State
 from vrm_agent.pod.client import PodClient
-from vrm_agent.podserver import AccountApi, PodAccount
+from vrm_agent.podserver import PodAccount
 from vrm_agent.vendor import AgentInfo, Inbox, NegotiationView, VendorAgent, request_policy
 
 pytestmark = pytest.mark.pod
@@ -53,10 +53,8 @@ class Market:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def market(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                  ) -> AsyncIterator[Market]:
-    async with AccountApi(pod_env.server.base_url) as api:
-        person = await api.create_pod_account("carol", "carol@example.org", "secret-carol-0123")
-        vendors = {name: await api.create_pod_account(name, f"{name}@example.org",
-                                                      f"secret-{name}-0123") for name in SHOPS}
+    vendors = await new_accounts(pod_env.server, "carol", *SHOPS)
+    person = vendors.pop("carol")
     async with PodClient(person.credentials) as pod:
         ledger = Ledger(pod, person.pod)
         email = await ledger.create(ContactUnit("email-home", "email", "carol@example.org"))

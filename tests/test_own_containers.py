@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
+from tests.conftest import PodEnv, RunningAgent, new_account, run_cli, start_agent, stop_agent
 from vrm_agent.errors import PodUnreachable
 from vrm_agent.ledger.records import ContactUnit
 from vrm_agent.ledger.store import Ledger, broken_member
 from vrm_agent.ledger.terms import TermsStore
 from vrm_agent.negotiation.terms import ROSTER
 from vrm_agent.pod.client import PodClient
-from vrm_agent.podserver import AccountApi, PodAccount
+from vrm_agent.podserver import PodAccount
 from vrm_agent.vendor import VendorAgent, request_policy
 
 pytestmark = pytest.mark.pod
@@ -45,8 +45,7 @@ class Person:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def person(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                  ) -> AsyncIterator[Person]:
-    async with AccountApi(pod_env.server.base_url) as api:
-        account = await api.create_pod_account("owen", "owen@example.org", "secret-owen-0123")
+    account = await new_account(pod_env, "owen")
     async with PodClient(account.credentials) as pod:
         ledger = Ledger(pod, account.pod)
         # One write at a time: CSS (ACP, file backend) was seen to lose the pod root's

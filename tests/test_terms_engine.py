@@ -17,13 +17,13 @@ import pytest
 import pytest_asyncio
 from rdflib import Graph, URIRef
 
-from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
+from tests.conftest import PodEnv, RunningAgent, new_accounts, run_cli, start_agent, stop_agent
 from vrm_agent.ledger.records import ContactUnit, Vendor
 from vrm_agent.ledger.store import Ledger
 from vrm_agent.negotiation.odrl import Policy
 from vrm_agent.negotiation.protocol import State
 from vrm_agent.pod.client import PodClient
-from vrm_agent.podserver import AccountApi, Flavour, PodAccount
+from vrm_agent.podserver import Flavour, PodAccount
 from vrm_agent.vendor import Inbox, VendorAgent, request_policy
 
 pytestmark = pytest.mark.pod
@@ -51,11 +51,8 @@ class Person:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def person(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                  ) -> AsyncIterator[Person]:
-    async with AccountApi(pod_env.server.base_url) as api:
-        account = await api.create_pod_account("gwen", "gwen@example.org", "secret-gwen-0123")
-        vendors = {name: await api.create_pod_account(name, f"{name}@example.org",
-                                                      f"secret-{name}-0123")
-                   for name in ("terms-lab-a", "terms-lab-b")}
+    vendors = await new_accounts(pod_env.server, "gwen", "terms-lab-a", "terms-lab-b")
+    account = vendors.pop("gwen")
     async with PodClient(account.credentials) as pod:
         ledger = Ledger(pod, account.pod)
         email = await ledger.create(ContactUnit("email-home", "email", "gwen@example.org"))

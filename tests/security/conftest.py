@@ -30,13 +30,13 @@ import pytest
 import pytest_asyncio
 from rdflib import Graph, Literal, URIRef
 
-from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
+from tests.conftest import PodEnv, RunningAgent, new_account, run_cli, start_agent, stop_agent
 from vrm_agent.ledger.records import ContactUnit, Vendor
 from vrm_agent.ledger.store import Ledger
 from vrm_agent.negotiation.odrl import Policy
 from vrm_agent.negotiation.wire import PROTOCOL_CONTEXT, message_json
 from vrm_agent.pod.client import LDP, PodClient
-from vrm_agent.podserver import AccountApi, PodAccount
+from vrm_agent.podserver import PodAccount
 from vrm_agent.vendor import AgentInfo, NegotiationView, VendorAgent, request_policy
 
 JSON_LD = "application/ld+json"
@@ -137,11 +137,6 @@ def run_agent(config: Path, folder: Path) -> RunningAgent:
     process.terminate()
     process.wait()
     raise RuntimeError("the agent did not answer within 30 s:\n" + log.read_text())
-
-
-async def new_account(env: PodEnv, name: str) -> PodAccount:
-    async with AccountApi(env.server.base_url) as api:
-        return await api.create_pod_account(name, f"{name}@example.org", f"secret-{name}-0123")
 
 
 async def make_victim(env: PodEnv, name: str, folder: Path,

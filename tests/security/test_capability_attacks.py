@@ -20,14 +20,14 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
+from tests.conftest import PodEnv, RunningAgent, new_accounts, run_cli, start_agent, stop_agent
 from vrm_agent.ledger.intents import IntentAudience
 from vrm_agent.ledger.records import ContactUnit, Relationship, Vendor
 from vrm_agent.ledger.store import Ledger, RecordNotFound
 from vrm_agent.negotiation.protocol import State
 from vrm_agent.negotiation.wire import PROTOCOL_CONTEXT
 from vrm_agent.pod.client import PodClient
-from vrm_agent.podserver import AccountApi, PodAccount
+from vrm_agent.podserver import PodAccount
 from vrm_agent.vendor import (
     AgentInfo,
     AgentRefused,
@@ -92,11 +92,8 @@ class Scene:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def scene(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                 ) -> AsyncIterator[Scene]:
-    async with AccountApi(pod_env.server.base_url) as api:
-        person = await api.create_pod_account("capx", "capx@example.org", "secret-capx-0123")
-        accounts = {name: await api.create_pod_account(name, f"{name}@example.org",
-                                                       f"secret-{name}-0123")
-                    for name in VENDORS}
+    accounts = await new_accounts(pod_env.server, "capx", *VENDORS)
+    person = accounts.pop("capx")
     async with PodClient(person.credentials) as pod:
         ledger = Ledger(pod, person.pod)
         await ledger.create(ContactUnit("address-home", "address", "1 Old Street",

@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
+from tests.conftest import PodEnv, RunningAgent, new_accounts, run_cli, start_agent, stop_agent
 from vrm_agent.integrity.http_signatures import sign_request
 from vrm_agent.integrity.keys import SigningKey
 from vrm_agent.ledger.layout import PodLayout
@@ -41,7 +41,7 @@ from vrm_agent.negotiation.protocol import State
 from vrm_agent.negotiation.signals import person_state_message, vendor_state_message
 from vrm_agent.negotiation.wire import policy_graph
 from vrm_agent.pod.client import PodClient
-from vrm_agent.podserver import AccountApi, PodAccount
+from vrm_agent.podserver import PodAccount
 from vrm_agent.vendor import (
     LOYALTY_STATEMENT,
     MEMBERSHIP,
@@ -81,10 +81,8 @@ class Shop:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def loyalx(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
                  ) -> AsyncIterator[Loyalx]:
-    async with AccountApi(pod_env.server.base_url) as api:
-        person = await api.create_pod_account("loyalx", "loyalx@example.org", "secret-loyalx-01")
-        vendors = {name: await api.create_pod_account(name, f"{name}@example.org",
-                                                      f"secret-{name}-0123") for name in SHOPS}
+    vendors = await new_accounts(pod_env.server, "loyalx", *SHOPS)
+    person = vendors.pop("loyalx")
     async with PodClient(person.credentials) as pod:
         ledger = Ledger(pod, person.pod)
         for name in IN_LEDGER:
