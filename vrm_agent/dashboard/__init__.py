@@ -36,6 +36,8 @@ ROUTES = (
     ("GET", "/agreements/{id}", "agreement_download"),
     ("GET", "/contact", "contact_page"),
     ("POST", "/contact/{id}/change", "change_contact"),
+    ("GET", "/spending", "spending_pages:spending_page"),
+    ("GET", "/charts/{by}/{currency}.svg", "spending_pages:chart_image"),
     ("GET", "/audit", "audit_timeline"),
     ("GET", "/terms", "terms_page"),
     ("POST", "/terms/{name}/switch", "switch_term"),
