@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,4 +83,7 @@ async def ledger_spending_by(ledger: Ledger, groupings: Sequence[str] = GROUPING
     vendors = await ledger.list(Vendor)
     names = {ledger.layout.vendor_iri(v.id): v.name for v in vendors}
     graphs = await transaction_graphs(ledger)
-    return {by: spending(graphs, names, by) for by in groupings}
+    # In a thread: 10,000 purchases take seconds (benchmarks/spending.py), and the daemon's
+    # negotiations must not wait for the dashboard's totals.
+    return await asyncio.to_thread(
+        lambda: {by: spending(graphs, names, by) for by in groupings})
