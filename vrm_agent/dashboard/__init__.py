@@ -8,6 +8,7 @@ one of them, so a daemon nobody opens the dashboard of never loads either.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -53,6 +54,8 @@ class DashboardState:
     def __init__(self) -> None:
         self.logins = PendingLogins()
         self.sessions = Sessions()
+        # The spending page's totals (when read, per grouping), which its chart images reuse.
+        self.spending: tuple[float, dict[str, list[Any]]] | None = None
 
 
 def _lazy(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

@@ -5,15 +5,19 @@ SVG images of their own, each from an owner-only route; pygal draws them on requ
 from __future__ import annotations
 
 import asyncio
+import time
 from urllib.parse import quote
 
 from aiohttp import web
 
 from vrm_agent.daemon.context import context_of
 from vrm_agent.dashboard import PREFIX
-from vrm_agent.dashboard.pages import current_session, page_session, render, shown
+from vrm_agent.dashboard.pages import current_session, page_session, render, shown, state_of
 from vrm_agent.errors import VrmAgentError
 
+# The page's charts are drawn from the totals the page itself read, if this recent: the
+# images then agree with the tables beside them, and the pod is read once per page.
+TOTALS_SECONDS = 60
 PAYCHOICE_ROWS = 200  # newest payments (and first intentions) shown; `pay list` has them all
 SECTIONS = (("month", "Per month", "Month"), ("vendor", "Per vendor", "Vendor"),
             ("category", "Per category", "Category"))
@@ -53,6 +57,8 @@ async def spending_page(request: web.Request) -> web.Response:
             ledger.list(PaymentIntention), ledger.list(Vendor))
     except VrmAgentError as exc:
         problem, totals, paid, intended, vendors = shown(exc), {}, [], [], []
+    else:
+        state_of(request).spending = (time.monotonic(), totals)
     for by, title, column in SECTIONS:
         charts, left_out = spending_charts(totals.get(by, []), by)
         if charts:
@@ -84,11 +90,15 @@ async def chart_image(request: web.Request) -> web.Response:
     if by not in GROUPINGS:
         raise web.HTTPNotFound(text="No such chart.", headers=SVG_HEADERS)
     ctx = context_of(request)
-    try:
-        rows = await ledger_spending(Ledger(ctx.pod, ctx.storage), by)
-    except VrmAgentError as exc:
-        raise web.HTTPBadGateway(text=f"Your pod could not be read ({shown(exc)}).",
-                                 headers=SVG_HEADERS) from None
+    read = state_of(request).spending
+    if read is not None and time.monotonic() - read[0] < TOTALS_SECONDS:
+        rows = read[1][by]
+    else:  # the image opened by itself, or long after its page
+        try:
+            rows = await ledger_spending(Ledger(ctx.pod, ctx.storage), by)
+        except VrmAgentError as exc:
+            raise web.HTTPBadGateway(text=f"Your pod could not be read ({shown(exc)}).",
+                                     headers=SVG_HEADERS) from None
     charts, _ = spending_charts(rows, by)
     chart = next((c for c in charts if c.currency == currency), None)
     if chart is None:  # a currency no longer in the ledger, or never drawn
