@@ -1,7 +1,8 @@
 """The dashboard in a real headless Chromium against a real pod and a real agent process: the
 owner logs in through the pod's own login and consent pages, approves a vendor's request (the
 vendor then reads with its own token) and revokes it (the vendor is refused); a form without its
-CSRF token changes nothing; another account that logs in is refused and sees no data.
+CSRF token changes nothing; the spending charts load from the agent alone and their tables give
+the ledger's numbers; another account that logs in is refused and sees no data.
 
 Run on the WAC pod only: the pages call the same service as the CLI, whose access-control
 flavours are tested elsewhere, and one flavour keeps the module well under 90 s. Screenshots of
