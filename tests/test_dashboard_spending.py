@@ -115,3 +115,37 @@ def test_the_svg_has_no_script_and_fetches_nothing() -> None:
                 if any(k.endswith("href") for k in e.attrib)]  # no links, no external images
     root = ET.fromstring(svg)
     assert root.get("width") == "800" and root.find(f".//{SVG}style") is not None
+
+
+def page(**values: object) -> str:
+    from vrm_agent.dashboard.pages import templates
+    from vrm_agent.dashboard.sessions import Sessions
+
+    defaults: dict[str, object] = {
+        "sections": [], "payments": [], "intentions": [], "shown_rows": 200, "problem": None,
+        "counts": {"payments": 0, "intentions": 0}}
+    return templates().get_template("spending.html").render(
+        session=Sessions().create("https://example.org/me#i", 0), flashes=[],
+        prefix="/dashboard", page="spending", **{**defaults, **values})
+
+
+def test_an_empty_ledger_says_how_to_add_purchases_and_payments() -> None:
+    empty = page()
+    assert "No purchases yet" in empty and "vrm-agent import transactions FILE" in empty
+    assert "vrm-agent pay add" in empty and "vrm-agent pay intend" in empty
+    assert "<img" not in empty and 'aria-current="page">Spending' in empty
+
+
+def test_the_page_escapes_what_the_ledger_holds_in_alt_text_and_tables() -> None:
+    from vrm_agent.dashboard.charts import chart_size
+    from vrm_agent.dashboard.spending_pages import chart_src
+
+    (chart,), _ = spending_charts(rows_of(("<b>Shop</b>", '"><x', 1, "2")), "vendor")
+    html = page(sections=[{"by": "vendor", "title": "Per vendor", "column": "Vendor",
+                           "left_out": ["<i>ZZZ</i>"], "charts": [
+                               {"chart": chart, "src": chart_src("vendor", chart.currency),
+                                "size": chart_size(chart)}]}])
+    assert "<b>Shop</b>" not in html and "&lt;b&gt;Shop&lt;/b&gt;" in html
+    assert '"><x' not in html and "<i>ZZZ</i>" not in html
+    assert 'src="/dashboard/charts/vendor/%22%3E%3Cx.svg"' in html
+    assert '<th scope="row">' in html and "<caption>" in html
