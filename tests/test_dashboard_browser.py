@@ -1,7 +1,8 @@
 """The dashboard in a real headless Chromium against a real pod and a real agent process: the
 owner logs in through the pod's own login and consent pages, approves a vendor's request (the
 vendor then reads with its own token) and revokes it (the vendor is refused); a form without its
-CSRF token changes nothing; another account that logs in is refused and sees no data.
+CSRF token changes nothing; the spending charts load from the agent alone and their tables give
+the ledger's numbers; another account that logs in is refused and sees no data.
 
 Run on both pods, WAC and ACP: what a vendor may read after a click is the pod's answer under
 each flavour's own access-control documents. Screenshots of each page at desktop and phone
@@ -461,6 +462,105 @@ async def test_the_audit_log_is_a_timeline_newest_first_with_filters(scene: Scen
     assert "choose a shorter range" in driver.find_element("css selector", "[role=alert]").text
 
 
+PURCHASES = (  # date, vendor, what, amount, currency, category
+    ("2025-11-03", VENDOR_NAME, "lamp", "40.00", "EUR", "home"),
+    ("2025-12-14", "Dashs Books", "novel", "12.50", "EUR", "books"),
+    ("2025-12-20", "Dashs Books", "atlas", "30.00", "EUR", "books"),
+    ("2026-01-08", "Dashs Diner", "lunch", "9.90", "USD", "food"),
+    ("2026-01-09", "Dashs Books", "novel returned", "-12.50", "EUR", "books"))
+# What `vrm-agent stats` says of them, per grouping and currency: (key, purchases, total).
+SPENT = {
+    ("month", "EUR"): [("2025-11", "1", "40.00"), ("2025-12", "2", "42.50"),
+                       ("2026-01", "1", "-12.50")],
+    ("month", "USD"): [("2026-01", "1", "9.90")],
+    ("vendor", "EUR"): [(VENDOR_NAME, "1", "40.00"), ("Dashs Books", "3", "30.00")],
+    ("vendor", "USD"): [("Dashs Diner", "1", "9.90")],
+    ("category", "EUR"): [("home", "1", "40.00"), ("books", "3", "30.00")],
+    ("category", "USD"): [("food", "1", "9.90")]}
+
+
+def requested_urls(browser: Any) -> list[str]:
+    """Every URL the browser asked for since the performance log was last read."""
+    return [event["params"]["request"]["url"]
+            for entry in browser.get_log("performance")
+            if (event := json.loads(entry["message"])["message"]).get("method")
+            == "Network.requestWillBeSent"]
+
+
+async def test_spending_is_charted_and_tabled_per_currency_with_the_paychoice_ledger(
+        scene: Scene, driver: Any) -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    from vrm_agent.ledger.importing import TransactionImporter
+    from vrm_agent.ledger.paychoice import PaymentIntention, Recipient, VoluntaryPayment
+    from vrm_agent.ledger.stats import ledger_spending_by
+    from vrm_agent.ledger.transactions import parse_rows
+
+    fields = ("date", "vendor", "description", "amount", "currency", "category")
+    async with PodClient(scene.owner.credentials) as pod:
+        ledger = Ledger(pod, scene.owner.pod)
+        await TransactionImporter(ledger).run(parse_rows(
+            [(2 + n, dict(zip(fields, row, strict=True))) for n, row in enumerate(PURCHASES)]
+        ).transactions, digest="dashs-bank")
+        await ledger.create(VoluntaryPayment(
+            "dashs-paid", Recipient(name="Dashs <em>Podcast</em>"), Decimal("5"), "EUR",
+            date(2026, 1, 2), purpose="episode 12"))
+        await ledger.create(PaymentIntention(
+            "dashs-intend", Recipient(vendor_id="dashvendor"), Decimal("3.50"), "USD",
+            date(2026, 2, 1), "P1M", purpose="keep it going"))
+        totals = await ledger_spending_by(ledger)
+        (paid,), (intended,) = (await ledger.list(VoluntaryPayment),
+                                await ledger.list(PaymentIntention))
+    # The expected numbers are the ledger's, as `vrm-agent stats` computes them.
+    assert {(by, r.currency) for by, rows in totals.items() for r in rows} == set(SPENT)
+    for (by, currency), expected in SPENT.items():
+        assert [(r.key, str(r.count), str(r.total)) for r in totals[by]
+                if r.currency == currency] == expected
+    requested_urls(driver)  # forget what earlier pages asked for
+    driver.get(scene.dashboard + "/spending")
+    assert heading(driver) == "Your spending"
+    images = wait_for(driver, lambda d: (found := d.execute_script(
+        "const i = Array.from(document.images);"
+        "return i.every(x => x.complete) ? i.map(x => [x.src, x.naturalWidth, x.alt]) : null"))
+        and found)
+    assert len(images) == len(SPENT)
+    assert all(width > 0 for _, width, _ in images), images  # each chart was drawn
+    assert all("the table below gives the numbers" in alt for _, _, alt in images)
+    shown = {}
+    for table in driver.find_elements("css selector", "table[id^=table-]"):
+        by = table.get_attribute("id").split("-")[1]
+        currency = table.find_element("tag name", "caption").text.split(" in ")[1][:3]
+        shown[(by, currency)] = [tuple(cell.text for cell in row.find_elements(
+            "xpath", "./th|./td")) for row in table.find_elements("css selector", "tbody tr")]
+    assert shown == SPENT
+    payment = driver.find_element("css selector", "#payments tbody tr").text
+    # The amount as the ledger reads it back (the pod may write 5 as 5.0).
+    assert paid.amount == Decimal("5") and intended.amount == Decimal("3.50")
+    assert payment == f"Dashs <em>Podcast</em> {paid.amount} EUR 2026-01-02 episode 12"
+    intention = driver.find_element("css selector", "#intentions-table tbody tr").text
+    assert intention == (f"{VENDOR_NAME} {intended.amount} USD monthly from 2026-02-01 "
+                         "keep it going")
+    page = driver.page_source
+    assert "<em>Podcast</em>" not in page and "<b>Vendor</b>" not in page
+    outside = [u for u in requested_urls(driver)
+               if urllib.parse.urlsplit(u).hostname not in ("localhost", "127.0.0.1")]
+    assert outside == []  # nothing fetched from anywhere else
+    snap(driver, "spending")
+    chart = next(src for src, _, _ in images if "/charts/vendor/EUR.svg" in src)
+    status, kind, body = fetch(driver, chart, with_session=True)
+    assert status == 200 and kind == "image/svg+xml" and "<script" not in body
+    assert "Dash &lt;b&gt;Vendor&lt;/b&gt; &amp; Co" in body and "<b>" not in body
+    with pytest.raises(urllib.error.HTTPError, match="403"):
+        fetch(driver, chart, with_session=False)
+    # Opened by itself, the chart's own inline style applies under its policy, and no script.
+    driver.get(chart)
+    fill = driver.execute_script(
+        "return getComputedStyle(document.querySelector('.plot > .background')).fill")
+    assert fill == "rgb(255, 255, 255)"
+    assert driver.execute_script("return document.scripts.length") == 0
+
+
 async def test_another_account_is_refused_and_sees_no_data(scene: Scene, driver: Any) -> None:
     driver.get(scene.dashboard)
     click_button(driver, "Log out")
@@ -478,6 +578,9 @@ async def test_another_account_is_refused_and_sees_no_data(scene: Scene, driver:
     assert not [c for c in driver.get_cookies() if c["name"] == "vrm_dashboard"]
     snap(driver, "refused")
     for page in ("", "/requests", "/grants", "/contact", "/terms", "/audit",
-                 "/holdings", "/agreements/0123456789abcdef"):
+                 "/holdings", "/agreements/0123456789abcdef", "/spending"):
         driver.get(scene.dashboard + page)
         assert heading(driver) == "Log in to your dashboard"
+    for by in ("month", "vendor", "category"):  # an image, so refused rather than sent on
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            fetch(driver, f"{scene.dashboard}/charts/{by}/EUR.svg", with_session=True)

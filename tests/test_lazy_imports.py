@@ -1,7 +1,7 @@
 """What the daemon and the command line load before they need it: `vrm-agent --help` loads no
 command's code, and the daemon loads the libraries only some paths use (pyld, pyshacl, the HTTP
-signatures, the progress bar) when a path first uses them. Each check imports in a fresh
-interpreter, so what this test process imported already does not hide anything."""
+signatures, the progress bar, the chart library) when a path first uses them. Each check imports
+in a fresh interpreter, so what this test process imported already does not hide anything."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from vrm_agent.ledger import stats
 from vrm_agent.negotiation import terms
 
 HEAVY = ("pyld", "pyshacl", "rdflib.plugins.sparql", "requests", "lxml",
-         "http_message_signatures", "tqdm", "jinja2")
+         "http_message_signatures", "tqdm", "jinja2", "pygal")
 
 
 def loaded_after(code: str) -> set[str]:
@@ -41,6 +41,17 @@ def test_help_loads_no_command_code() -> None:
 @pytest.mark.parametrize("module", ["vrm_agent.daemon.server", "vrm_agent.cli.daemon_commands"])
 def test_the_daemon_loads_heavy_libraries_on_first_use(module: str) -> None:
     assert not loaded_after(f"import {module}") & set(HEAVY)
+
+
+def test_pygal_loads_when_a_chart_is_drawn_and_not_for_the_dashboards_pages() -> None:
+    pages = ("import vrm_agent.daemon.server, vrm_agent.dashboard.pages, "
+             "vrm_agent.dashboard.spending_pages, vrm_agent.dashboard.charts")
+    assert "pygal" not in loaded_after(pages)
+    assert "pygal" in loaded_after(
+        f"{pages}\n"
+        "from vrm_agent.dashboard.charts import Bar, Chart, chart_svg\n"
+        "from decimal import Decimal\n"
+        "chart_svg(Chart('vendor', 'EUR', (Bar('Shop', Decimal(1), 1),)))")
 
 
 def test_the_parser_offers_what_the_commands_accept() -> None:

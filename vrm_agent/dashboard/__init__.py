@@ -8,6 +8,7 @@ one of them, so a daemon nobody opens the dashboard of never loads either.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -36,6 +37,8 @@ ROUTES = (
     ("GET", "/agreements/{id}", "agreement_download"),
     ("GET", "/contact", "contact_page"),
     ("POST", "/contact/{id}/change", "change_contact"),
+    ("GET", "/spending", "spending_pages:spending_page"),
+    ("GET", "/charts/{by}/{currency}.svg", "spending_pages:chart_image"),
     ("GET", "/audit", "audit_timeline"),
     ("GET", "/terms", "terms_page"),
     ("POST", "/terms/{name}/switch", "switch_term"),
@@ -51,6 +54,8 @@ class DashboardState:
     def __init__(self) -> None:
         self.logins = PendingLogins()
         self.sessions = Sessions()
+        # The spending page's totals (when read, per grouping), which its chart images reuse.
+        self.spending: tuple[float, dict[str, list[Any]]] | None = None
 
 
 def _lazy(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
