@@ -184,9 +184,14 @@ def statuses(browser: Any, path: str) -> list[int]:
 
 
 def click_button(browser: Any, text: str) -> None:
+    """Press a form's button and wait until the page it was on has been replaced, so what is
+    looked at next is the answer (every button of the dashboard sends a form)."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as shows
 
+    page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.XPATH, f"//button[normalize-space()='{text}']").click()
+    wait_for(browser, shows.staleness_of(page))
 
 
 def flash(browser: Any) -> str:
