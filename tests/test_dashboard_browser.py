@@ -10,6 +10,7 @@ each page at desktop and phone widths go to build/screenshots/ (not committed)."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -26,13 +27,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.conftest import PodEnv, RunningAgent, start_agent, stop_agent
+from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
 from vrm_agent.ledger.records import ContactUnit, Relationship, Vendor
 from vrm_agent.ledger.store import Ledger
 from vrm_agent.negotiation.protocol import State
 from vrm_agent.pod.client import PodClient
 from vrm_agent.podserver import AccountApi, Flavour, PodAccount
-from vrm_agent.vendor import Inbox, VendorAgent, request_policy
+from vrm_agent.vendor import Inbox, IntentClient, VendorAgent, request_policy
 
 pytestmark = [pytest.mark.pod,
               pytest.mark.parametrize("css_server", [Flavour.WAC], indirect=True, ids=["wac"])]
@@ -454,6 +455,97 @@ async def test_the_audit_log_is_a_timeline_newest_first_with_filters(scene: Scen
     assert "choose a shorter range" in driver.find_element("css selector", "[role=alert]").text
 
 
+async def put_out_intent(scene: Scene, what: str, budget: str) -> dict[str, Any]:
+    """The owner's intent, put out with the real command (in a thread: the vendors' inboxes on
+    this test's loop answer the agent meanwhile)."""
+    added = await asyncio.to_thread(run_cli, "intent", "add", what, "--budget", budget,
+                                    "--currency", "EUR", "--public", "--json", "--config",
+                                    str(scene.agent.config))
+    assert added.returncode == 0, added.stderr
+    return json.loads(added.stdout)  # type: ignore[no-any-return]
+
+
+async def offer_to(intents: IntentClient, agent: Any, resource: str, price: str,
+                   description: str) -> dict[str, Any]:
+    """An offer once the agent lists the intent (its listing may lag a new one by 2 s)."""
+    for _ in range(50):
+        entry = next((e for e in await intents.list(agent) if e.intent == resource), None)
+        if entry is not None:
+            seen = await intents.read(entry)  # from the pod, with the vendor's own token
+            return await intents.offer(entry, price=price, currency="EUR", terms=seen.terms,
+                                       availability="schema:InStock", description=description)
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the agent never listed {resource}")
+
+
+async def test_offers_to_an_intent_are_compared_and_one_is_accepted_on_the_page(
+        scene: Scene, driver: Any) -> None:
+    wanted = await put_out_intent(scene, "a cargo bike", "3000")
+    async with contextlib.AsyncExitStack() as stack:
+        sellers = {}
+        for account, price in ((scene.vendor, "2750"), (scene.shop, "2499.5")):
+            inbox = await stack.enter_async_context(Inbox())
+            pod = await stack.enter_async_context(PodClient(account.credentials))
+            vendor = VendorAgent(pod, inbox=inbox)
+            intents = IntentClient(vendor)
+            view = await offer_to(intents, await vendor.discover(scene.owner.webid),
+                                  wanted["resource"], price, f"<b>{account.webid}</b>'s bike")
+            sellers[account.webid] = (vendor, inbox, view)
+        driver.get(scene.dashboard + "/intents")
+        assert heading(driver) == "Your intents and their offers"
+        card = "//section[.//h2[normalize-space()='a cargo bike']]"
+        rows = [r.text for r in driver.find_elements("xpath", f"{card}//tbody/tr")]
+        assert len(rows) == 2
+        assert rows[0].startswith("Dashp <i>Shop</i>") and "2499.50 EUR" in rows[0]
+        assert rows[1].startswith("Dash <b>Vendor</b> & Co") and "2750.00 EUR" in rows[1]
+        assert "<i>Shop</i>" not in driver.page_source and "<b>http" not in driver.page_source
+        assert "everyone" in driver.find_element("xpath", card).text
+        snap(driver, "intents")
+        said = await asyncio.to_thread(submit, driver, "Accept",
+                                       f"{card}//tr[contains(., 'Dashp')]")
+        assert "Accepted Dashp <i>Shop</i>'s offer of 2499.50 EUR for a cargo bike" in said
+        assert "1 other vendor(s) that offered are being told" in said
+        shop, shop_inbox, shop_view = sellers[scene.shop.webid]
+        won = await shop_inbox.wait_for(lambda n: n.type == "OfferAcceptedMessage")
+        assert won.negotiation == shop_view["id"]
+        _, vendor_inbox, vendor_view = sellers[scene.vendor.webid]
+        told = await vendor_inbox.wait_for(lambda n: n.type == "IntentClosedMessage")
+        assert told.negotiation == vendor_view["id"]
+        assert not [n for n in vendor_inbox.received if n.type == "OfferAcceptedMessage"]
+        assert (await shop.read(wanted["resource"])).status == 403  # closed: nobody reads it
+    accepted = driver.find_element("xpath", f"{card}//tr[contains(@class, 'accepted')]").text
+    assert accepted.startswith("Dashp <i>Shop</i> (accepted)")
+    assert not driver.find_elements("xpath", f"{card}//button")  # closed: no decision left
+    snap(driver, "intents-accepted")
+    link = driver.find_element("xpath", f"{card}//a[contains(., 'Signed agreement')]")
+    url = link.get_attribute("href")
+    assert url.endswith(f"/dashboard/agreements/intent-{wanted['id']}")
+    status, kind, body = fetch(driver, url, with_session=True)
+    assert status == 200 and kind.startswith("text/turtle") and "AgreementRecord" in body
+    assert scene.shop.webid in body
+
+    base = f"{scene.dashboard}/intents/{wanted['id']}"
+    for path, said in ((f"{base}/offers/{shop_view['id'].rsplit('/', 1)[-1]}/accept",
+                        "Not accepted: the intent is closed already"),
+                       (f"{base}/close", "Not closed: the intent is closed already"),
+                       (f"{scene.dashboard}/intents/no-such-intent/close",
+                        "Not closed: that intent is not one of yours"),
+                       (f"{scene.dashboard}/intents/.acl/offers/x/accept",
+                        "Not accepted: that intent is not one of yours"),
+                       (f"{base}/offers/a%20b/accept", "Not accepted: that offer")):
+        status, answer = post_with_session(driver, path, {})
+        assert status == 200 and said in answer and "Traceback" not in answer, (path, answer)
+
+    unwanted = await put_out_intent(scene, "a second-hand trailer", "200")
+    driver.get(scene.dashboard + "/intents")
+    trailer = "//section[.//h2[normalize-space()='a second-hand trailer']]"
+    assert "open, taking offers" in driver.find_element("xpath", trailer).text
+    said = submit(driver, "Close without accepting", trailer)
+    assert "Closed your intent for a second-hand trailer" in said and "no vendor had" in said
+    async with PodClient(scene.vendor.credentials) as pod:
+        assert (await VendorAgent(pod).read(unwanted["resource"])).status == 403
+
+
 async def test_another_account_is_refused_and_sees_no_data(scene: Scene, driver: Any) -> None:
     driver.get(scene.dashboard)
     click_button(driver, "Log out")
@@ -470,7 +562,9 @@ async def test_another_account_is_refused_and_sees_no_data(scene: Scene, driver:
         assert secret not in driver.page_source
     assert not [c for c in driver.get_cookies() if c["name"] == "vrm_dashboard"]
     snap(driver, "refused")
-    for page in ("", "/requests", "/grants", "/contact", "/terms", "/audit",
-                 "/holdings", "/agreements/0123456789abcdef"):
+    for page in ("", "/requests", "/grants", "/contact", "/terms", "/audit", "/intents",
+                 "/holdings", "/agreements/0123456789abcdef", "/agreements/intent-x"):
         driver.get(scene.dashboard + page)
         assert heading(driver) == "Log in to your dashboard"
+    for form in ("/intents/x/close", "/intents/x/offers/y/accept"):
+        assert post_without_csrf(driver, scene.dashboard + form, {}) == 403
