@@ -536,14 +536,30 @@ async def test_offers_to_an_intent_are_compared_and_one_is_accepted_on_the_page(
         status, answer = post_with_session(driver, path, {})
         assert status == 200 and said in answer and "Traceback" not in answer, (path, answer)
 
-    unwanted = await put_out_intent(scene, "a second-hand trailer", "200")
-    driver.get(scene.dashboard + "/intents")
+    # Put out on the page, for one vendor of the ledger only; then closed on the page.
+    driver.find_element("id", "intent-what").send_keys("a second-hand trailer")
+    driver.find_element("id", "intent-budget").send_keys("200")
+    driver.find_element("id", "audience-chosen").click()
+    driver.find_element("css selector", f"input[name=vendor][value='{scene.vendor.webid}']"
+                        ).click()
+    said = submit(driver, "Put it out")
+    assert "Put out your intent for a second-hand trailer, at most 200.00 EUR" in said
+    assert "Who may read it: Dash <b>Vendor</b> & Co." in said
     trailer = "//section[.//h2[normalize-space()='a second-hand trailer']]"
     assert "open, taking offers" in driver.find_element("xpath", trailer).text
-    said = submit(driver, "Close without accepting", trailer)
-    assert "Closed your intent for a second-hand trailer" in said and "no vendor had" in said
-    async with PodClient(scene.vendor.credentials) as pod:
-        assert (await VendorAgent(pod).read(unwanted["resource"])).status == 403
+    trailer_id = driver.find_element("xpath", f"{trailer}//dd/span[@class='iri']").text
+    resource = f"{scene.owner.pod}vrm/intents/{trailer_id}"
+    async with PodClient(scene.vendor.credentials) as chosen, \
+            PodClient(scene.shop.credentials) as not_chosen:
+        assert (await VendorAgent(chosen).read(resource)).status == 200
+        assert (await VendorAgent(not_chosen).read(resource)).status == 403
+        said = submit(driver, "Close without accepting", trailer)
+        assert "Closed your intent for a second-hand trailer" in said and "no vendor had" in said
+        assert (await VendorAgent(chosen).read(resource)).status == 403
+    status, answer = post_with_session(driver, f"{scene.dashboard}/intents",
+                                       {"what": "x", "budget": "1e9", "currency": "EUR",
+                                        "audience": "public"})
+    assert status == 200 and "Not put out: the budget" in answer and "not an amount" in answer
 
 
 async def test_another_account_is_refused_and_sees_no_data(scene: Scene, driver: Any) -> None:

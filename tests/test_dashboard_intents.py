@@ -140,11 +140,57 @@ def test_the_page_shows_vendors_words_as_text_and_decisions_only_on_open_intents
         session=Session("s", "https://pod.example/me/profile/card#me", "token", 0.0, 0.0),
         flashes=[],
         prefix="/dashboard", cards=[open_card, closed_card], left_out=0, problem=None,
-        page="intents")
+        page="intents", vendors=[(SHOP, "<i>Shop</i>")], today="2026-03-01")
     assert "&lt;i&gt;Shop&lt;/i&gt;" in page and "<i>Shop</i>" not in page
     assert "&lt;script&gt;" in page and "<script>x" not in page
     assert page.count("/accept\"") == 1 and "/intents/bike/offers/s-1/accept" in page
     assert page.count("/close\"") == 1 and "/intents/bike/close" in page
     assert 'href="/dashboard/agreements/intent-tyres"' in page
-    assert page.count('name="csrf" value="token"') == 3  # logout, accept, close
+    assert page.count('name="csrf" value="token"') == 4  # logout, accept, close, put out
+    assert f'name="vendor" value="{SHOP}"' in page
     assert page.index("touring bicycle") < page.index("winter tyres")
+
+
+def wanted_form(**fields: object) -> object:
+    from multidict import MultiDict
+
+    sent: dict[str, object] = {"what": " a  cargo bike ", "budget": "3000.50",
+                               "currency": "eur", "audience": "public"}
+    sent.update(fields)
+    form: MultiDict[object] = MultiDict()
+    for name, value in sent.items():
+        for one in value if isinstance(value, list) else [value]:
+            form.add(name, one)
+    return form
+
+
+def test_the_intent_form_is_checked_and_says_how_to_correct_it() -> None:
+    from vrm_agent.dashboard.forms import FormProblem, intent_wanted
+
+    today = date(2026, 3, 1)
+    ledger = {SHOP: "Shop", BIKES: "Bikes"}
+    wanted = intent_wanted(wanted_form(where="Utrecht", until="2026-03-31"),  # type: ignore[arg-type]
+                           today, ledger)
+    assert (wanted.what, wanted.budget, wanted.currency, wanted.where, wanted.ends,
+            wanted.public, wanted.vendors) == ("a cargo bike", Decimal("3000.50"), "EUR",
+                                               "Utrecht", date(2026, 3, 31), True, ())
+    chosen = intent_wanted(wanted_form(audience="chosen", vendor=[SHOP, BIKES, SHOP]),  # type: ignore[arg-type]
+                           today, ledger)
+    assert not chosen.public and chosen.vendors == (BIKES, SHOP)
+    for fields, said in (
+            ({"what": "  "}, "say what you want"),
+            ({"what": "x" * 201}, "shorten it"),
+            ({"what": "bike\u0007"}, "write plain text"),
+            ({"budget": "1e3"}, "not an amount"),
+            ({"budget": "-5"}, "not an amount"),
+            ({"currency": "euro"}, "not a code like EUR"),
+            ({"until": "31/03/2026"}, "not a date like 2026-03-01"),
+            ({"until": "2026-02-28"}, "the last day is in the past"),
+            ({"from": "2026-04-02", "until": "2026-04-01"}, "swap them"),
+            ({"audience": "nobody"}, "choose who may read it"),
+            ({"audience": "public", "vendor": SHOP}, "not both"),
+            ({"audience": "chosen"}, "tick at least one vendor"),
+            ({"audience": "chosen", "vendor": "https://stranger.example/#me"},
+             "not one of yours")):
+        with pytest.raises(FormProblem, match=said):
+            intent_wanted(wanted_form(**fields), today, ledger)  # type: ignore[arg-type]

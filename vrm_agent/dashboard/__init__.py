@@ -38,6 +38,7 @@ ROUTES = (
     ("POST", "/contact/{id}/change", "change_contact"),
     ("GET", "/audit", "audit_timeline"),
     ("GET", "/intents", "intent_pages:intents_page"),
+    ("POST", "/intents", "intent_pages:add_intent"),
     ("POST", "/intents/{id}/offers/{offer}/accept", "intent_pages:accept_offer"),
     ("POST", "/intents/{id}/close", "intent_pages:close_intent"),
     ("GET", "/terms", "terms_page"),

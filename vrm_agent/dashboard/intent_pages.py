@@ -5,6 +5,8 @@ decision goes through the daemon's one intent service, as the command line's do.
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -20,7 +22,7 @@ from vrm_agent.daemon.intents import (
 from vrm_agent.dashboard.pages import back, form_session, page_session, render, shown, vendor_names
 from vrm_agent.dashboard.views import intent_card, intents_in_order, is_record_id
 from vrm_agent.errors import VrmAgentError
-from vrm_agent.ledger.intents import IntentOffer
+from vrm_agent.ledger.intents import Intent, IntentOffer
 from vrm_agent.negotiation.intent_wire import money
 
 
@@ -38,7 +40,7 @@ async def intents_page(request: web.Request) -> web.Response:
         # An intent whose offers cannot be read is shown with a note, the others as they are.
         found = await asyncio.gather(*(service.offers(i.id) for i, _ in chosen),
                                      return_exceptions=True)
-        names = await vendor_names(ctx) if chosen else {}
+        names = await vendor_names(ctx)  # also the vendors the form offers to choose
     except VrmAgentError as exc:
         problem, chosen, found, names = shown(exc), [], [], {}
     for (intent, audience), offers in zip(chosen, found, strict=True):
@@ -46,8 +48,36 @@ async def intents_page(request: web.Request) -> web.Response:
             raise offers
         cards.append(intent_card(intent_row(intent, audience, service),
                                  None if isinstance(offers, BaseException) else offers, names))
+    choices = sorted(names.items(), key=lambda n: (n[1].casefold(), n[0]))
     return render("intents.html", session=session, cards=cards, left_out=left_out,
-                  problem=problem, page="intents")
+                  problem=problem, page="intents", vendors=choices,
+                  today=datetime.now(UTC).date().isoformat())
+
+
+async def add_intent(request: web.Request) -> web.StreamResponse:
+    """Put out an intent on the person's default terms, as `vrm-agent intent add` does."""
+    from vrm_agent.dashboard.forms import FormProblem, intent_wanted
+
+    session, form = await form_session(request)
+    ctx = context_of(request)
+    service = intents_of(request)
+    try:
+        names = await vendor_names(ctx)
+        wanted = intent_wanted(form, datetime.now(UTC).date(), names)
+        intent = Intent(uuid.uuid4().hex[:12], wanted.what, wanted.budget, wanted.currency,
+                        await service.terms_iri(None), wanted.where, wanted.starts,
+                        wanted.ends)
+        await service.add(intent, public=wanted.public, vendors=wanted.vendors)
+    except FormProblem as exc:
+        session.flash("error", f"Not put out: {exc}.")
+    except VrmAgentError as exc:
+        session.flash("error", f"Not put out: {shown(exc)}.")
+    else:
+        who = "everyone" if wanted.public else ", ".join(names[v] for v in wanted.vendors)
+        session.flash("ok", f"Put out your intent for {intent.what}, at most "
+                            f"{money(intent.max_price)} {intent.currency}, on your terms. Who "
+                            f"may read it: {who}. Their offers appear here.")
+    raise back("/intents")
 
 
 def _refusal(exc: VrmAgentError) -> str:
