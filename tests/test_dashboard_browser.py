@@ -11,6 +11,7 @@ widths go to build/screenshots/ (not committed), one set per flavour."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -27,13 +28,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.conftest import PodEnv, RunningAgent, start_agent, stop_agent
+from tests.conftest import PodEnv, RunningAgent, run_cli, start_agent, stop_agent
 from vrm_agent.ledger.records import ContactUnit, Relationship, Vendor
 from vrm_agent.ledger.store import Ledger
 from vrm_agent.negotiation.protocol import State
 from vrm_agent.pod.client import PodClient
 from vrm_agent.podserver import AccountApi, CssServer, PodAccount
-from vrm_agent.vendor import Inbox, VendorAgent, request_policy
+from vrm_agent.vendor import Inbox, IntentClient, VendorAgent, request_policy
 
 pytestmark = pytest.mark.pod
 
@@ -396,6 +397,27 @@ async def test_changing_the_address_on_its_page_tells_the_vendor_that_shares_it(
         await inbox.stop()
 
 
+# The routes anyone may open: logging in, the Client ID document, the style sheet and script.
+OPEN_ROUTES = {"/login", "/login/start", "/callback", "/client-id", "/static/{name}"}
+
+
+def without_redirects(browser: Any, method: str, url: str) -> tuple[int, str | None, str]:
+    """A request with the browser's cookies (a form with no fields), its redirect not
+    followed: status, where it redirects to, body."""
+    class Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any) -> None:
+            return None
+
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in browser.get_cookies())
+    sent = urllib.request.Request(url, data=b"" if method == "POST" else None,
+                                  headers={"Cookie": cookie}, method=method)
+    try:
+        with urllib.request.build_opener(Stay).open(sent, timeout=10) as answer:
+            return int(answer.status), answer.headers.get("Location"), answer.read().decode()
+    except urllib.error.HTTPError as answer:
+        return int(answer.code), answer.headers.get("Location"), answer.read().decode()
+
+
 def fetch(browser: Any, url: str, *, with_session: bool) -> tuple[int, str, str]:
     """A GET with the browser's cookies or none: status, content type and body."""
     cookie = "; ".join(f"{c['name']}={c['value']}" for c in browser.get_cookies())
@@ -566,6 +588,113 @@ async def test_spending_is_charted_and_tabled_per_currency_with_the_paychoice_le
     assert driver.execute_script("return document.scripts.length") == 0
 
 
+async def put_out_intent(scene: Scene, what: str, budget: str) -> dict[str, Any]:
+    """The owner's intent, put out with the real command (in a thread: the vendors' inboxes on
+    this test's loop answer the agent meanwhile)."""
+    added = await asyncio.to_thread(run_cli, "intent", "add", what, "--budget", budget,
+                                    "--currency", "EUR", "--public", "--json", "--config",
+                                    str(scene.agent.config))
+    assert added.returncode == 0, added.stderr
+    return json.loads(added.stdout)  # type: ignore[no-any-return]
+
+
+async def offer_to(intents: IntentClient, agent: Any, resource: str, price: str,
+                   description: str) -> dict[str, Any]:
+    """An offer once the agent lists the intent (its listing may lag a new one by 2 s)."""
+    for _ in range(50):
+        entry = next((e for e in await intents.list(agent) if e.intent == resource), None)
+        if entry is not None:
+            seen = await intents.read(entry)  # from the pod, with the vendor's own token
+            return await intents.offer(entry, price=price, currency="EUR", terms=seen.terms,
+                                       availability="schema:InStock", description=description)
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the agent never listed {resource}")
+
+
+async def test_offers_to_an_intent_are_compared_and_one_is_accepted_on_the_page(
+        scene: Scene, driver: Any) -> None:
+    wanted = await put_out_intent(scene, "a cargo bike", "3000")
+    async with contextlib.AsyncExitStack() as stack:
+        sellers = {}
+        for account, price in ((scene.vendor, "2750"), (scene.shop, "2499.5")):
+            inbox = await stack.enter_async_context(Inbox())
+            pod = await stack.enter_async_context(PodClient(account.credentials))
+            vendor = VendorAgent(pod, inbox=inbox)
+            intents = IntentClient(vendor)
+            view = await offer_to(intents, await vendor.discover(scene.owner.webid),
+                                  wanted["resource"], price, f"<b>{account.webid}</b>'s bike")
+            sellers[account.webid] = (vendor, inbox, view)
+        driver.get(scene.dashboard + "/intents")
+        assert heading(driver) == "Your intents and their offers"
+        card = "//section[.//h2[normalize-space()='a cargo bike']]"
+        rows = [r.text for r in driver.find_elements("xpath", f"{card}//tbody/tr")]
+        assert len(rows) == 2
+        assert rows[0].startswith("Dashp <i>Shop</i>") and "2499.50 EUR" in rows[0]
+        assert rows[1].startswith("Dash <b>Vendor</b> & Co") and "2750.00 EUR" in rows[1]
+        assert "<i>Shop</i>" not in driver.page_source and "<b>http" not in driver.page_source
+        assert "everyone" in driver.find_element("xpath", card).text
+        snap(driver, "intents")
+        said = await asyncio.to_thread(submit, driver, "Accept",
+                                       f"{card}//tr[contains(., 'Dashp')]")
+        assert "Accepted Dashp <i>Shop</i>'s offer of 2499.50 EUR for a cargo bike" in said
+        assert "1 other vendor(s) that offered are being told" in said
+        shop, shop_inbox, shop_view = sellers[scene.shop.webid]
+        won = await shop_inbox.wait_for(lambda n: n.type == "OfferAcceptedMessage")
+        assert won.negotiation == shop_view["id"]
+        _, vendor_inbox, vendor_view = sellers[scene.vendor.webid]
+        told = await vendor_inbox.wait_for(lambda n: n.type == "IntentClosedMessage")
+        assert told.negotiation == vendor_view["id"]
+        assert not [n for n in vendor_inbox.received if n.type == "OfferAcceptedMessage"]
+        assert (await shop.read(wanted["resource"])).status == 403  # closed: nobody reads it
+    accepted = driver.find_element("xpath", f"{card}//tr[contains(@class, 'accepted')]").text
+    assert accepted.startswith("Dashp <i>Shop</i> (accepted)")
+    assert not driver.find_elements("xpath", f"{card}//button")  # closed: no decision left
+    snap(driver, "intents-accepted")
+    link = driver.find_element("xpath", f"{card}//a[contains(., 'Signed agreement')]")
+    url = link.get_attribute("href")
+    assert url.endswith(f"/dashboard/agreements/intent-{wanted['id']}")
+    status, kind, body = fetch(driver, url, with_session=True)
+    assert status == 200 and kind.startswith("text/turtle") and "AgreementRecord" in body
+    assert scene.shop.webid in body
+
+    base = f"{scene.dashboard}/intents/{wanted['id']}"
+    for path, said in ((f"{base}/offers/{shop_view['id'].rsplit('/', 1)[-1]}/accept",
+                        "Not accepted: the intent is closed already"),
+                       (f"{base}/close", "Not closed: the intent is closed already"),
+                       (f"{scene.dashboard}/intents/no-such-intent/close",
+                        "Not closed: that intent is not one of yours"),
+                       (f"{scene.dashboard}/intents/.acl/offers/x/accept",
+                        "Not accepted: that intent is not one of yours"),
+                       (f"{base}/offers/a%20b/accept", "Not accepted: that offer")):
+        status, answer = post_with_session(driver, path, {})
+        assert status == 200 and said in answer and "Traceback" not in answer, (path, answer)
+
+    # Put out on the page, for one vendor of the ledger only; then closed on the page.
+    driver.find_element("id", "intent-what").send_keys("a second-hand trailer")
+    driver.find_element("id", "intent-budget").send_keys("200")
+    driver.find_element("id", "audience-chosen").click()
+    driver.find_element("css selector", f"input[name=vendor][value='{scene.vendor.webid}']"
+                        ).click()
+    said = submit(driver, "Put it out")
+    assert "Put out your intent for a second-hand trailer, at most 200.00 EUR" in said
+    assert "Who may read it: Dash <b>Vendor</b> & Co." in said
+    trailer = "//section[.//h2[normalize-space()='a second-hand trailer']]"
+    assert "open, taking offers" in driver.find_element("xpath", trailer).text
+    trailer_id = driver.find_element("xpath", f"{trailer}//dd/span[@class='iri']").text
+    resource = f"{scene.owner.pod}vrm/intents/{trailer_id}"
+    async with PodClient(scene.vendor.credentials) as chosen, \
+            PodClient(scene.shop.credentials) as not_chosen:
+        assert (await VendorAgent(chosen).read(resource)).status == 200
+        assert (await VendorAgent(not_chosen).read(resource)).status == 403
+        said = submit(driver, "Close without accepting", trailer)
+        assert "Closed your intent for a second-hand trailer" in said and "no vendor had" in said
+        assert (await VendorAgent(chosen).read(resource)).status == 403
+    status, answer = post_with_session(driver, f"{scene.dashboard}/intents",
+                                       {"what": "x", "budget": "1e9", "currency": "EUR",
+                                        "audience": "public"})
+    assert status == 200 and "Not put out: the budget" in answer and "not an amount" in answer
+
+
 async def test_another_account_is_refused_and_sees_no_data(scene: Scene, driver: Any) -> None:
     driver.get(scene.dashboard)
     click_button(driver, "Log out")
@@ -582,10 +711,30 @@ async def test_another_account_is_refused_and_sees_no_data(scene: Scene, driver:
         assert secret not in driver.page_source
     assert not [c for c in driver.get_cookies() if c["name"] == "vrm_dashboard"]
     snap(driver, "refused")
-    for page in ("", "/requests", "/grants", "/contact", "/terms", "/audit",
-                 "/holdings", "/agreements/0123456789abcdef", "/spending"):
+    for page in ("", "/requests", "/grants", "/contact", "/terms", "/audit", "/intents",
+                 "/holdings", "/agreements/0123456789abcdef", "/agreements/intent-x",
+                 "/spending"):
         driver.get(scene.dashboard + page)
         assert heading(driver) == "Log in to your dashboard"
-    for by in ("month", "vendor", "category"):  # an image, so refused rather than sent on
-        with pytest.raises(urllib.error.HTTPError, match="403"):
-            fetch(driver, f"{scene.dashboard}/charts/{by}/EUR.svg", with_session=True)
+    # Every route of the dashboard, with this browser's cookies, the ids real where there are
+    # real ones: a page sends it to log in, a form, an image or a tag is refused, none shows
+    # or changes anything.
+    from vrm_agent.dashboard import ROUTES
+
+    listed = await asyncio.to_thread(run_cli, "grants", "--json", "--config",
+                                     str(scene.agent.config))
+    grants = [g["id"] for g in json.loads(listed.stdout)]
+    assert grants, "the sweep needs a grant in force to try revoking"
+    ids = {"id": grants[0], "name": "sd-base", "list": "grants", "offer": "y", "by": "vendor",
+           "currency": "EUR"}
+    for method, path, _ in ROUTES:
+        if path in OPEN_ROUTES:
+            continue
+        url = scene.dashboard + path.format(**ids)
+        status, where, body = without_redirects(driver, method, url)
+        assert (status, where) in ((303, "/dashboard/login"), (403, None)), (method, path)
+        for secret in ("Dash", scene.email, scene.vendor.webid, grants[0]):
+            assert secret not in body, (method, path)
+    again = await asyncio.to_thread(run_cli, "grants", "--json", "--config",
+                                    str(scene.agent.config))
+    assert [g["id"] for g in json.loads(again.stdout)] == grants  # nothing was revoked

@@ -9,7 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vrm_agent.cli.arguments import http_iri, iso_date
 from vrm_agent.cli.output import done, show, show_table
@@ -20,7 +20,6 @@ from vrm_agent.errors import VrmAgentError
 
 if TYPE_CHECKING:  # the handlers import what they run (see daemon_commands)
     from vrm_agent.daemon.intents import IntentService
-    from vrm_agent.ledger.intents import Intent, IntentAudience, IntentOffer
 
 _AMOUNT = re.compile(r"[0-9]{1,12}(\.[0-9]{1,4})?")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
@@ -84,24 +83,6 @@ async def _agent_url(session: PodSession, config: Config) -> str:
     return advertised[0] if len(advertised) == 1 else str(configured)
 
 
-def _intent_json(intent: Intent, audience: IntentAudience, service: IntentService
-                 ) -> dict[str, Any]:
-    from vrm_agent.negotiation.intent_wire import money
-
-    return {
-        "id": intent.id, "what": intent.what, "where": intent.where,
-        "from": intent.starts, "until": intent.ends,
-        "budget": money(intent.max_price), "currency": intent.currency, "terms": intent.terms,
-        "visible_to": "everyone" if audience.public else list(audience.vendors),
-        "state": "open" if audience.is_open else "closed",
-        "created": intent.created, "closed": audience.closed,
-        "accepted_offer": audience.accepted_offer.rsplit("/", 1)[-1].removesuffix("#it")
-        if audience.accepted_offer else None,
-        "resource": service.document(intent.id),
-        "offers_endpoint": service.offers_endpoint(intent.id),
-    }
-
-
 async def _vendor_webids(service: IntentService, keys: list[str]) -> list[str]:
     """Each ``--vendor`` as a WebID: a vendor of the ledger (id, name, WebID or web site) with
     a WebID on record, or a WebID given in full."""
@@ -131,6 +112,7 @@ async def _vendor_webids(service: IntentService, keys: list[str]) -> list[str]:
 async def cmd_intent_add(args: argparse.Namespace, config: Config) -> int:
     import uuid
 
+    from vrm_agent.daemon.intents import intent_row
     from vrm_agent.ledger.intents import Intent
 
     async with open_intents(config) as (service, _):
@@ -140,7 +122,7 @@ async def cmd_intent_add(args: argparse.Namespace, config: Config) -> int:
         webids = await _vendor_webids(service, args.vendor or [])
         audience = await service.add(intent, public=args.public, vendors=webids)
         saved, audience = await service.get(intent.id)
-    record = _intent_json(saved, audience, service)
+    record = intent_row(saved, audience, service)
     who = "everyone" if audience.public else ", ".join(audience.vendors)
     done(f"Intent {saved.id} is out: {saved.what}, at most {saved.max_price} {saved.currency}. "
          f"Who may read it: {who}. Offers: `vrm-agent intent offers {saved.id}`.",
@@ -149,9 +131,11 @@ async def cmd_intent_add(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_intent_list(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.daemon.intents import intent_row
+
     async with open_intents(config) as (service, _):
         pairs = await service.all()
-        rows = [_intent_json(i, a, service) for i, a in pairs if args.all or a.is_open]
+        rows = [intent_row(i, a, service) for i, a in pairs if args.all or a.is_open]
     if args.json:
         show_table(rows, (), as_json=True)
         return 0
@@ -163,15 +147,19 @@ async def cmd_intent_list(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_intent_show(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.daemon.intents import intent_row
+
     async with open_intents(config) as (service, _):
         intent, audience = await service.get(args.id)
-        record = _intent_json(intent, audience, service)
+        record = intent_row(intent, audience, service)
         record["offers"] = len(await service.offers(args.id))
     show(record, as_json=args.json)
     return 0
 
 
 async def cmd_intent_close(args: argparse.Namespace, config: Config) -> int:
+    from vrm_agent.daemon.intents import intent_row
+
     async with open_intents(config) as (service, _):
         await service.close(args.id)
         intent, audience = await service.get(args.id)
@@ -179,31 +167,20 @@ async def cmd_intent_close(args: argparse.Namespace, config: Config) -> int:
     told = ("the vendors that offered have been told" if not failed else
             f"{failed} vendor(s) could not be told (their callback did not take the message)")
     done(f"Closed intent {args.id}: no vendor reads it or offers to it any more; {told}.",
-         {**_intent_json(intent, audience, service), "vendors_not_told": failed},
+         {**intent_row(intent, audience, service), "vendors_not_told": failed},
          as_json=args.json)
     return 0
 
 
-def _offer_row(offer: IntentOffer, names: dict[str, str]) -> dict[str, Any]:
-    from vrm_agent.negotiation.intent_wire import money
-
-    return {"id": offer.id, "vendor": names.get(offer.seller, offer.seller),
-            "vendor_webid": offer.seller, "price": money(offer.price),
-            "currency": offer.currency,
-            "availability": offer.availability.rsplit("/", 1)[-1] if offer.availability
-            else None, "from": offer.starts, "received": offer.created,
-            "description": offer.description}
-
-
 async def cmd_intent_offers(args: argparse.Namespace, config: Config) -> int:
     from vrm_agent.cli.session import vendor_names
-    from vrm_agent.daemon.intents import comparison
+    from vrm_agent.daemon.intents import comparison, offer_row
 
     async with open_intents(config) as (service, session):
         await service.get(args.id)
         offers = comparison(await service.offers(args.id))
         names = await vendor_names(session.pod, session.storage) if offers else {}
-    rows = [_offer_row(o, names) for o in offers]
+    rows = [offer_row(o, names) for o in offers]
     if args.json:
         show_table(rows, (), as_json=True)
         return 0

@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -46,6 +46,7 @@ from vrm_agent.negotiation.intent_wire import (
     OfferRefused,
     accepted_message,
     closed_message,
+    money,
     offer_view,
     read_offer,
 )
@@ -124,6 +125,40 @@ def has_ended(intent: Intent, today: date) -> bool:
 def comparison(offers: Sequence[IntentOffer]) -> list[IntentOffer]:
     """Offers as the person compares them: cheapest first (within a currency), then earliest."""
     return sorted(offers, key=lambda o: (o.currency, o.price, o.created))
+
+
+def accepted_offer_id(audience: IntentAudience) -> str | None:
+    """The id of the offer the intent was closed with, None when none was accepted."""
+    if not audience.accepted_offer:
+        return None
+    return audience.accepted_offer.rsplit("/", 1)[-1].removesuffix("#it")
+
+
+def intent_row(intent: Intent, audience: IntentAudience, service: IntentService
+               ) -> dict[str, Any]:
+    """One intent as the person's side shows it (the command line and the dashboard)."""
+    return {
+        "id": intent.id, "what": intent.what, "where": intent.where,
+        "from": intent.starts, "until": intent.ends,
+        "budget": money(intent.max_price), "currency": intent.currency, "terms": intent.terms,
+        "visible_to": "everyone" if audience.public else list(audience.vendors),
+        "state": "open" if audience.is_open else "closed",
+        "created": intent.created, "closed": audience.closed,
+        "accepted_offer": accepted_offer_id(audience),
+        "resource": service.document(intent.id),
+        "offers_endpoint": service.offers_endpoint(intent.id),
+    }
+
+
+def offer_row(offer: IntentOffer, names: Mapping[str, str]) -> dict[str, Any]:
+    """One offer as the person compares it; the vendor by its name in the ledger, else its
+    WebID (never by what the vendor says of itself)."""
+    return {"id": offer.id, "vendor": names.get(offer.seller, offer.seller),
+            "vendor_webid": offer.seller, "price": money(offer.price),
+            "currency": offer.currency,
+            "availability": offer.availability.rsplit("/", 1)[-1] if offer.availability
+            else None, "from": offer.starts, "received": offer.created,
+            "description": offer.description}
 
 
 class IntentService:

@@ -7,7 +7,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what aiohttp's form is (aiohttp's own dependency)
+    from multidict import MultiMapping
 
 CONTACT_FIELDS = ("value", "label", "locality", "postal_code", "region", "country")
 FIELD_CHARACTERS = 300  # longer than any address line; a longer one is refused, not cut
@@ -106,3 +110,82 @@ def audit_page(events: Iterable[Mapping[str, Any]], query: AuditQuery
     kept.sort(key=lambda e: str(e.get("at") or ""), reverse=True)
     start = (query.page - 1) * AUDIT_PAGE
     return kept[start:start + AUDIT_PAGE], len(kept) > start + AUDIT_PAGE
+
+
+INTENT_LINE = 200  # characters of what and where, as the ledger keeps them
+_AMOUNT = re.compile(r"[0-9]{1,12}(\.[0-9]{1,4})?")
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+
+
+@dataclass(frozen=True)
+class IntentWanted:
+    """What the "put out an intent" form asks for, checked."""
+
+    what: str
+    budget: Decimal
+    currency: str
+    where: str | None
+    starts: date | None
+    ends: date | None
+    public: bool
+    vendors: tuple[str, ...]  # WebIDs, each a vendor of the ledger
+
+
+def intent_wanted(form: MultiMapping[Any], today: date, vendors: Mapping[str, str]
+                  ) -> IntentWanted:
+    """The intent the form describes: a line of what, an amount and a currency code, optional
+    where and dates (not ending before today), and who may read it: everyone, or vendors among
+    ``vendors`` (the ledger's, WebID to name) and no others."""
+    def line(name: str, what: str) -> str | None:
+        sent = form.get(name)
+        if sent is not None and not isinstance(sent, str):
+            raise FormProblem(f"{what} must be text")
+        sent = " ".join((sent or "").split())
+        if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in sent):
+            raise FormProblem(f"{what} holds control characters; write plain text")
+        if len(sent) > INTENT_LINE:
+            raise FormProblem(f"{what} is longer than {INTENT_LINE} characters; shorten it")
+        return sent or None
+
+    def day(name: str, what: str) -> date | None:
+        sent = line(name, what)
+        if sent is None:
+            return None
+        try:
+            if not _DAY.fullmatch(sent):
+                raise ValueError
+            return date.fromisoformat(sent)
+        except ValueError:
+            raise FormProblem(f"{what} {sent[:20]!r} is not a date like "
+                              f"{today.isoformat()}") from None
+
+    what = line("what", "what you want")
+    if what is None:
+        raise FormProblem("say what you want in a line")
+    budget = line("budget", "the budget") or ""
+    if not _AMOUNT.fullmatch(budget):
+        raise FormProblem(f"the budget {budget[:20]!r} is not an amount; write it like 1200 or "
+                          "1200.50")
+    currency = line("currency", "the currency") or ""
+    if not _CURRENCY.fullmatch(currency):
+        raise FormProblem(f"the currency {currency[:20]!r} is not a code like EUR or USD")
+    starts, ends = day("from", "the first day"), day("until", "the last day")
+    if ends is not None and ends < today:
+        raise FormProblem("the last day is in the past; choose one to come")
+    if starts is not None and ends is not None and starts > ends:
+        raise FormProblem("the first day is after the last day; swap them")
+    chosen = [v for v in form.getall("vendor", []) if isinstance(v, str)]
+    audience = form.get("audience")
+    if audience == "public":
+        if chosen:
+            raise FormProblem("choose everyone or some vendors, not both")
+        return IntentWanted(what, Decimal(budget), currency.upper(), line("where", "where"),
+                            starts, ends, True, ())
+    if audience != "chosen":
+        raise FormProblem("choose who may read it: everyone, or the vendors you tick")
+    if not chosen:
+        raise FormProblem("tick at least one vendor who may read it, or choose everyone")
+    if any(v not in vendors for v in chosen):
+        raise FormProblem("that vendor is not one of yours; choose from the list")
+    return IntentWanted(what, Decimal(budget), currency.upper(), line("where", "where"), starts,
+                        ends, False, tuple(sorted(set(chosen))))

@@ -608,20 +608,22 @@ async def holdings_page(request: web.Request) -> web.Response:
 
 
 async def agreement_download(request: web.Request) -> web.StreamResponse:
-    """The signed agreement's record as stored in the pod, for the owner only."""
+    """The signed agreement's record as stored in the pod, for the owner only: one made by a
+    negotiation or by accepting an intent's offer, and nothing else."""
+    from vrm_agent.dashboard.views import agreement_file_id, download_name
     from vrm_agent.errors import NotFound
 
     session = page_session(request)
     ctx = context_of(request)
-    negotiation_id = request.match_info["id"]
+    agreement_id = agreement_file_id(request.match_info["id"])
     missing = render("refused.html", status=404, session=session, page="holdings",
                      title="No such agreement",
                      message="There is no agreement record by that name; choose one from "
-                             "Who holds what.", login_again=False)
-    if not NEGOTIATION_ID.fullmatch(negotiation_id):
+                             "Who holds what or Intents.", login_again=False)
+    if agreement_id is None:
         return missing
     try:
-        stored = await ctx.pod.get(service_of(ctx).agreement_url(negotiation_id),
+        stored = await ctx.pod.get(service_of(ctx).agreement_url(agreement_id),
                                    accept="text/turtle")
     except NotFound:
         return missing
@@ -635,4 +637,4 @@ async def agreement_download(request: web.Request) -> web.StreamResponse:
     suffix = "jsonld" if kind == "application/ld+json" else "ttl"
     return web.Response(body=stored.body, content_type=kind, headers={
         **HEADERS, "Content-Disposition":
-            f'attachment; filename="agreement-{negotiation_id}.{suffix}"'})
+            f'attachment; filename="{download_name(agreement_id)}.{suffix}"'})

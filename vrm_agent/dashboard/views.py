@@ -8,7 +8,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from vrm_agent.access.index import GrantView
+from vrm_agent.daemon.negotiations import NEGOTIATION_ID
+from vrm_agent.ledger.intents import Intent, IntentAudience, IntentOffer
+from vrm_agent.ledger.records import RecordError, check_record_id
 from vrm_agent.negotiation.records import NegotiationRecord
+
+INTENT_AGREEMENT = "intent-"  # agreements made by accepting an offer: intent-<intent id>
+CLOSED_SHOWN = 20  # closed intents on the page, newest first; the command line lists all
 
 
 def version_tag(items: Iterable[str]) -> str:
@@ -72,3 +78,66 @@ def holdings(grants: Iterable[GrantView], records: Mapping[str, NegotiationRecor
             "until": grant.expires, "resources": list(grant.resources),
             "agreement": negotiation_id if record and record.agreement else None})
     return sorted(rows, key=lambda r: (str(r["vendor"]).casefold(), r["until"]))
+
+
+def is_record_id(value: str) -> bool:
+    """Whether ``value`` may name a record (an intent, an offer) by the ledger's rules."""
+    try:
+        check_record_id(value)
+    except RecordError:
+        return False
+    return True
+
+
+def agreement_file_id(agreement_id: str) -> str | None:
+    """``agreement_id`` when it names an agreement record the agent writes: a negotiation's
+    (16 hex digits) or an accepted intent offer's (``intent-`` and the intent's id); None for
+    anything else, so nothing outside the agreements container is ever read."""
+    if NEGOTIATION_ID.fullmatch(agreement_id):
+        return agreement_id
+    intent_id = agreement_id.removeprefix(INTENT_AGREEMENT)
+    if intent_id != agreement_id and is_record_id(intent_id):
+        return agreement_id
+    return None
+
+
+def download_name(agreement_id: str) -> str:
+    """A file name for the download: an intent id may hold characters a header cannot carry
+    or a file system would read as something else."""
+    return "agreement-" + "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_"
+                                  for c in agreement_id)
+
+
+def intents_in_order(pairs: Iterable[tuple[Intent, IntentAudience]],
+                     closed_shown: int = CLOSED_SHOWN
+                     ) -> tuple[list[tuple[Intent, IntentAudience]], int]:
+    """The intents the page shows, open first and closed after, newest first in each; at most
+    ``closed_shown`` closed ones. Also how many closed ones were left out."""
+    def newest_first(pair: tuple[Intent, IntentAudience]) -> tuple[str, str]:
+        created = pair[0].created
+        return (created.isoformat() if created else "", pair[0].id)
+
+    ordered = sorted(pairs, key=newest_first, reverse=True)
+    still_open = [p for p in ordered if p[1].is_open]
+    closed = [p for p in ordered if not p[1].is_open]
+    return still_open + closed[:closed_shown], max(0, len(closed) - closed_shown)
+
+
+def intent_card(row: Mapping[str, Any], offers: Iterable[IntentOffer] | None,
+                names: Mapping[str, str]) -> dict[str, Any]:
+    """One intent as the page shows it (``row`` is the shared :func:`intent_row`): who may read
+    it by name, its offers compared cheapest first with the accepted one marked, and the
+    agreement the accepted offer made; ``offers`` None when they could not be read."""
+    from vrm_agent.daemon.intents import comparison, offer_row
+
+    visible = row["visible_to"]
+    accepted = row["accepted_offer"]
+    compared = [{**offer_row(o, names), "accepted": o.id == accepted}
+                for o in comparison(offers or ())]
+    return {
+        **row,
+        "who": "everyone" if isinstance(visible, str) else
+               ", ".join(names.get(w, w) for w in visible) or "nobody",
+        "offers": compared, "offers_unreadable": offers is None,
+        "agreement": INTENT_AGREEMENT + row["id"] if accepted else None,
+    }
