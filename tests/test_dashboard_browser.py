@@ -137,6 +137,15 @@ def wait_for(browser: Any, condition: Any) -> Any:
     return WebDriverWait(browser, WAIT).until(condition)
 
 
+def open_page(browser: Any, url: str) -> None:
+    """Go to ``url`` and wait until its document is loaded and has content: on a loaded
+    machine the driver has been seen to answer before the page was there."""
+    browser.get(url)
+    wait_for(browser, lambda b: b.execute_script(
+        "return document.readyState === 'complete' && "
+        "document.documentElement.outerHTML.length > 100"))
+
+
 def heading(browser: Any) -> str:
     from selenium.webdriver.common.by import By
 
@@ -252,7 +261,7 @@ async def test_approving_a_request_lets_the_vendor_read_and_revoking_ends_it(
             duration=timedelta(days=3)))
         assert view.state is State.REQUESTED and view.awaiting_person
         assert (await vendor.read(scene.email)).status == 403
-        driver.get(scene.dashboard + "/requests")
+        open_page(driver, scene.dashboard + "/requests")
         assert heading(driver) == "Requests waiting for you"
         # In plain words, with the exact terms beside them.
         asked = driver.find_element("css selector", "section.card li").text
@@ -265,7 +274,7 @@ async def test_approving_a_request_lets_the_vendor_read_and_revoking_ends_it(
         assert "Agreed with Dash <b>Vendor</b> & Co" in flash(driver)
         assert (await vendor.status(view)).state is State.AGREED
         assert (await vendor.read(scene.email)).status == 200
-        driver.get(scene.dashboard + "/grants")
+        open_page(driver, scene.dashboard + "/grants")
         assert scene.email in driver.page_source
         snap(driver, "grants")
         click_button(driver, "Revoke")
@@ -276,7 +285,7 @@ async def test_approving_a_request_lets_the_vendor_read_and_revoking_ends_it(
 
 async def test_a_request_made_elsewhere_appears_on_the_open_page_without_a_reload(
         scene: Scene, driver: Any) -> None:
-    driver.get(scene.dashboard + "/requests")
+    open_page(driver, scene.dashboard + "/requests")
     driver.execute_script("window.notReloaded = true;")
     async with PodClient(scene.vendor.credentials) as pod:
         vendor = VendorAgent(pod)
@@ -304,7 +313,7 @@ async def test_a_form_without_its_csrf_token_changes_nothing(scene: Scene, drive
         assert post_without_csrf(driver, deny, {"reason": "forged"}) == 403
         assert post_without_csrf(driver, deny, {"reason": "forged", "csrf": "guess"}) == 403
         assert (await vendor.status(view)).state is State.REQUESTED
-        driver.get(scene.dashboard + "/requests")  # the session survived, the request waits
+        open_page(driver, scene.dashboard + "/requests")  # the session survived, the request waits
         assert negotiation_id in driver.page_source
         driver.find_element("id", f"reason-{negotiation_id}").send_keys("not for research")
         click_button(driver, "Deny")
@@ -330,7 +339,7 @@ def post_with_session(browser: Any, url: str, form: dict[str, str]) -> tuple[int
 
 async def test_bad_input_gets_a_message_and_never_an_error_page(scene: Scene,
                                                                  driver: Any) -> None:
-    driver.get(scene.dashboard + "/requests")
+    open_page(driver, scene.dashboard + "/requests")
     unknown = f"{scene.dashboard}/requests/0123456789abcdef/approve"
     status, page = post_with_session(driver, unknown, {"only": scene.email})
     assert status == 200 and "Not approved: no negotiation 0123456789abcdef" in page
@@ -345,11 +354,11 @@ async def test_bad_input_gets_a_message_and_never_an_error_page(scene: Scene,
     status, page = post_with_session(driver, f"{scene.dashboard}/requests/0123456789abcdef/deny",
                                      {"reason": "\u202e" * 600})
     assert status == 200 and "shorten it" in page
-    driver.get(scene.dashboard + "/callback?state=forged&code=stolen")
+    open_page(driver, scene.dashboard + "/callback?state=forged&code=stolen")
     assert heading(driver) == "The login did not work"
-    driver.get(scene.dashboard + "/callback")
+    open_page(driver, scene.dashboard + "/callback")
     assert heading(driver) == "The login did not work"
-    driver.get(scene.dashboard + "/requests")  # a forged callback does not end the session
+    open_page(driver, scene.dashboard + "/requests")  # a forged callback does not end the session
     assert heading(driver) == "Requests waiting for you"
 
 
@@ -364,7 +373,7 @@ async def test_changing_the_address_on_its_page_tells_the_vendor_that_shares_it(
                 ["pd:EmailAddress"], purpose="dpv:DeliveryOfGoods", duration=timedelta(days=7)))
             assert view.state is State.AGREED, view.document  # the starter terms agree
             await vendor.verify(view)
-            driver.get(scene.dashboard + "/contact")
+            open_page(driver, scene.dashboard + "/contact")
             assert heading(driver) == "Your contact data"
             field = driver.find_element("id", "value-1-email-home")
             assert field.get_attribute("value") == "owner@example.org"
@@ -428,7 +437,7 @@ def fetch(browser: Any, url: str, *, with_session: bool) -> tuple[int, str, str]
 
 async def test_who_holds_what_names_the_vendor_the_data_and_the_signed_agreement(
         scene: Scene, driver: Any) -> None:
-    driver.get(scene.dashboard + "/holdings")
+    open_page(driver, scene.dashboard + "/holdings")
     assert heading(driver) == "Who holds what"
     row = driver.find_element("xpath", "//tbody/tr[contains(., 'Dashp')]").text
     assert "Dashp <i>Shop</i>" in row and "email address" in row and scene.email in row
@@ -439,7 +448,7 @@ async def test_who_holds_what_names_the_vendor_the_data_and_the_signed_agreement
     assert status == 200 and kind.startswith("text/turtle") and "AgreementRecord" in body
     status, kind, body = fetch(driver, url, with_session=False)  # sent to log in, no data
     assert "Log in to your dashboard" in body and "AgreementRecord" not in body
-    driver.get(scene.dashboard + "/agreements/0123456789abcdef")
+    open_page(driver, scene.dashboard + "/agreements/0123456789abcdef")
     assert heading(driver) == "No such agreement"
 
 
@@ -451,7 +460,7 @@ async def roster_names(scene: Scene) -> list[str]:
 
 
 async def test_a_roster_term_is_switched_off_and_on_again(scene: Scene, driver: Any) -> None:
-    driver.get(scene.dashboard + "/terms")
+    open_page(driver, scene.dashboard + "/terms")
     assert heading(driver) == "Your terms"
     assert "Vendors may not use your data for marketing" in driver.page_source
     snap(driver, "terms")
@@ -471,7 +480,7 @@ async def test_the_audit_log_is_a_timeline_newest_first_with_filters(scene: Scen
                                                                      driver: Any) -> None:
     from selenium.webdriver.support.ui import Select
 
-    driver.get(scene.dashboard + "/audit")
+    open_page(driver, scene.dashboard + "/audit")
     assert heading(driver) == "What happened"
     times = [t.get_attribute("datetime") for t in driver.find_elements("css selector",
                                                                        ".timeline time")]
@@ -482,10 +491,10 @@ async def test_the_audit_log_is_a_timeline_newest_first_with_filters(scene: Scen
     assert events and all("Dashp <i>Shop</i>" in e.text for e in events)  # shown as text
     assert "<i>Shop</i>" not in driver.page_source
     snap(driver, "audit")
-    driver.get(scene.dashboard + "/audit?type=DataChanged")
+    open_page(driver, scene.dashboard + "/audit?type=DataChanged")
     assert [e.text.split(" ")[0] for e in driver.find_elements(
         "css selector", ".timeline li.card")] == ["DataChanged"]
-    driver.get(scene.dashboard + "/audit?from=2001-01-01&type=%3Cscript%3E")
+    open_page(driver, scene.dashboard + "/audit?from=2001-01-01&type=%3Cscript%3E")
     assert "choose a shorter range" in driver.find_element("css selector", "[role=alert]").text
 
 
@@ -545,7 +554,7 @@ async def test_spending_is_charted_and_tabled_per_currency_with_the_paychoice_le
         assert [(r.key, str(r.count), str(r.total)) for r in totals[by]
                 if r.currency == currency] == expected
     requested_urls(driver)  # forget what earlier pages asked for
-    driver.get(scene.dashboard + "/spending")
+    open_page(driver, scene.dashboard + "/spending")
     assert heading(driver) == "Your spending"
     images = wait_for(driver, lambda d: (found := d.execute_script(
         "const i = Array.from(document.images);"
@@ -581,7 +590,7 @@ async def test_spending_is_charted_and_tabled_per_currency_with_the_paychoice_le
     with pytest.raises(urllib.error.HTTPError, match="403"):
         fetch(driver, chart, with_session=False)
     # Opened by itself, the chart's own inline style applies under its policy, and no script.
-    driver.get(chart)
+    open_page(driver, chart)
     fill = driver.execute_script(
         "return getComputedStyle(document.querySelector('.plot > .background')).fill")
     assert fill == "rgb(255, 255, 255)"
@@ -624,7 +633,7 @@ async def test_offers_to_an_intent_are_compared_and_one_is_accepted_on_the_page(
             view = await offer_to(intents, await vendor.discover(scene.owner.webid),
                                   wanted["resource"], price, f"<b>{account.webid}</b>'s bike")
             sellers[account.webid] = (vendor, inbox, view)
-        driver.get(scene.dashboard + "/intents")
+        open_page(driver, scene.dashboard + "/intents")
         assert heading(driver) == "Your intents and their offers"
         card = "//section[.//h2[normalize-space()='a cargo bike']]"
         rows = [r.text for r in driver.find_elements("xpath", f"{card}//tbody/tr")]
@@ -696,10 +705,10 @@ async def test_offers_to_an_intent_are_compared_and_one_is_accepted_on_the_page(
 
 
 async def test_another_account_is_refused_and_sees_no_data(scene: Scene, driver: Any) -> None:
-    driver.get(scene.dashboard)
+    open_page(driver, scene.dashboard)
     click_button(driver, "Log out")
     assert heading(driver) == "Log in to your dashboard"
-    driver.get(scene.dashboard + "/grants")
+    open_page(driver, scene.dashboard + "/grants")
     assert heading(driver) == "Log in to your dashboard"  # logged out: no page without a login
     driver.delete_all_cookies()  # the pod would remember the owner's login
     statuses(driver, "/dashboard/callback")  # forget what came before
@@ -714,7 +723,7 @@ async def test_another_account_is_refused_and_sees_no_data(scene: Scene, driver:
     for page in ("", "/requests", "/grants", "/contact", "/terms", "/audit", "/intents",
                  "/holdings", "/agreements/0123456789abcdef", "/agreements/intent-x",
                  "/spending"):
-        driver.get(scene.dashboard + page)
+        open_page(driver, scene.dashboard + page)
         assert heading(driver) == "Log in to your dashboard"
     # Every route of the dashboard, with this browser's cookies, the ids real where there are
     # real ones: a page sends it to log in, a form, an image or a tag is refused, none shows
