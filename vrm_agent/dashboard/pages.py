@@ -17,7 +17,7 @@ import jinja2
 from aiohttp import web
 
 from vrm_agent.daemon.context import AgentContext, context_of
-from vrm_agent.daemon.negotiations import NegotiationService
+from vrm_agent.daemon.negotiations import NEGOTIATION_ID, NegotiationService
 from vrm_agent.dashboard import PREFIX, STATE_KEY, DashboardState
 from vrm_agent.dashboard.login import exchange_code, issuer_keys, owner_issuer
 from vrm_agent.dashboard.oidc import LoginRefused, authorization_url, verify_id_token
@@ -26,7 +26,6 @@ from vrm_agent.errors import PodError, VrmAgentError
 
 SESSION_COOKIE = "vrm_dashboard"
 LOGIN_COOKIE = "vrm_dashboard_login"
-NEGOTIATION_ID = re.compile(r"[0-9a-f]{16}")
 GRANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 REASON_CHARACTERS = 500
 STATIC = {"dashboard.css": "text/css", "refresh.js": "text/javascript"}
