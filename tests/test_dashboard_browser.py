@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -51,6 +53,18 @@ def browser_paths() -> tuple[str, str] | None:
     return (chromium, driver) if chromium and driver else None
 
 
+def install_browser() -> tuple[str, str] | None:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium",
+               "chromium-driver"]
+    if subprocess.run(install, env=env, capture_output=True, check=False,
+                      timeout=900).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False,
+                       timeout=600)
+        subprocess.run(install, env=env, capture_output=True, check=False, timeout=900)
+    return browser_paths()
+
+
 @pytest.fixture(scope="session")
 def browser_binaries() -> tuple[str, str]:
     """Chromium and its driver, from the Debian packages: installed once when missing and the
@@ -58,15 +72,10 @@ def browser_binaries() -> tuple[str, str]:
     pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[test]')")
     found = browser_paths()
     if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium",
-                   "chromium-driver"]
-        if subprocess.run(install, env=env, capture_output=True, check=False,
-                          timeout=900).returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True,
-                           check=False, timeout=600)
-            subprocess.run(install, env=env, capture_output=True, check=False, timeout=900)
-        found = browser_paths()
+        # Each pytest-xdist worker asks: one installs while the other waits, then finds it.
+        with open(Path(tempfile.gettempdir()) / "vrm-agent-chromium-install.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            found = browser_paths() or install_browser()
     if found is None:
         pytest.skip("no Chromium with chromedriver here, and it cannot be installed (needs "
                     "root and apt-get: apt-get install chromium chromium-driver)")
