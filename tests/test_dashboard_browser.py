@@ -202,15 +202,22 @@ def statuses(browser: Any, path: str) -> list[int]:
     return found
 
 
-def click_button(browser: Any, text: str) -> None:
+def press(browser: Any, text: str, within: str = "") -> None:
     """Press a form's button and wait until the page it was on has been replaced, so what is
     looked at next is the answer (every button of the dashboard sends a form)."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as shows
+    from selenium.common.exceptions import WebDriverException
 
-    page = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(By.XPATH, f"//button[normalize-space()='{text}']").click()
-    wait_for(browser, shows.staleness_of(page))
+    page = browser.find_element("tag name", "html")
+    browser.find_element("xpath", f"{within}//button[normalize-space()='{text}']").click()
+
+    def replaced(_: Any) -> bool:
+        try:
+            page.is_enabled()
+        except WebDriverException:  # stale; mid-navigation Chromium says "not in the document"
+            return True
+        return False
+
+    wait_for(browser, replaced)
 
 
 def flash(browser: Any) -> str:
@@ -224,11 +231,7 @@ def flash(browser: Any) -> str:
 def submit(browser: Any, text: str, within: str = "") -> str:
     """Press a form's button and wait for the message of the page that answers (not the one
     of the page the button was on)."""
-    from selenium.webdriver.support import expected_conditions as shows
-
-    page = browser.find_element("tag name", "html")
-    browser.find_element("xpath", f"{within}//button[normalize-space()='{text}']").click()
-    wait_for(browser, shows.staleness_of(page))
+    press(browser, text, within)
     return flash(browser)
 
 
@@ -279,14 +282,14 @@ async def test_approving_a_request_lets_the_vendor_read_and_revoking_ends_it(
         box = driver.find_element("css selector", f"input[name=only][value='{scene.email}']")
         assert box.is_selected()
         snap(driver, "requests")
-        click_button(driver, "Approve")
+        press(driver, "Approve")
         assert "Agreed with Dash <b>Vendor</b> & Co" in flash(driver)
         assert (await vendor.status(view)).state is State.AGREED
         assert (await vendor.read(scene.email)).status == 200
         open_page(driver, scene.dashboard + "/grants")
         assert scene.email in driver.page_source
         snap(driver, "grants")
-        click_button(driver, "Revoke")
+        press(driver, "Revoke")
         assert "Revoked" in flash(driver)
         assert (await vendor.read(scene.email)).status == 403
         assert (await vendor.status(view)).state is State.TERMINATED
@@ -325,7 +328,7 @@ async def test_a_form_without_its_csrf_token_changes_nothing(scene: Scene, drive
         open_page(driver, scene.dashboard + "/requests")  # the session survived, the request waits
         assert negotiation_id in driver.page_source
         driver.find_element("id", f"reason-{negotiation_id}").send_keys("not for research")
-        click_button(driver, "Deny")
+        press(driver, "Deny")
         assert "Declined the request" in flash(driver)
         assert (await vendor.status(view)).state is State.TERMINATED
 
@@ -495,7 +498,7 @@ async def test_the_audit_log_is_a_timeline_newest_first_with_filters(scene: Scen
                                                                        ".timeline time")]
     assert len(times) >= 3 and times == sorted(times, reverse=True)
     Select(driver.find_element("id", "audit-vendor")).select_by_value(scene.shop.webid)
-    click_button(driver, "Show")
+    press(driver, "Show")
     events = driver.find_elements("css selector", ".timeline li.card")
     assert events and all("Dashp <i>Shop</i>" in e.text for e in events)  # shown as text
     assert "<i>Shop</i>" not in driver.page_source
@@ -713,9 +716,65 @@ async def test_offers_to_an_intent_are_compared_and_one_is_accepted_on_the_page(
     assert status == 200 and "Not put out: the budget" in answer and "not an amount" in answer
 
 
+# Checked on every page the owner sees, in the browser's own document: what a screen reader
+# and a keyboard need. Each entry names what is wrong; an empty list is a page that passes.
+ACCESSIBILITY = """
+const problems = [];
+const named = (el) => (el.labels && el.labels.length) || el.getAttribute('aria-label')
+    || el.getAttribute('aria-labelledby') || el.closest('label');
+if (!document.documentElement.lang) problems.push('no lang on <html>');
+if (!document.title.trim()) problems.push('no title');
+if (document.querySelectorAll('h1').length !== 1) problems.push('not exactly one h1');
+if (!document.querySelector('main')) problems.push('no <main> landmark');
+for (const el of document.querySelectorAll(
+        'input:not([type=hidden]), select, textarea')) {
+  if (!named(el)) problems.push('unlabelled ' + el.tagName + ' ' + (el.name || el.id));
+}
+for (const el of document.querySelectorAll('button, a[href]')) {
+  if (!(el.textContent.trim() || el.getAttribute('aria-label')))
+    problems.push('nameless ' + el.tagName);
+}
+for (const img of document.images) {
+  if (!img.hasAttribute('alt')) problems.push('image without alt ' + img.src);
+}
+for (const table of document.querySelectorAll('table')) {
+  if (!table.querySelector('caption')) problems.push('table without caption');
+  if (!table.querySelector('th')) problems.push('table without headers');
+}
+const ids = Array.from(document.querySelectorAll('[id]'), (el) => el.id);
+const twice = ids.filter((id, i) => ids.indexOf(id) !== i);
+if (twice.length) problems.push('ids used twice: ' + twice.join(' '));
+return problems;
+"""
+
+
+async def test_every_page_has_labels_landmarks_and_a_keyboard_way_in(scene: Scene,
+                                                                    driver: Any) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    from vrm_agent.dashboard import ROUTES
+
+    pages = sorted({path for method, path, _ in ROUTES
+                    if method == "GET" and path and "{" not in path
+                    and path not in OPEN_ROUTES | {"/"}})
+    assert {"/requests", "/intents", "/spending", "/terms"} <= set(pages)
+    found = {}
+    for page in ["/", *pages]:
+        open_page(driver, scene.dashboard + page)
+        if problems := driver.execute_script(ACCESSIBILITY):
+            found[page] = problems
+        # The first Tab reaches the skip link, which leads to the page's content.
+        driver.find_element("tag name", "body").send_keys(Keys.TAB)
+        first = driver.switch_to.active_element
+        assert first.text == "Skip to the content", page
+        first.send_keys(Keys.ENTER)
+        assert driver.execute_script("return document.activeElement.id") == "main", page
+    assert found == {}, found
+
+
 async def test_another_account_is_refused_and_sees_no_data(scene: Scene, driver: Any) -> None:
     open_page(driver, scene.dashboard)
-    click_button(driver, "Log out")
+    press(driver, "Log out")
     assert heading(driver) == "Log in to your dashboard"
     open_page(driver, scene.dashboard + "/grants")
     assert heading(driver) == "Log in to your dashboard"  # logged out: no page without a login
