@@ -10,6 +10,9 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from vrm_agent.ledger.intents import amount, currency
+from vrm_agent.ledger.records import RecordError
+
 if TYPE_CHECKING:  # what aiohttp's form is (aiohttp's own dependency)
     from multidict import MultiMapping
 
@@ -113,8 +116,6 @@ def audit_page(events: Iterable[Mapping[str, Any]], query: AuditQuery
 
 
 INTENT_LINE = 200  # characters of what and where, as the ledger keeps them
-_AMOUNT = re.compile(r"[0-9]{1,12}(\.[0-9]{1,4})?")
-_CURRENCY = re.compile(r"[A-Za-z]{3}")
 
 
 @dataclass(frozen=True)
@@ -162,13 +163,18 @@ def intent_wanted(form: MultiMapping[Any], today: date, vendors: Mapping[str, st
     what = line("what", "what you want")
     if what is None:
         raise FormProblem("say what you want in a line")
-    budget = line("budget", "the budget") or ""
-    if not _AMOUNT.fullmatch(budget):
-        raise FormProblem(f"the budget {budget[:20]!r} is not an amount; write it like 1200 or "
-                          "1200.50")
-    currency = line("currency", "the currency") or ""
-    if not _CURRENCY.fullmatch(currency):
-        raise FormProblem(f"the currency {currency[:20]!r} is not a code like EUR or USD")
+    # The ledger's own checks, so the form takes exactly what `intent add` takes.
+    sent = line("budget", "the budget") or ""
+    try:
+        budget = amount(sent, "the budget")
+    except RecordError:
+        raise FormProblem(f"the budget {sent[:20]!r} is not an amount; write it like 1200 or "
+                          "1200.50") from None
+    sent = line("currency", "the currency") or ""
+    try:
+        code = currency(sent)
+    except RecordError:
+        raise FormProblem(f"the currency {sent[:20]!r} is not a code like EUR or USD") from None
     starts, ends = day("from", "the first day"), day("until", "the last day")
     if ends is not None and ends < today:
         raise FormProblem("the last day is in the past; choose one to come")
@@ -179,7 +185,7 @@ def intent_wanted(form: MultiMapping[Any], today: date, vendors: Mapping[str, st
     if audience == "public":
         if chosen:
             raise FormProblem("choose everyone or some vendors, not both")
-        return IntentWanted(what, Decimal(budget), currency.upper(), line("where", "where"),
+        return IntentWanted(what, budget, code, line("where", "where"),
                             starts, ends, True, ())
     if audience != "chosen":
         raise FormProblem("choose who may read it: everyone, or the vendors you tick")
@@ -187,5 +193,5 @@ def intent_wanted(form: MultiMapping[Any], today: date, vendors: Mapping[str, st
         raise FormProblem("tick at least one vendor who may read it, or choose everyone")
     if any(v not in vendors for v in chosen):
         raise FormProblem("that vendor is not one of yours; choose from the list")
-    return IntentWanted(what, Decimal(budget), currency.upper(), line("where", "where"), starts,
+    return IntentWanted(what, budget, code, line("where", "where"), starts,
                         ends, False, tuple(sorted(set(chosen))))
