@@ -147,5 +147,25 @@ def test_the_page_escapes_what_the_ledger_holds_in_alt_text_and_tables() -> None
                                 "size": chart_size(chart)}]}])
     assert "<b>Shop</b>" not in html and "&lt;b&gt;Shop&lt;/b&gt;" in html
     assert '"><x' not in html and "<i>ZZZ</i>" not in html
-    assert 'src="/dashboard/charts/vendor/%22%3E%3Cx.svg"' in html
+    assert 'src="/dashboard/charts/vendor/~223e3c78.svg"' in html
     assert '<th scope="row">' in html and "<caption>" in html
+
+
+@pytest.mark.parametrize("currency", ["EUR", "usd", "A/B", "%2F", '"><x', "..", "€", "~41",
+                                      "X" * 64, "X" * 65])
+def test_a_chart_address_names_its_currency_in_one_path_segment(currency: str) -> None:
+    from yarl import URL
+
+    from vrm_agent.dashboard.spending_pages import chart_src, currency_of
+
+    path = URL(chart_src("vendor", currency)).path  # as the router reads it, %2F decoded
+    segments = path.split("/")
+    assert segments[:4] == ["", "dashboard", "charts", "vendor"] and len(segments) == 5
+    assert segments[4].endswith(".svg") and currency_of(segments[4][:-4]) == currency
+
+
+@pytest.mark.parametrize("key", ["~", "~4", "~zz", "~ff", "..", ".x", "~4555", "a b"])
+def test_an_address_no_chart_has_names_no_currency(key: str) -> None:
+    from vrm_agent.dashboard.spending_pages import currency_of
+
+    assert currency_of(key) is None

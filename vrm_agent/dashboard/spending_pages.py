@@ -5,8 +5,8 @@ SVG images of their own, each from an owner-only route; pygal draws them on requ
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from urllib.parse import quote
 
 from aiohttp import web
 
@@ -31,8 +31,29 @@ SVG_HEADERS = {
 }
 
 
+# A currency code stands for itself in a chart's address; anything else another app wrote
+# (a '/', which the router reads as a path separator even when escaped, say) goes as '~' and
+# the hex of its UTF-8, which no plain code starts with.
+_PLAIN_CURRENCY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
+
+
+def chart_key(currency: str) -> str:
+    return currency if _PLAIN_CURRENCY.fullmatch(currency) else "~" + currency.encode().hex()
+
+
+def currency_of(key: str) -> str | None:
+    """The currency a chart's address names; None for one no chart_key gives."""
+    if not key.startswith("~"):
+        return key if _PLAIN_CURRENCY.fullmatch(key) else None
+    try:
+        currency = bytes.fromhex(key[1:]).decode()
+    except ValueError:  # not hex, or not UTF-8
+        return None
+    return currency if currency and chart_key(currency) == key else None
+
+
 def chart_src(by: str, currency: str) -> str:
-    return f"{PREFIX}/charts/{by}/{quote(currency, safe='')}.svg"
+    return f"{PREFIX}/charts/{by}/{chart_key(currency)}.svg"
 
 
 async def spending_page(request: web.Request) -> web.Response:
@@ -86,8 +107,8 @@ async def chart_image(request: web.Request) -> web.Response:
     if current_session(request) is None:
         raise web.HTTPForbidden(text="Log in to your dashboard to see your spending.",
                                 headers=SVG_HEADERS)
-    by, currency = request.match_info["by"], request.match_info["currency"]
-    if by not in GROUPINGS:
+    by, currency = request.match_info["by"], currency_of(request.match_info["currency"])
+    if by not in GROUPINGS or currency is None:
         raise web.HTTPNotFound(text="No such chart.", headers=SVG_HEADERS)
     ctx = context_of(request)
     read = state_of(request).spending
