@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
 import pytest
+from rdflib import Graph
 
 from tests.conftest import PodEnv
 from vrm_agent.errors import NotFound
@@ -17,7 +19,13 @@ from vrm_agent.ledger.records import (
     Relationship,
     Vendor,
 )
-from vrm_agent.ledger.store import Ledger, RecordExists, RecordNotFound
+from vrm_agent.ledger.store import (
+    CHANGE_ATTEMPTS,
+    Ledger,
+    RecordBusy,
+    RecordExists,
+    RecordNotFound,
+)
 from vrm_agent.ledger.transactions import parse_rows
 from vrm_agent.pod import PodClient
 from vrm_agent.vocabulary import SCHEMA
@@ -171,3 +179,57 @@ async def test_vendors_with_unicode_names_stay_apart_and_keep_their_ids(ledger: 
     again = await TransactionImporter(ledger).run(parsed.transactions, digest="unicode-2")
     assert again.vendors_created == 0
     assert {v.id for v in await ledger.list(Vendor)} == set(vendors.values())
+
+
+class Interrupted(Ledger):
+    """A ledger on the real pod where someone else writes a record between change()'s read
+    and its write, ``times`` times."""
+
+    def __init__(self, ledger: Ledger, other: Relationship, times: int = 1) -> None:
+        super().__init__(ledger.pod, ledger.layout.storage)
+        self.other, self.times = other, times
+
+    async def write_graph(self, url: str, graph: Graph, **conditions: str | None) -> None:
+        if self.times:
+            self.times -= 1
+            await Ledger(self.pod, self.layout.storage).save(self.other)
+        await super().write_graph(url, graph, **conditions)
+
+
+async def test_a_change_is_made_on_the_record_as_someone_else_left_it(ledger: Ledger) -> None:
+    """The person turns the signal off while a vendor's state is being recorded: the pod
+    refuses the write made on the old read (412), the edit is made again on the new one, and
+    both changes stay: the signal is not turned back on."""
+    await ledger.create(Relationship("cara", "member", person_signal=True))
+    seen: list[bool | None] = []
+
+    def vendor_says_customer(found: Relationship | None) -> Relationship:
+        assert found is not None
+        seen.append(found.person_signal)
+        return replace(found, vendor_state="customer", vendor_signal=True)
+
+    turned_off = Relationship("cara", "member", person_signal=False)
+    await Interrupted(ledger, turned_off).change(Relationship, "cara", vendor_says_customer)
+    assert seen == [True, False]
+    now = await ledger.get(Relationship, "cara")
+    assert (now.person_signal, now.vendor_state, now.vendor_signal) == (False, "customer", True)
+
+
+async def test_a_new_record_made_meanwhile_is_changed_not_replaced(ledger: Ledger) -> None:
+    made = Relationship("dino", "customer", person_signal=False)
+    result = await Interrupted(ledger, made).change(
+        Relationship, "dino", lambda found: replace(found or Relationship("dino"),
+                                                    vendor_state="member"))
+    assert result == await ledger.get(Relationship, "dino")
+    assert (result.state, result.person_signal, result.vendor_state) == \
+        ("customer", False, "member")
+
+
+async def test_a_record_that_keeps_changing_is_left_as_the_other_writer_left_it(
+        ledger: Ledger) -> None:
+    await ledger.create(Relationship("eve", "prospect"))
+    theirs = Relationship("eve", "former", person_signal=False)
+    with pytest.raises(RecordBusy, match="try again"):
+        await Interrupted(ledger, theirs, times=CHANGE_ATTEMPTS).change(
+            Relationship, "eve", lambda found: replace(found, state="member"))  # type: ignore[arg-type]
+    assert await ledger.get(Relationship, "eve") == theirs

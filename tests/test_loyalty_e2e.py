@@ -289,3 +289,26 @@ async def test_hostile_relationship_messages_change_nothing(
 async def _has_relationship(loyal: Loyal, vendor_id: str) -> bool:
     async with PodClient(loyal.person.credentials) as pod:
         return vendor_id in await Ledger(pod, loyal.person.pod).ids(Relationship)
+
+
+async def test_no_vendor_takes_the_name_of_the_statement_for_every_vendor(loyal: Loyal) -> None:
+    """``vrm/loyalty/general`` is the statement for every vendor, and ``vrm/loyalty/<id>`` a
+    vendor's own: a vendor called General gets another id, the id itself is refused, and a
+    vendor another app wrote under it cannot have its statement replace the general one."""
+    refused = await cli_fails(loyal, "vendors", "add", "General", "--id", GENERAL_STATEMENT)
+    assert "kept for your loyalty statement" in refused
+    added = json.loads(await cli(loyal, "vendors", "add", "General", "--json"))
+    assert added["id"] != GENERAL_STATEMENT
+    await cli(loyal, "loyalty", "set", "Good value", "--vendor", "General")
+    async with PodClient(loyal.person.credentials) as pod:
+        ledger = Ledger(pod, loyal.person.pod)
+        assert (await ledger.get(LoyaltyStatement, GENERAL_STATEMENT)).text == STATEMENT
+        assert (await ledger.get(LoyaltyStatement, added["id"])).text == "Good value"
+        await ledger.create(Vendor(GENERAL_STATEMENT, "General Store"))  # another app's
+        try:
+            refused = await cli_fails(loyal, "loyalty", "set", "Mine", "--vendor",
+                                      "General Store")
+            assert "under another id" in refused
+            assert (await ledger.get(LoyaltyStatement, GENERAL_STATEMENT)).text == STATEMENT
+        finally:
+            await ledger.delete(Vendor, GENERAL_STATEMENT)

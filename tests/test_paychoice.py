@@ -23,6 +23,7 @@ from vrm_agent.ledger.paychoice import (
 )
 from vrm_agent.ledger.records import Membership, RecordError, Relationship
 from vrm_agent.ledger.store import Ledger
+from vrm_agent.ledger.transactions import RESERVED_VENDOR_IDS, vendor_id_for
 from vrm_agent.negotiation.signals import (
     MAX_SIGNAL_BYTES,
     NotYours,
@@ -180,3 +181,10 @@ def test_a_card_hosted_outside_the_ledgers_vendors_is_not_a_membership() -> None
     with pytest.raises(RecordError, match="outside the ledger"):
         Membership.from_graph(Graph().parse(data=turtle, format="turtle"), url, LAYOUT)
     assert Membership.from_graph(graph, url, LAYOUT).vendor_id == "acme"
+
+
+def test_no_vendor_name_is_given_the_id_of_the_statement_for_every_vendor() -> None:
+    assert GENERAL_STATEMENT in RESERVED_VENDOR_IDS
+    assert vendor_id_for("General") != GENERAL_STATEMENT
+    assert vendor_id_for("General").startswith("general--")
+    assert vendor_id_for("General Mills") == "general-mills"

@@ -102,6 +102,11 @@ async def _statement_id(ledger: Ledger, vendor: str | None) -> tuple[str, str]:
     if vendor is None:
         return GENERAL_STATEMENT, "every vendor"
     found = await find_vendor(ledger, vendor)
+    if found.id == GENERAL_STATEMENT:  # written by another app: it would replace that one
+        raise VrmAgentError(
+            f"{found.name}'s id {found.id!r} is the name of your statement for every vendor; "
+            "add the vendor again under another id (`vrm-agent vendors add NAME --id ID`) "
+            "and set its statement there")
     return found.id, found.name
 
 

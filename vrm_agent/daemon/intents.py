@@ -232,18 +232,26 @@ class IntentService:
                                             p[0].id))
 
     async def offers(self, intent_id: str) -> list[IntentOffer]:
-        """Every offer kept for the intent; one that cannot be read is skipped (logged)."""
+        """Every offer kept for the intent, read side by side; one that cannot be read is
+        skipped (logged). The agent keeps at most MAX_OFFERS_PER_INTENT, so more members were
+        put there by another app: only that many are read, and the rest is logged."""
         container = offers_container(self.layout, intent_id)
         try:
             members = await self.pod.list_container(container)
         except NotFound:
             return []
-        found = []
-        for url in sorted(m for m in members if m.startswith(container) and m != container):
-            with contextlib.suppress(RecordError, NotFound, ValueError, ArithmeticError):
-                graph = (await self.pod.get_graph(url)).graph
-                found.append(IntentOffer.from_graph(graph, url, self.layout))
-        return found
+        urls = sorted(m for m in members if m.startswith(container) and m != container)
+        if len(urls) > MAX_OFFERS_PER_INTENT:
+            log.warning("more offers than the agent keeps; the rest are not read",
+                        extra={"intent": intent_id, "members": len(urls)})
+            urls = urls[:MAX_OFFERS_PER_INTENT]
+
+        async def read(url: str) -> IntentOffer:
+            return IntentOffer.from_graph((await self.pod.get_graph(url)).graph, url,
+                                          self.layout)
+
+        good, _ = await read_members(urls, read, what="offer", reported=self.ledger.reported)
+        return [offer for _, offer in good]
 
     async def audiences(self) -> list[IntentAudience]:
         """Every intent's audience: closed ones from memory, open ones read again when the last
@@ -260,8 +268,11 @@ class IntentService:
         good, _ = await read_members(urls, read, what="intent audience",
                                      reported=self.ledger.reported)
         found = [a for _, a in good]
+        read_now = {a.id for a in found}
+        # Only intents still in the pod are remembered: one deleted there is forgotten here.
+        self._closed = {i: a for i, a in self._closed.items() if i in ids}
         self._closed.update((a.id, a) for a in found if not a.is_open)
-        found += [a for i, a in self._closed.items() if i in ids and a not in found]
+        found += [a for i, a in self._closed.items() if i not in read_now]
         self._listed = (now, found)
         return found
 
@@ -417,12 +428,13 @@ class IntentService:
             with contextlib.suppress(NotFound):
                 await self.pod.delete(record_url)
             raise
-        try:
-            relationship = await self.ledger.get(Relationship, vendor_id)
-        except RecordNotFound:
-            relationship = Relationship(vendor_id)
-        await self.ledger.save(replace(relationship, state="customer", initiated_by=self.owner,
-                                       since=relationship.since or date.today()))
+        def as_customer(found: Relationship | None) -> Relationship:
+            relationship = found or Relationship(vendor_id)
+            return replace(relationship, state="customer", initiated_by=self.owner,
+                           since=relationship.since or date.today())
+
+        # Conditional on the record as read: a signal or vendor state set meanwhile is kept.
+        await self.ledger.change(Relationship, vendor_id, as_customer)
         self.audit.add(AuditEvent("RelationshipChanged", at=now, actor=self.owner,
                                   vendor=offer.seller, agreement=record_url,
                                   description=f"customer of {vendor_id} by intent {intent_id}"))

@@ -24,7 +24,7 @@ from vrm_agent.daemon.negotiations import NegotiationService
 from vrm_agent.daemon.signals import person_state
 from vrm_agent.ledger.audit import AuditEvent
 from vrm_agent.ledger.records import Relationship, Vendor
-from vrm_agent.ledger.store import RecordNotFound, broken_member
+from vrm_agent.ledger.store import RecordBusy, RecordNotFound, broken_member
 from vrm_agent.negotiation.signals import (
     MAX_SIGNAL_BYTES,
     NotYours,
@@ -111,20 +111,32 @@ async def take_state(request: web.Request, service: NegotiationService,
             "the person's ledger has no relationship with you; negotiate first "
             "(docs/protocol.md §5)"))
     now = datetime.now(UTC)
+
+    def with_vendor_state(found: Relationship | None) -> Relationship:
+        relationship = found or Relationship(vendor_id, "prospect", since=now.date(),
+                                             initiated_by=caller.webid)
+        return replace(relationship, vendor_state=state, vendor_state_at=now,
+                       vendor_signal=state in _SIGNALLING)
+
     try:
-        found = await _relationship(service, vendor_id)
-    except Unreadable:
+        # Conditional on the record as read: the person's side, changed meanwhile (a signal
+        # turned off, say), is never written back over.
+        await service.ledger.change(Relationship, vendor_id, with_vendor_state)
+    except RecordBusy:
+        raise Refused(problem(
+            409, "relationship-busy", "The person's record of your relationship is changing",
+            "nothing was changed; try again shortly")) from None
+    except Exception as exc:
+        if not broken_member(exc):
+            raise
+        log.warning("relationship record unreadable", extra={"vendor": vendor_id,
+                                                             "problem": str(exc)[:200]})
         # Writing over it would lose what the person's record says; the person mends it first.
         raise Refused(problem(
             409, "relationship-unreadable",
             "The person's record of your relationship is unreadable",
             "nothing was changed; the person's agent has logged it for them to mend (try again "
             "later)")) from None
-    relationship = found or Relationship(vendor_id, "prospect", since=now.date(),
-                                         initiated_by=caller.webid)
-    relationship = replace(relationship, vendor_state=state, vendor_state_at=now,
-                           vendor_signal=state in _SIGNALLING)
-    await service.ledger.save(relationship)
     service.audit.add(AuditEvent(
         "RelationshipChanged", now, actor=caller.webid,
         vendor=service.layout.vendor_iri(vendor_id),

@@ -107,6 +107,13 @@ class RecordNotFound(VrmAgentError):
     """No record of this kind with this id in the pod."""
 
 
+class RecordBusy(VrmAgentError):
+    """change() found the record changed by someone else at every try."""
+
+
+CHANGE_ATTEMPTS = 5  # reads and conditional writes change() tries before it gives up
+
+
 class Ledger:
     def __init__(self, pod: PodClient, storage: str) -> None:
         self.pod = pod
@@ -148,6 +155,36 @@ class Ledger:
             raise RecordNotFound(f"no {type(record).__name__.lower()} {record.id}") from None
         await self.write_graph(url, record.to_graph(self.layout), if_match=current.etag)
         return url
+
+    async def change(self, record_type: type[R], record_id: str,
+                     edit: Callable[[R | None], R]) -> R:
+        """Read one record (None when there is none), ``edit`` it, and write the result only if
+        the record is still as read (If-Match its ETag, or If-None-Match when new); when someone
+        wrote it meanwhile, read and edit again. No change made elsewhere between the read and
+        the write is lost, such as the person turning a signal off while a vendor reports its
+        state. ``edit`` is pure and may run more than once."""
+        url = self.url_of(record_type, record_id)
+        for _ in range(CHANGE_ATTEMPTS):
+            try:
+                resource = await self.pod.get_graph(url)
+            except NotFound:
+                current, etag = None, None
+            else:
+                current = record_type.from_graph(resource.graph, url, self.layout)
+                etag = resource.etag
+                if etag is None:  # without a validator no write can be conditional
+                    raise PodError(f"the pod gave no ETag for {url}; it cannot be changed "
+                                   "safely", method="GET", url=url)
+            record = edit(current)  # type: ignore[arg-type]
+            try:
+                await self.write_graph(url, record.to_graph(self.layout), if_match=etag,
+                                       if_none_match=None if current is not None else "*")
+            except PreconditionFailed:
+                continue
+            return record
+        raise RecordBusy(f"your {record_type.__name__.lower()} {record_id} kept being changed "
+                         "by someone else while this change was made; nothing was written, try "
+                         "again")
 
     async def get(self, record_type: type[R], record_id: str) -> R:
         url = self.url_of(record_type, record_id)

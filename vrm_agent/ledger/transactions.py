@@ -158,6 +158,11 @@ def _ascii_slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_only.lower()).strip("-")
 
 
+# Ids no vendor is given: `general` names the loyalty statement for every vendor
+# (paychoice.GENERAL_STATEMENT), and `vrm/loyalty/<vendor-id>` holds each vendor's own.
+RESERVED_VENDOR_IDS = frozenset({"general"})
+
+
 def vendor_id_for(name: str) -> str:
     """A stable, URL-safe id for a vendor name that no other name gets.
 
@@ -168,7 +173,7 @@ def vendor_id_for(name: str) -> str:
     """
     key = vendor_key(name)
     slug = _ascii_slug(key)[:48].strip("-")
-    if slug and slug.replace("-", " ") == key:
+    if slug and slug.replace("-", " ") == key and slug not in RESERVED_VENDOR_IDS:
         return slug
     return hashed_vendor_id(name)
 

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 from vrm_agent.errors import NotFound, VrmAgentError
 from vrm_agent.ledger.records import Membership, Preference, Relationship, Vendor
 from vrm_agent.ledger.store import Ledger, RecordExists, RecordNotFound
+from vrm_agent.ledger.transactions import RESERVED_VENDOR_IDS, vendor_slug
 from vrm_agent.ledger.transactions import vendor_key as name_key
-from vrm_agent.ledger.transactions import vendor_slug
 from vrm_agent.vocabulary import RELATIONSHIP_STATES
 
 
@@ -95,21 +95,23 @@ async def change_vendor(
                 raise VrmAgentError(f"{holder.name} ({holder.id}) already has the {what} "
                                     f"{value}; one vendor per {what}")
     updated = replace(vendor, **fields)  # type: ignore[arg-type]
-    try:
-        relationship = await ledger.get(Relationship, vendor.id)
-    except RecordNotFound:
-        relationship = Relationship(vendor.id, "prospect", since=date.today(),
-                                    initiated_by=person)
-    if change.state is not None:
-        relationship = replace(relationship, state=change.state)
-    if change.signal is not None:
-        relationship = replace(relationship, person_signal=change.signal)
+
+    def changed(found: Relationship | None) -> Relationship:
+        relationship = found or Relationship(vendor.id, "prospect", since=date.today(),
+                                             initiated_by=person)
+        if change.state is not None:
+            relationship = replace(relationship, state=change.state)
+        if change.signal is not None:
+            relationship = replace(relationship, person_signal=change.signal)
+        return relationship
+
     # Build both graphs first: a bad value fails here, before anything is written.
     updated.to_graph(ledger.layout)
-    relationship.to_graph(ledger.layout)
+    changed(None).to_graph(ledger.layout)
     if updated != vendor:
         await ledger.update(updated)
-    await ledger.save(relationship)
+    # Conditional on the record as read: the vendor's side, reported meanwhile, is kept.
+    relationship = await ledger.change(Relationship, vendor.id, changed)
     return updated, relationship
 
 
@@ -176,6 +178,9 @@ def identity_clash(vendors: Sequence[Vendor], candidate: Vendor) -> Vendor | Non
 async def add_vendor(ledger: Ledger, vendor: Vendor, relationship: Relationship) -> str:
     """Record a new vendor and the relationship; refused when the ledger already has it under
     any of the things that identify a vendor, so two records never split one vendor."""
+    if vendor.id in RESERVED_VENDOR_IDS:
+        raise VrmAgentError(f"the id {vendor.id!r} is kept for your loyalty statement to every "
+                            "vendor; choose another --id")
     clash = identity_clash(await ledger.list(Vendor), vendor)
     if clash is not None:
         raise VendorExists(f"{clash.name} is already in your ledger as {clash.id}; change it "
@@ -206,7 +211,7 @@ async def vendor_for_agent(ledger: Ledger, webid: str, *, since: date) -> str:
         return known.id
     name = agent_name(webid)
     base = vendor_slug(name)
-    taken = {v.id for v in vendors}
+    taken = {v.id for v in vendors} | RESERVED_VENDOR_IDS
     digest = hashlib.sha256(webid.encode()).hexdigest()[:8]
     for candidate in (base, f"{base}-{digest}"):
         if candidate in taken:
