@@ -28,9 +28,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import PodEnv, RunningAgent
+from tests.conftest import PodEnv, RunningAgent, new_account, start_agent, stop_agent
 from vrm_agent.pod.auth import DpopKey
 from vrm_agent.pod.client import PodClient
+from vrm_agent.podserver import PodAccount
 
 pytestmark = pytest.mark.pod
 
@@ -106,13 +107,30 @@ async def _vendor_credentials(pod_env: PodEnv) -> tuple[str, DpopKey]:
         return await acme.access_token(), acme.dpop_key
 
 
+@dataclass(frozen=True)
+class Fuzzed:
+    person: PodAccount
+    agent: RunningAgent
+
+
+@pytest.fixture(scope="module")
+def fuzzed(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
+    """A person and an agent of their own: the negotiation records that thousands of fuzzed
+    requests leave stay out of the pods the other tests read, export and restore."""
+    person = asyncio.run(new_account(pod_env, "fuzzed"))
+    agent = start_agent(pod_env, tmp_path_factory.mktemp(f"fuzzed-{pod_env.flavour.value}"),
+                        account=person)
+    yield Fuzzed(person, agent)
+    stop_agent(agent)
+
+
 @pytest.fixture
-def target(agent: RunningAgent, pod_env: PodEnv) -> Iterator[Target]:
+def target(fuzzed: Fuzzed, pod_env: PodEnv) -> Iterator[Target]:
     # A fresh token per test (tokens last minutes); the DPoP key is the one it is bound to.
     token, key = asyncio.run(_vendor_credentials(pod_env))
-    found = Target(agent, token, key, "no-such-negotiation")
+    found = Target(fuzzed.agent, token, key, "no-such-negotiation")
     status, _, content = found.send("POST", "/negotiations", json.dumps(
-        request_message(f"{pod_env.alice.pod}profile/card")).encode())
+        request_message(f"{fuzzed.person.pod}profile/card")).encode())
     if status in (200, 201, 202):
         found.negotiation = str(json.loads(content)["id"]).rstrip("/").rsplit("/", 1)[-1]
     yield found
