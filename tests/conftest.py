@@ -5,10 +5,11 @@ ports, with real accounts made through the CSS v7 account API: the owner ``alice
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,15 +127,26 @@ class RunningAgent:
     log: Path
 
 
+# The suite's agents answer many requests from a few vendor accounts within minutes; the
+# quota of new negotiations per vendor is proved by its own test (tests/security/test_quota.py).
+SUITE_SETTINGS: dict[str, Any] = {"daemon": {"new_negotiations": {"burst": 100_000}}}
+
+
 def start_agent(pod_env: PodEnv, folder: Path, account: PodAccount | None = None,
-                python_options: Sequence[str] = ()) -> RunningAgent:
+                python_options: Sequence[str] = (),
+                settings: Mapping[str, Any] | None = None) -> RunningAgent:
     """`vrm-agent run` for alice (or another account), as a real process on a free port
-    (``python_options`` go to its interpreter, such as ``-X importtime``)."""
+    (``python_options`` go to its interpreter, such as ``-X importtime``; ``settings`` go into
+    its config, SUITE_SETTINGS when none are given)."""
     config = folder / "config.json"
     person = account or pod_env.alice
     login = run_cli("login", "--webid", person.webid, "--client-id", person.client_id,
                     "--client-secret", person.client_secret, "--config", str(config))
     assert login.returncode == 0, login.stderr
+    written = json.loads(config.read_text())
+    for key, value in (SUITE_SETTINGS if settings is None else settings).items():
+        written[key] = {**written.get(key, {}), **value} if isinstance(value, dict) else value
+    config.write_text(json.dumps(written))
     port = free_port()
     log = folder / "agent.log"
     with open(log, "w") as out:

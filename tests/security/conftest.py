@@ -140,7 +140,8 @@ def run_agent(config: Path, folder: Path) -> RunningAgent:
 
 
 async def make_victim(env: PodEnv, name: str, folder: Path,
-                      shops: Mapping[str, PodAccount] | None = None) -> Victim:
+                      shops: Mapping[str, PodAccount] | None = None,
+                      settings: Mapping[str, Any] | None = None) -> Victim:
     """A new person ``name`` with two e-mail addresses, a phone number, purchases from each
     shop (``vrm/transactions/<shop>/2026``), the shops as vendors, and their agent running."""
     person = await new_account(env, name)
@@ -160,7 +161,7 @@ async def make_victim(env: PodEnv, name: str, folder: Path,
         diary.add((URIRef(f"{person.pod}notes/diary#today"), URIRef("http://schema.org/text"),
                    Literal("dear diary")))
         await pod.put_graph(f"{person.pod}notes/diary", diary)
-    agent = await asyncio.to_thread(start_agent, env, folder, person)
+    agent = await asyncio.to_thread(start_agent, env, folder, person, (), settings)
     return Victim(env, person, agent, email, work, phone, folder)
 
 
@@ -235,6 +236,7 @@ class Answer:
     status: int
     content_type: str
     text: str
+    retry_after: str | None = None
 
     @property
     def json(self) -> Any:
@@ -259,7 +261,8 @@ async def raw_request(method: str, url: str, data: bytes | None, headers: Mappin
             session.request(method, url, data=data, headers=dict(headers),
                             allow_redirects=False) as response:
         text = await response.text(errors="replace")
-        return Answer(response.status, response.content_type, text)
+        return Answer(response.status, response.content_type, text,
+                      response.headers.get("Retry-After"))
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +21,7 @@ from aiohttp.typedefs import Middleware
 from vrm_agent.daemon.context import AgentContext, context_of
 from vrm_agent.daemon.negotiations import NegotiationError, NegotiationService
 from vrm_agent.errors import PodError
+from vrm_agent.negotiation.quota import NegotiationQuota
 from vrm_agent.negotiation.records import NegotiationRecord
 from vrm_agent.negotiation.wire import (
     MAX_MESSAGE_BYTES,
@@ -33,6 +36,7 @@ log = logging.getLogger("vrm_agent.daemon.negotiations")
 PROBLEM_TYPES = "https://w3id.org/vrm-agent/problems/"
 SERVICE_KEY = web.AppKey("negotiation_service", NegotiationService)
 TURNS_KEY = web.AppKey("negotiation_turns", asyncio.Semaphore)
+QUOTA_KEY = web.AppKey("negotiation_quota", NegotiationQuota)
 # Messages handled at once; the others wait their turn. A message in hand keeps its documents
 # and graphs until its pod writes are done, and Python keeps the memory of the busiest moment
 # (its small-object arenas go back only when empty): sixteen vendors at once left the agent some
@@ -163,6 +167,16 @@ def guarded(handler: Handler, *, reads_body: bool = True,
 async def start(request: web.Request, service: NegotiationService,
                 caller: AuthenticatedAgent) -> web.Response:
     message, _ = parse(request, "ContractRequestMessage")
+    # Counted once the message is known to be one: a malformed one writes nothing anyway.
+    wait = request.app[QUOTA_KEY].take(caller.webid, time.monotonic())
+    if wait:
+        seconds = max(1, math.ceil(wait))
+        log.warning("vendor over its quota of new negotiations", extra={"vendor": caller.webid})
+        raise Refused(problem(
+            429, "too-many-requests", "Too many new negotiations",
+            f"you have opened as many negotiations as this person's agent takes for now; try "
+            f"again in {seconds} s, or go on with one you have open", headers={
+                "Retry-After": str(seconds)}))
     record = await service.request(caller.webid, message)
     log.info("request answered", extra={"negotiation": record.id, "vendor": caller.webid,
                                         "state": str(record.state)})
@@ -231,10 +245,12 @@ def routing_problems_under(prefix: str) -> Middleware:
     return routing_problems
 
 
-def install(service: NegotiationService) -> Callable[[web.Application], None]:
+def install(service: NegotiationService, quota: NegotiationQuota | None = None
+            ) -> Callable[[web.Application], None]:
     def add_routes(app: web.Application) -> None:
         app[SERVICE_KEY] = service
         app[TURNS_KEY] = asyncio.Semaphore(MESSAGES_AT_ONCE)
+        app[QUOTA_KEY] = quota or NegotiationQuota()
         app.middlewares.append(routing_problems_under("/negotiations"))
         app.router.add_post("/negotiations", guarded(start))
         app.router.add_get("/negotiations/{id}", guarded(status, reads_body=False))

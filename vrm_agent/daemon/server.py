@@ -36,6 +36,7 @@ from vrm_agent.errors import PodError, VrmAgentError
 from vrm_agent.integrity import SigningKey
 from vrm_agent.linkeddata.contexts import data_integrity_bytes
 from vrm_agent.negotiation import lws
+from vrm_agent.negotiation.quota import DEFAULT_BURST, DEFAULT_REFILL_SECONDS, NegotiationQuota
 from vrm_agent.negotiation.wire import CONTEXT_DOCUMENT, PROTOCOL_CONTEXT
 from vrm_agent.pod.client import PUBLIC_MAX_BODY, PodClient
 from vrm_agent.pod.resource_server import SolidOidcVerifier
@@ -314,6 +315,7 @@ async def assembled(
     """The agent's application on a logged-in pod client, ready to serve: expired grants
     removed, the agent advertised, the terms read. On leaving, queued audit entries and
     notifications get ten seconds to go out."""
+    quota = negotiation_quota(config)  # a bad setting stops the start before anything is done
     storage = config.settings.get("storage") or await pod.find_storage()
     signing_key = SigningKey.from_secret(config.signing_secret())
     owner = config.credentials().webid
@@ -353,7 +355,7 @@ async def assembled(
         except (PodError, VrmAgentError) as exc:
             log.warning("reconciling the grant index failed", extra={"problem": str(exc)})
 
-    app = build_app(ctx, routes=[install_negotiation_routes(service),
+    app = build_app(ctx, routes=[install_negotiation_routes(service, quota),
                                  install_lws_routes(service), install_change_routes(service),
                                  install_relationship_routes(service),
                                  install_intent_routes(service), install_dashboard,
@@ -365,6 +367,20 @@ async def assembled(
         with contextlib.suppress(TimeoutError):  # a vendor that never answers: give up
             await asyncio.wait_for(asyncio.gather(service.flush(), ctx.access.flush(),
                                                   notifier.drain()), timeout=10)
+
+
+def negotiation_quota(config: Config) -> NegotiationQuota:
+    """How many new negotiations each vendor may open (``daemon.new_negotiations``: ``burst``
+    at once, one more every ``refill_seconds``); a setting that is not a number is refused at
+    start, never taken as no limit."""
+    try:
+        chosen = config.settings.get("daemon", {}).get("new_negotiations", {})
+        return NegotiationQuota(int(chosen.get("burst", DEFAULT_BURST)),
+                                float(chosen.get("refill_seconds", DEFAULT_REFILL_SECONDS)))
+    except (AttributeError, TypeError, ValueError):
+        raise VrmAgentError(
+            "daemon.new_negotiations in the config needs a whole 'burst' of at least 1 and a "
+            "'refill_seconds' above 0; fix the config file or remove the setting") from None
 
 
 async def serve(

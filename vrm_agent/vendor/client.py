@@ -60,10 +60,18 @@ class VendorError(VrmAgentError):
 class AgentRefused(VendorError):
     """The agent answered with a problem document."""
 
-    def __init__(self, status: int, problem: Mapping[str, Any]) -> None:
+    def __init__(self, status: int, problem: Mapping[str, Any],
+                 retry_after: float | None = None) -> None:
         super().__init__(f"HTTP {status}: {problem.get('title')}: {problem.get('detail')}")
         self.status = status
         self.problem = dict(problem)
+        self.retry_after = retry_after  # seconds, when the agent said (429, 503)
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """A Retry-After given in seconds; an HTTP date or anything else is not read."""
+    text = (retry_after or "").strip()
+    return float(text) if text.isascii() and text.isdigit() and len(text) < 12 else None
 
 
 @dataclass(frozen=True)
@@ -170,7 +178,8 @@ class VendorAgent:
         except ValueError:
             body = {}
         if response.status >= 400:
-            raise AgentRefused(response.status, body if isinstance(body, dict) else {})
+            raise AgentRefused(response.status, body if isinstance(body, dict) else {},
+                               _seconds(response.headers.get("Retry-After")))
         if not isinstance(body, dict):
             raise VendorError("the agent answered with something other than a JSON object")
         return body
