@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 
 from tests.conftest import PodEnv, run_cli, stop_agent
-from tests.security.conftest import Attacker, Victim, make_victim, marketing
+from tests.security.conftest import Answer, Attacker, Victim, make_victim, marketing
 from vrm_agent.podserver.process import free_port
 from vrm_agent.vendor.client import AgentRefused
 
@@ -33,6 +33,18 @@ async def limited(pod_env: PodEnv, tmp_path_factory: pytest.TempPathFactory
         "daemon": {"new_negotiations": {"burst": BURST, "refill_seconds": HOUR}}})
     yield target
     stop_agent(target.agent)
+
+
+async def access_request(vendor: Attacker, victim: Victim) -> Answer:
+    """A W3C LWS access request for the person's e-mail address (docs/lws-access-requests.md)."""
+    return await vendor.send("POST", victim.agent.url + "lws/requests/", {
+        "@context": ["https://www.w3.org/ns/lws/v1"], "type": ["AccessRequest"],
+        "storage": victim.pod,
+        "access": [{"type": ["AccessPolicy"], "action": ["read"], "assignee": vendor.webid,
+                    "target": {"type": "DataResource", "value": [victim.email]},
+                    "constraint": [{"leftOperand": "purpose", "operator": "eq",
+                                    "rightOperand": "https://w3id.org/dpv#ServiceProvision"}]}]},
+        headers={"Content-Type": "application/lws+json"})
 
 
 async def records(victim: Victim) -> set[str]:
@@ -58,11 +70,15 @@ async def test_past_its_quota_a_vendor_is_told_when_to_come_back_and_nothing_is_
     with pytest.raises(AgentRefused) as refused:
         await attacker.vendor.request(limited.info, marketing("pd:EmailAddress"))
     assert refused.value.status == 429 and refused.value.retry_after is not None
+    # The LWS door to the same records shares the quota.
+    lws = await access_request(attacker, limited)
+    assert lws.status == 429 and lws.retry_after is not None, str(lws)
     # A malformed message is still answered as one (it would write nothing anyway).
     assert (await attacker.send("POST", limited.negotiations, b"{}")).is_problem(400)
     assert await records(limited) == before
     # Another vendor is not held back by this one; this one's open negotiation still answers.
     assert (await bolt.request(limited, marketing("pd:EmailAddress"))).status == 201
+    assert (await access_request(bolt, limited)).status == 201
     assert (await attacker.send("GET", opened[0].json["id"])).status == 200
 
 

@@ -28,6 +28,7 @@ from vrm_agent.daemon.negotiations import (
 from vrm_agent.linkeddata.limits import MESSAGE, InputRefused, load_json
 from vrm_agent.negotiation import lws
 from vrm_agent.negotiation.protocol import State
+from vrm_agent.negotiation.quota import NegotiationQuota
 from vrm_agent.negotiation.records import NegotiationRecord
 from vrm_agent.negotiation.wire import Message
 from vrm_agent.pod.resource_server import AuthenticatedAgent
@@ -137,6 +138,7 @@ async def create_request(request: web.Request, service: NegotiationService,
         raise Refused(problem(400, "malformed-access-request", "The access request is refused",
                               str(exc))) from None
     policy = lws.internal_request(asked, uid=f"urn:uuid:{uuid.uuid4()}", now=now)
+    negotiation_routes.take_quota(request, caller)  # one quota for both doors
     record = await service.request(
         caller.webid, Message("ContractRequestMessage", policy=policy, callback=asked.inbox),
         lws=lws.stored_form(asked), not_after=asked.not_after)
@@ -237,6 +239,8 @@ async def description(request: web.Request) -> web.Response:
 def install(service: NegotiationService) -> Callable[[web.Application], None]:
     def add_routes(app: web.Application) -> None:
         app[LWS_SERVICE_KEY] = service
+        if negotiation_routes.QUOTA_KEY not in app:  # served without the negotiation routes
+            app[negotiation_routes.QUOTA_KEY] = NegotiationQuota()
         app.middlewares.append(negotiation_routes.routing_problems_under("/lws/"))
         app.router.add_get("/" + lws.CONTEXT_PATH, context)
         app.router.add_get("/" + lws.DESCRIPTION_PATH, description)

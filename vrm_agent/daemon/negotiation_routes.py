@@ -164,10 +164,9 @@ def guarded(handler: Handler, *, reads_body: bool = True,
     return run
 
 
-async def start(request: web.Request, service: NegotiationService,
-                caller: AuthenticatedAgent) -> web.Response:
-    message, _ = parse(request, "ContractRequestMessage")
-    # Counted once the message is known to be one: a malformed one writes nothing anyway.
+def take_quota(request: web.Request, caller: AuthenticatedAgent) -> None:
+    """Count one new negotiation (or LWS access request) against the caller's quota, or refuse
+    it with 429. Called once the message is known to be one: a malformed one writes nothing."""
     wait = request.app[QUOTA_KEY].take(caller.webid, time.monotonic())
     if wait:
         seconds = max(1, math.ceil(wait))
@@ -177,6 +176,12 @@ async def start(request: web.Request, service: NegotiationService,
             f"you have opened as many negotiations as this person's agent takes for now; try "
             f"again in {seconds} s, or go on with one you have open", headers={
                 "Retry-After": str(seconds)}))
+
+
+async def start(request: web.Request, service: NegotiationService,
+                caller: AuthenticatedAgent) -> web.Response:
+    message, _ = parse(request, "ContractRequestMessage")
+    take_quota(request, caller)
     record = await service.request(caller.webid, message)
     log.info("request answered", extra={"negotiation": record.id, "vendor": caller.webid,
                                         "state": str(record.state)})
