@@ -249,12 +249,19 @@ async def test_expiry_cost_does_not_grow_with_the_negotiation_records(
         await service.flush()
         await service.access.flush()
         await service.expire_due()  # the feed as this process's own changes left it
-        idle = Counter(pod.request_counts)
+        idle = len(pod.sent)
         await service.expire_due()
         read = await service.access.index()
         await service.expire_due()  # nothing changed: the feed is answered 304, no body
         assert await service.access.index() is read  # kept in memory
-        assert Counter(pod.request_counts) - idle == Counter({"GET": 2})
+        # One conditional GET of the feed per pass; an announcement that turns a minute old
+        # between the passes may be trimmed from the feed (by the clock, not by any change).
+        upkeep = service.access.index_container
+        idle_sent = pod.sent[idle:]
+        trims = [u for m, u in idle_sent if m == "PATCH" and u == service.access.feed_url]
+        assert len(trims) <= 1, idle_sent
+        assert Counter(m for m, u in idle_sent
+                       if not (m == "PATCH" and u.startswith(upkeep))) == Counter({"GET": 2})
     # The same requests with 1,000 records as with none: the records of due agreements only.
     assert costs[0] == costs[1], costs
     assert sum(costs[1].values()) <= 20, costs
