@@ -52,13 +52,23 @@ def css_server(
         stop_pid(server.pid)
 
 
+# Accounts made at once. CSS holds a lock on the account while it writes the new pod, and
+# gives up after 6 s: a dozen pods written at once on a loaded machine ran past it (500).
+ACCOUNTS_AT_ONCE = 3
+
+
 async def new_accounts(server: CssServer, *names: str) -> dict[str, PodAccount]:
-    """Real accounts on ``server``, each with its own pod and client credentials, made side by
-    side; NAME logs in as NAME@example.org with the password secret-NAME-0123."""
+    """Real accounts on ``server``, each with its own pod and client credentials, a few made
+    side by side; NAME logs in as NAME@example.org with the password secret-NAME-0123."""
+    turns = asyncio.Semaphore(ACCOUNTS_AT_ONCE)
+
+    async def make(api: AccountApi, name: str) -> PodAccount:
+        async with turns:
+            return await api.create_pod_account(name, f"{name}@example.org",
+                                                f"secret-{name}-0123")
+
     async with AccountApi(server.base_url) as api:
-        made = await asyncio.gather(*(
-            api.create_pod_account(name, f"{name}@example.org", f"secret-{name}-0123")
-            for name in names))
+        made = await asyncio.gather(*(make(api, name) for name in names))
     return dict(zip(names, made, strict=True))
 
 
